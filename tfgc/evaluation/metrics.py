@@ -1,0 +1,83 @@
+"""Full-reference metrics (PSNR, MS-SSIM) with the conventions every tfgc result uses.
+
+Both run on RGB uint8 images with `max_val=255`, through TensorFlow's implementations so numbers
+match what training logs. Identical images give PSNR = +inf in TF; we cap it at `PSNR_CAP_DB` so
+means and JSON stay finite (JSON has no inf), and the cap is written into every results file.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+PSNR_CAP_DB = 100.0
+# Wang, Simoncelli & Bovik (2003) scale weights; TF uses the same defaults.
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+MS_SSIM_FILTER_SIZE = 11
+
+
+def _as_float(image: np.ndarray) -> np.ndarray:
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise ValueError(f"expected an RGB image [H, W, 3], got shape {array.shape}")
+    return array.astype(np.float32)
+
+
+def _check_pair(original: np.ndarray, reconstruction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _as_float(original), _as_float(reconstruction)
+    if a.shape != b.shape:
+        raise ValueError(f"reconstruction shape {b.shape} differs from original {a.shape}")
+    return a, b
+
+
+def psnr(original: np.ndarray, reconstruction: np.ndarray) -> float:
+    """PSNR in dB over all RGB values, capped at PSNR_CAP_DB (identical images hit the cap)."""
+    import tensorflow as tf
+
+    a, b = _check_pair(original, reconstruction)
+    value = float(tf.image.psnr(a, b, max_val=255.0).numpy())
+    if math.isnan(value):
+        raise ValueError("PSNR is NaN: the images contain non-finite values")
+    return min(value, PSNR_CAP_DB)
+
+
+def _downscaled(size: int) -> int:
+    # tf.image.ssim_multiscale pads odd sizes, then 2x2 average-pools.
+    return (size + 1) // 2
+
+
+def ms_ssim_scales(height: int, width: int) -> int:
+    """How many of the 5 scales fit: each scale must still be at least the 11-px filter."""
+    scales, h, w = 1, height, width
+    while scales < len(MS_SSIM_WEIGHTS):
+        h, w = _downscaled(h), _downscaled(w)
+        if min(h, w) < MS_SSIM_FILTER_SIZE:
+            break
+        scales += 1
+    return scales
+
+
+def ms_ssim(original: np.ndarray, reconstruction: np.ndarray) -> tuple[float, int]:
+    """MS-SSIM on RGB in [0, 1]; returns (value, scales used).
+
+    Images under 161 px on a side cannot use all 5 scales (TF raises), so we drop the coarsest
+    scales and renormalise the remaining weights to sum to 1, which keeps identical images at 1
+    and values on the same footing as the 5-scale metric. Under 11 px the filter shrinks to fit.
+    """
+    import tensorflow as tf
+
+    a, b = _check_pair(original, reconstruction)
+    height, width = a.shape[:2]
+    filter_size = min(MS_SSIM_FILTER_SIZE, height, width)
+    scales = ms_ssim_scales(height, width) if filter_size == MS_SSIM_FILTER_SIZE else 1
+    weights = np.asarray(MS_SSIM_WEIGHTS[:scales], dtype=np.float64)
+    weights = tuple(float(w) for w in weights / weights.sum())
+    value = tf.image.ssim_multiscale(
+        a, b, max_val=255.0, power_factors=weights, filter_size=filter_size)
+    return float(value.numpy()), scales
+
+
+def reference_metrics(original: np.ndarray, reconstruction: np.ndarray) -> dict[str, float | int]:
+    value, scales = ms_ssim(original, reconstruction)
+    return {"psnr": psnr(original, reconstruction), "ms_ssim": value, "ms_ssim_scales": scales}
