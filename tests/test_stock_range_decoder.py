@@ -1,0 +1,299 @@
+"""Bit-exactness of the stock-op range decoder against tensorflow-compression's own decoder.
+
+tfc is the reference: every test encodes (or takes arbitrary bytes) and compares our symbols
+with tfc's decode of the same strings, symbol for symbol, including past the end of a stream
+and on garbage, where "whatever tfc does" is the only correct answer.
+"""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+tfc = pytest.importorskip("tensorflow_compression")
+
+from tfgc.coding import stock_range_decoder as srd  # noqa: E402
+from tfgc.coding.stock_range_decoder import StockRangeDecoder, decode_index_all  # noqa: E402
+
+PRECISIONS = (1, 2, 3, 5, 8, 12, 15, 16)
+
+
+def _random_cdf(rng: np.random.Generator, precision: int, symbols: int) -> list[int]:
+    """A CDF with `symbols` entries that may repeat values (zero-probability symbols)."""
+    cuts = np.sort(rng.integers(0, 2**precision + 1, size=symbols - 1))
+    return [0, *cuts.tolist(), 2**precision]
+
+
+def _random_tables(
+    rng: np.random.Generator, count: int, overflow: bool = False
+) -> tuple[np.ndarray, list[list[int]]]:
+    """tfc's 2-D padded lookup and, per table, its unpadded row (for the 1-D form)."""
+    rows = []
+    for t in range(count):
+        precision = PRECISIONS[t % len(PRECISIONS)]
+        cdf = _random_cdf(rng, precision, int(rng.integers(2, 9)))
+        rows.append([-precision if overflow else precision, *cdf])
+    width = max(len(r) for r in rows) + 1  # at least one padding column everywhere
+    lookup = np.array([r + [r[-1]] * (width - len(r)) for r in rows], np.int32)
+    return lookup, rows
+
+
+def _symbol_probabilities(row: np.ndarray) -> np.ndarray:
+    """Probabilities of the encodable symbols of a lookup row (zero-probability ones: 0)."""
+    cdf = row[1:]
+    last = int(np.argmax(cdf == 2 ** abs(int(row[0]))))  # tfc's row ends at the first 2**p
+    pmf = np.diff(cdf[: last + 1]).astype(np.float64)
+    return pmf / pmf.sum()
+
+
+def _random_symbols(rng: np.random.Generator, lookup: np.ndarray, index: np.ndarray):
+    probs = [_symbol_probabilities(row) for row in lookup]
+    flat = [rng.choice(len(probs[i]), p=probs[i]) for i in index.ravel()]
+    return np.array(flat, np.int32).reshape(index.shape)
+
+
+def _tfc_encode(lookup: np.ndarray, index: np.ndarray, values: np.ndarray) -> bytes:
+    handle = tfc.create_range_encoder([1], lookup)
+    handle = tfc.entropy_encode_index(handle, index[None], values[None])
+    return tfc.entropy_encode_finalize(handle).numpy()[0]
+
+
+def _tfc_decode(strings, lookup, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    handle = tfc.create_range_decoder(tf.constant(strings, tf.string), lookup)
+    handle, values = tfc.entropy_decode_index(handle, index, index.shape[1:], tf.int32)
+    return values.numpy(), tfc.entropy_decode_finalize(handle).numpy()
+
+
+def _stock_decode_and_finalize(strings, lookup, index):
+    state = StockRangeDecoder.create(strings, lookup)
+
+    def body(step, state, out):
+        state, symbols = StockRangeDecoder.decode_index(state, index[:, step])
+        return step + 1, state, out.write(step, symbols)
+
+    m = tf.shape(index)[1]
+    _, state, out = tf.while_loop(
+        lambda step, *_: step < m,
+        body,
+        (tf.constant(0), state, tf.TensorArray(tf.int32, size=m, element_shape=[None])),
+    )
+    symbols = tf.reshape(tf.transpose(out.stack()), tf.shape(index))
+    return symbols, StockRangeDecoder.finalize_streams(state), StockRangeDecoder.finalize(state)
+
+
+# Traced once per lookup rank with unknown n, m, T and width: what an exported signature does.
+_decode_2d = tf.function(
+    _stock_decode_and_finalize,
+    input_signature=[
+        tf.TensorSpec([None], tf.string),
+        tf.TensorSpec([None, None], tf.int32),
+        tf.TensorSpec([None, None], tf.int32),
+    ],
+)
+_decode_1d = tf.function(
+    _stock_decode_and_finalize,
+    input_signature=[
+        tf.TensorSpec([None], tf.string),
+        tf.TensorSpec([None], tf.int32),
+        tf.TensorSpec([None, None], tf.int32),
+    ],
+)
+_decode_all = tf.function(
+    decode_index_all,
+    input_signature=[
+        tf.TensorSpec([None], tf.string),
+        tf.TensorSpec([None, None], tf.int32),
+        tf.TensorSpec([None, None], tf.int32),
+    ],
+)
+
+
+def _streams_case(seed: int, overflow: bool = False):
+    """Streams of 0..60 symbols (incl. empty and single-symbol), each encoded on its own."""
+    rng = np.random.default_rng(seed)
+    lookup, rows = _random_tables(rng, 11, overflow=overflow)
+    counts = [0, 1, 0, 1, 2, *rng.integers(0, 61, size=19).tolist()]
+    m = max(counts) + 7  # every stream is also decoded past its end
+    index = rng.integers(0, len(lookup), size=(len(counts), m)).astype(np.int32)
+    values = _random_symbols(rng, lookup, index)
+    if overflow:
+        # Out-of-range values both ways go through the Elias-gamma escape.
+        big = rng.integers(-(2**20), 2**20, size=values.shape)
+        values = np.where(rng.random(values.shape) < 0.2, big, values).astype(np.int32)
+        values[0, :3] = [2**31 - 1, -(2**31) + 1, -1] if counts[0] >= 3 else values[0, :3]
+    strings = [_tfc_encode(lookup, index[i, :c], values[i, :c]) for i, c in enumerate(counts)]
+    return lookup, rows, index, values, counts, strings
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_matches_tfc_on_many_streams(seed: int) -> None:
+    lookup, _, index, values, counts, strings = _streams_case(seed)
+    assert len(set(map(len, strings))) > 3, "streams should differ in length"
+    assert b"" in strings
+
+    ours, fin_streams, fin = _decode_2d(strings, lookup, index)
+    theirs, tfc_fin = _tfc_decode(strings, lookup, index)
+
+    np.testing.assert_array_equal(ours.numpy(), theirs)  # also past each stream's end
+    for i, c in enumerate(counts):
+        np.testing.assert_array_equal(ours.numpy()[i, :c], values[i, :c])
+    assert values[np.arange(index.shape[1])[None] < np.array(counts)[:, None]].any()
+    np.testing.assert_array_equal(fin_streams.numpy(), tfc_fin)
+    assert bool(fin.numpy()) == bool(tfc_fin.all())
+
+
+def test_decode_index_all_matches_tfc() -> None:
+    lookup, _, index, values, counts, strings = _streams_case(3)
+    ours = _decode_all(strings, lookup, index).numpy()
+    theirs, _ = _tfc_decode(strings, lookup, index)
+    np.testing.assert_array_equal(ours, theirs)
+    assert ours.dtype == np.int32 and ours.shape == index.shape
+
+
+def test_one_dimensional_lookup_matches_two_dimensional() -> None:
+    lookup, rows, index, values, counts, strings = _streams_case(4)
+    # tfc's 1-D form: rows concatenated, with trailing 2**p copies allowed after a row. Rows
+    # go in reverse so that no row starts with the previous row's 2**p (tfc would take a
+    # precision of 2 after a precision-1 row for padding).
+    flat = np.array(
+        [v for t, row in enumerate(rows[::-1]) for v in row + [row[-1]] * (t % 3)], np.int32)
+    index = len(rows) - 1 - index
+    ours, _, _ = _decode_1d(strings, flat, index)
+    theirs, _ = _tfc_decode(strings, flat, index)
+    np.testing.assert_array_equal(ours.numpy(), theirs)
+    for i, c in enumerate(counts):
+        np.testing.assert_array_equal(ours.numpy()[i, :c], values[i, :c])
+
+
+def test_overflow_tables_match_tfc() -> None:
+    lookup, rows, index, values, counts, strings = _streams_case(5, overflow=True)
+    ours, fin_streams, _ = _decode_2d(strings, lookup, index)
+    theirs, tfc_fin = _tfc_decode(strings, lookup, index)
+    np.testing.assert_array_equal(ours.numpy(), theirs)
+    for i, c in enumerate(counts):
+        np.testing.assert_array_equal(ours.numpy()[i, :c], values[i, :c])
+    assert np.abs(ours.numpy()).max() > 2**19, "escape path should have been exercised"
+    np.testing.assert_array_equal(fin_streams.numpy(), tfc_fin)
+
+
+def test_truncated_and_garbage_strings_decode_like_tfc() -> None:
+    rng = np.random.default_rng(6)
+    lookup, _, index, _, counts, strings = _streams_case(6)
+    damaged = [s[: len(s) // 2] for s in strings]  # truncated
+    damaged += [bytes(rng.integers(0, 256, size=int(rng.integers(1, 40)), dtype=np.uint8))
+                for _ in range(12)]  # garbage
+    damaged += [b"\xff" * 9, b"\x00" * 5, b"\xff", b"\x80\x00\x00\x00\x00\x01"]
+    index = rng.integers(0, len(lookup), size=(len(damaged), 90)).astype(np.int32)
+
+    ours, fin_streams, _ = _decode_2d(damaged, lookup, index)
+    theirs, tfc_fin = _tfc_decode(damaged, lookup, index)
+    np.testing.assert_array_equal(ours.numpy(), theirs)
+    np.testing.assert_array_equal(fin_streams.numpy(), tfc_fin)
+    assert not tfc_fin.all()
+
+
+def test_garbage_with_overflow_tables_never_hangs() -> None:
+    # tfc itself can loop without end here (an all-zero tail is an endless Elias-gamma
+    # prefix), so we only require an answer of the right shape.
+    rng = np.random.default_rng(7)
+    lookup, _ = _random_tables(rng, 4, overflow=True)
+    lookup[0, 1:] = [0] + [0] * (lookup.shape[1] - 3) + [lookup[0, -1]]  # escape-only table
+    strings = [b"", b"\x00" * 3, bytes(rng.integers(0, 256, size=25, dtype=np.uint8))]
+    index = np.zeros((3, 20), np.int32)
+    ours, _, _ = _decode_2d(strings, lookup, index)
+    assert ours.shape == (3, 20)
+
+
+def test_finalize_flags_unread_bytes_like_tfc() -> None:
+    lookup, _, index, _, counts, strings = _streams_case(8)
+    short = np.zeros_like(index[:, :0])
+    ours, fin_streams, fin = _decode_2d(strings, lookup, short)
+    _, tfc_fin = _tfc_decode(strings, lookup, short)
+    np.testing.assert_array_equal(fin_streams.numpy(), tfc_fin)
+    assert not bool(fin.numpy())
+    assert ours.shape == (len(strings), 0)
+
+
+def test_empty_batch() -> None:
+    lookup, _ = _random_tables(np.random.default_rng(9), 3)
+    ours = _decode_all(tf.zeros([0], tf.string), lookup, tf.zeros([0, 5], tf.int32))
+    assert ours.shape == (0, 5)
+
+
+def test_eager_stepwise_api() -> None:
+    lookup, _, index, values, counts, strings = _streams_case(10)
+    state = StockRangeDecoder.create(tf.constant(strings), lookup)
+    decoded = []
+    for step in range(12):
+        state, symbols = StockRangeDecoder.decode_index(state, index[:, step])
+        assert symbols.dtype == tf.int32 and symbols.shape == (len(strings),)
+        decoded.append(symbols.numpy())
+    theirs, _ = _tfc_decode(strings, lookup, index[:, :12])
+    np.testing.assert_array_equal(np.stack(decoded, 1), theirs)
+
+
+def test_wrong_table_changes_symbols() -> None:
+    # Guards against a test setup that would pass whatever the decoder does.
+    lookup, _, index, values, counts, strings = _streams_case(11)
+    shifted = np.roll(lookup, 1, axis=0)
+    ours, _, _ = _decode_2d(strings, shifted, index)
+    theirs, _ = _tfc_decode(strings, lookup, index)
+    assert (ours.numpy() != theirs).any()
+
+
+@pytest.mark.parametrize(
+    "bad_row",
+    [
+        [17, 0, 2**17],  # precision out of range
+        [0, 0, 1],  # precision out of range
+        [4, 1, 16, 16],  # does not start with 0
+        [4, 0, 9, 5, 16],  # not monotonic
+        [4, 0, 5, 15, 15],  # does not end with 2**p
+        [4, 0, 16, 3, 16],  # something other than padding after the end
+    ],
+)
+def test_invalid_lookup_is_rejected_like_tfc(bad_row: list[int]) -> None:
+    lookup = np.array([bad_row], np.int32)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        tfc.create_range_decoder(tf.constant([b""]), lookup)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        _decode_2d([b"\x12\x34"], lookup, np.zeros([1, 1], np.int32))
+
+
+@pytest.mark.parametrize(
+    "bad_flat",
+    [
+        [1, 0, 1, 2, 2, 0, 3, 4],  # the 2 that should start row 2 reads as row 1's padding
+        [3, 0, 4, 8, 2, 0],  # ends early
+        [4, 0, 16, 2, 0, 4],  # second row does not end with 2**p
+    ],
+)
+def test_invalid_flat_lookup_is_rejected_like_tfc(bad_flat: list[int]) -> None:
+    lookup = np.array(bad_flat, np.int32)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        tfc.create_range_decoder(tf.constant([b""]), lookup)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        _decode_1d([b"\x12\x34"], lookup, np.zeros([1, 1], np.int32))
+
+
+def test_module_is_free_of_tfc() -> None:
+    source = pathlib.Path(srd.__file__).read_text()
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+    assert not any(name.startswith("tensorflow_compression") for name in imported)
+
+    graph = _decode_all.get_concrete_function().graph
+    op_types = {op.type for op in graph.get_operations()}
+    for func in graph._functions.values():  # while/cond bodies
+        op_types.update(node.op for node in func.definition.node_def)
+    assert "While" in op_types or "StatelessWhile" in op_types
+    custom = {t for t in op_types if t.startswith(("Entropy", "CreateRange", "RunLength"))}
+    assert not custom

@@ -1,0 +1,14 @@
+"""Files shipped inside the package: sample photos and the bundled model."""
+
+from __future__ import annotations
+
+import os
+
+ASSETS_DIR = os.path.dirname(os.path.abspath(__file__))
+SAMPLES_DIR = os.path.join(ASSETS_DIR, "samples")
+BUNDLED_MODEL_DIR = os.path.join(ASSETS_DIR, "model")
+
+
+def sample_images() -> list[str]:
+    return sorted(os.path.join(SAMPLES_DIR, f) for f in os.listdir(SAMPLES_DIR)
+                  if f.endswith(".png"))

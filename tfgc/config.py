@@ -1,0 +1,104 @@
+"""Default configuration: the paper's GC model and training setup (pix2pixHD where silent).
+
+Experiment files in `configs/` start from `default_config()` and change what they need; every
+field can be overridden on the command line, e.g. `--config.num_steps=1000`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import ml_collections
+
+
+def default_model_config() -> ml_collections.ConfigDict:
+    m = ml_collections.ConfigDict()
+    m.num_channels = 8  # C: bottleneck channels; bpp bound = C * log2(L) / 256
+    m.centers = (-2.0, -1.0, 0.0, 1.0, 2.0)  # L = 5
+    m.quantizer_temperature = 1.0  # sigma of the soft assignment used for gradients
+    m.noise_channels = 0  # channels of N(0, 1) noise concatenated to the latents; 0 = off
+    m.condition_channels = 0  # label-map channels fed to D (GC(D+)) / G (SC); seam for later
+    m.width_multiplier = 1.0  # scales every filter count below
+    m.encoder_filters = (60, 120, 240, 480, 960)  # c7s1-60, d120, d240, d480, d960
+    m.generator_filters = 960  # c3s1-960 and R960
+    m.num_residual_blocks = 9
+    m.upsample_filters = (480, 240, 120, 60)  # u480, u240, u120, u60
+    m.encoder_norm = "instance"  # instance | channel | batch | none
+    m.generator_norm = "instance"  # norm inside the residual blocks
+    m.generator_upsample_norm = "instance"  # norm of c3s1 head and uk layers
+    m.upsampling = "transpose"  # transpose (paper) | resize_conv | subpixel
+    m.padding = "reflect"  # reflect (paper) | symmetric | zero
+    m.latent_init_std = 0.0  # >0: rescale E's last conv at step 0 to this latent std
+    m.discriminator_scales = 3
+    m.discriminator_filters = (64, 128, 256, 512)
+    m.discriminator_norm = "instance"
+    m.spectral_norm = False
+    return m
+
+
+def default_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.model = default_model_config()
+
+    c.data = ml_collections.ConfigDict()
+    c.data.train = ""  # folder or glob of PNG/JPEG (recursive); "" = samples bundled in tfgc
+    c.data.eval = ""  # "" = the training images
+    c.data.crop_size = 256  # random crops; smaller images are upscaled to cover the crop
+    c.data.eval_crop_size = 256  # center crops for eval; 0 = whole images padded to x16
+    c.data.num_eval_images = 8
+    c.data.on_corrupt = "skip"  # skip (count and warn) | fail
+    c.data.cache = True  # keep decoded images in memory (small datasets)
+    c.data.shuffle_buffer = 256
+
+    c.num_steps = 100_000  # encoder/generator updates
+    c.batch_size = 8  # global batch, split over replicas
+    c.warmup_steps = 0  # distortion-only steps before the GAN terms switch on
+    c.d_steps = 1  # discriminator updates per generator update
+    c.gan_loss = "least_squares"  # least_squares (paper) | non_saturating | hinge | wgan_gp
+    c.lambda_mse = 10.0
+    c.lambda_fm = 10.0
+    c.lambda_vgg = 0.0
+    c.vgg_weights_path = ""  # local Keras VGG19 notop .h5; required when lambda_vgg > 0
+    c.beta_rate = 0.0  # paper: 0, rate controlled by C and L only
+    c.gradient_penalty_weight = 10.0
+    c.ema_decay = 0.0  # >0: keep an EMA of G's weights for evaluation and export
+
+    c.lr = 2e-4  # generator (and encoder) learning rate
+    c.d_lr = 2e-4
+    c.lr_schedule = "constant"  # constant | linear_decay | cosine
+    c.lr_decay_start = 0.5  # fraction of num_steps after which decay starts
+    c.adam_beta1 = 0.5
+    c.adam_beta2 = 0.999
+
+    c.distribution = "default"  # default | mirrored | multi_worker
+    c.mixed_precision = False
+    c.jit_compile = False
+    c.seed = 0
+
+    c.log_every = 100  # steps per Keras "epoch": logs, progress bar line, TensorBoard scalars
+    c.checkpoint_every = 500
+    c.sample_every = 1000  # sample PNGs and TensorBoard images
+    c.eval_every = 1000
+    c.keep_checkpoints = 3
+    return c
+
+
+def to_json(config: ml_collections.ConfigDict) -> str:
+    return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=list)
+
+
+def from_json(text: str) -> ml_collections.ConfigDict:
+    base = default_config()
+    base.update_from_flattened_dict(_flatten(json.loads(text)))
+    return base
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = tuple(v) if isinstance(v, list) else v
+    return out

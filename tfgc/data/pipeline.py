@@ -1,0 +1,129 @@
+"""tf.data input pipelines for training (random crops) and evaluation (center crops or whole).
+
+Images smaller than the crop are upscaled (bilinear, aspect ratio kept) until they cover it,
+rather than padded: padding would teach the model to code borders that no real photo has.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import tensorflow as tf
+from PIL import Image
+
+from tfgc import assets
+from tfgc.data.images import list_images
+from tfgc.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ImageFiles:
+    paths: list[str]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+
+def find_images(pattern_or_dir: str, on_corrupt: str = "skip") -> ImageFiles:
+    """Lists and checks image files; "" means the sample photos bundled with tfgc.
+
+    Every file is opened and verified up front, so a corrupt file is skipped and counted (or,
+    with on_corrupt="fail", reported by name) instead of failing deep inside tf.data.
+    """
+    if on_corrupt not in ("skip", "fail"):
+        raise ConfigError(f"data.on_corrupt must be 'skip' or 'fail', got {on_corrupt!r}")
+    source = pattern_or_dir or assets.SAMPLES_DIR
+    paths = list_images(source)
+    if not paths:
+        raise DataError(f"no PNG or JPEG images found at {source!r} (a folder is searched "
+                        "recursively; a glob may use **)")
+    good, skipped = [], []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.verify()
+            with Image.open(path) as image:
+                image.load()  # verify() misses truncated pixel data
+            good.append(path)
+        except Exception as e:  # PIL raises many types for bad files
+            if on_corrupt == "fail":
+                raise DataError(f"corrupt image {path}: {e}") from None
+            skipped.append((path, str(e)))
+    if skipped:
+        log.warning("skipped %d unreadable image(s) of %d, e.g. %s", len(skipped), len(paths),
+                    skipped[0][0])
+    if not good:
+        raise DataError(f"none of the {len(paths)} image file(s) at {source!r} could be decoded")
+    return ImageFiles(good, skipped)
+
+
+def _decode(path: tf.Tensor) -> tf.Tensor:
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    return tf.ensure_shape(image, [None, None, 3])
+
+
+def _cover(image: tf.Tensor, size: int) -> tf.Tensor:
+    """Upscales so both sides are >= size, keeping the aspect ratio."""
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = tf.maximum(1.0, size / tf.reduce_min(shape))
+    new_shape = tf.cast(tf.math.ceil(shape * scale), tf.int32)
+    return tf.cond(scale > 1.0,
+                   lambda: tf.cast(tf.round(tf.clip_by_value(
+                       tf.image.resize(image, new_shape), 0, 255)), tf.uint8),
+                   lambda: image)
+
+
+def train_dataset(files: ImageFiles, crop_size: int, batch_size: int, seed: int = 0,
+                  cache: bool = True, shuffle_buffer: int = 256) -> tf.data.Dataset:
+    """Infinite batches of random crops, float32 [B, crop, crop, 3] in [0, 1]."""
+    if crop_size <= 0 or crop_size % 16:
+        raise ConfigError(f"data.crop_size must be a positive multiple of 16, got {crop_size}")
+    if batch_size <= 0:
+        raise ConfigError(f"batch_size must be positive, got {batch_size}")
+    autotune = tf.data.AUTOTUNE
+    ds = tf.data.Dataset.from_tensor_slices(files.paths)
+    ds = ds.map(_decode, num_parallel_calls=autotune)
+    ds = ds.apply(tf.data.experimental.ignore_errors(log_warning=True))
+    ds = ds.map(lambda im: _cover(im, crop_size), num_parallel_calls=autotune)
+    if cache:
+        ds = ds.cache()
+    ds = ds.shuffle(min(len(files.paths), shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.repeat()
+
+    def augment(image):
+        crop = tf.image.random_crop(image, [crop_size, crop_size, 3])
+        crop = tf.image.random_flip_left_right(crop)
+        return tf.cast(crop, tf.float32) / 255.0
+
+    ds = ds.map(augment, num_parallel_calls=autotune)
+    ds = ds.shuffle(4 * batch_size, seed=seed + 1)
+    return ds.batch(batch_size, drop_remainder=True).prefetch(autotune)
+
+
+def pad_to_multiple(image: tf.Tensor, multiple: int = 16) -> tf.Tensor:
+    """Edge-pads [..., H, W, C] at the bottom/right to multiples of `multiple`."""
+    shape = tf.shape(image)
+    h, w = shape[-3], shape[-2]
+    pad_h = (multiple - h % multiple) % multiple
+    pad_w = (multiple - w % multiple) % multiple
+    rank = len(image.shape)
+    paddings = [[0, 0]] * (rank - 3) + [[0, pad_h], [0, pad_w], [0, 0]]
+    return tf.pad(image, paddings, mode="SYMMETRIC")
+
+
+def eval_dataset(files: ImageFiles, crop_size: int, num_images: int) -> tf.data.Dataset:
+    """Center crops (batched) or, with crop_size=0, whole images padded to x16 (batch 1)."""
+    paths = files.paths[:num_images] if num_images > 0 else files.paths
+    ds = tf.data.Dataset.from_tensor_slices(paths).map(_decode)
+    ds = ds.apply(tf.data.experimental.ignore_errors(log_warning=True))
+    if crop_size:
+        def center(image):
+            image = _cover(image, crop_size)
+            shape = tf.shape(image)
+            top = (shape[0] - crop_size) // 2
+            left = (shape[1] - crop_size) // 2
+            crop = image[top:top + crop_size, left:left + crop_size]
+            return tf.cast(tf.ensure_shape(crop, [crop_size, crop_size, 3]), tf.float32) / 255.0
+        return ds.map(center).batch(len(paths))
+    return ds.map(lambda im: pad_to_multiple(tf.cast(im, tf.float32) / 255.0)).batch(1)

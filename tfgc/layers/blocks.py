@@ -1,0 +1,96 @@
+"""The building blocks named in the paper's appendix (after pix2pixHD).
+
+c7s1-k: 7x7 stride-1 conv with k filters; dk: 3x3 stride-2 conv; Rk: residual block of two 3x3
+convs; uk: x2 upsampling to k filters. Each conv is followed by a norm and a ReLU unless noted.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tfgc.layers.norms import make_norm
+
+UPSAMPLINGS = ("transpose", "resize_conv", "subpixel")
+PADDINGS = ("reflect", "symmetric", "zero")
+
+
+class PaddedConv(tf.keras.layers.Layer):
+    """Stride-1 conv that pads explicitly, so borders see mirrored content instead of zeros."""
+
+    def __init__(self, filters: int, kernel_size: int, padding: str = "reflect", **kwargs):
+        name = kwargs.pop("name", None)
+        super().__init__(name=name)
+        if padding not in PADDINGS:
+            raise ValueError(f"unknown padding {padding!r}; choose one of {PADDINGS}")
+        self.pad = kernel_size // 2
+        self.padding = padding
+        self.conv = tf.keras.layers.Conv2D(filters, kernel_size, padding="valid", **kwargs)
+
+    def call(self, x):
+        if self.pad and self.padding != "zero":
+            paddings = [[0, 0], [self.pad, self.pad], [self.pad, self.pad], [0, 0]]
+            x = tf.pad(x, paddings, mode=self.padding.upper())
+        elif self.pad:
+            x = tf.pad(x, [[0, 0], [self.pad, self.pad], [self.pad, self.pad], [0, 0]])
+        return self.conv(x)
+
+
+class ConvNormReLU(tf.keras.Sequential):
+    """c{k}s1-{filters}: padded conv, norm, ReLU."""
+
+    def __init__(self, filters: int, kernel_size: int, norm: str, padding: str, name=None):
+        super().__init__([
+            PaddedConv(filters, kernel_size, padding),
+            make_norm(norm),
+            tf.keras.layers.ReLU(),
+        ], name=name)
+
+
+class Downsample(tf.keras.Sequential):
+    """dk: 3x3 stride-2 conv, norm, ReLU (halves H and W)."""
+
+    def __init__(self, filters: int, norm: str, name=None):
+        super().__init__([
+            tf.keras.layers.Conv2D(filters, 3, strides=2, padding="same"),
+            make_norm(norm),
+            tf.keras.layers.ReLU(),
+        ], name=name)
+
+
+class ResidualBlock(tf.keras.layers.Layer):
+    """Rk: x + norm(conv(relu(norm(conv(x))))), both convs 3x3 with k filters."""
+
+    def __init__(self, filters: int, norm: str, padding: str, name=None):
+        super().__init__(name=name)
+        self.body = tf.keras.Sequential([
+            PaddedConv(filters, 3, padding),
+            make_norm(norm),
+            tf.keras.layers.ReLU(),
+            PaddedConv(filters, 3, padding),
+            make_norm(norm),
+        ])
+
+    def call(self, x):
+        return x + self.body(x)
+
+
+class Upsample(tf.keras.Sequential):
+    """uk: x2 upsampling to k filters, norm, ReLU.
+
+    `transpose` is the paper's (pix2pixHD) stride-2 transposed conv; it leaves a grid pattern
+    early in training, so `resize_conv` (nearest x2 then 3x3 conv) and `subpixel` (3x3 conv to 4k
+    channels then depth-to-space) are offered.
+    """
+
+    def __init__(self, filters: int, norm: str, method: str, padding: str, name=None):
+        if method == "transpose":
+            layers = [tf.keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="same")]
+        elif method == "resize_conv":
+            layers = [tf.keras.layers.UpSampling2D(2, interpolation="nearest"),
+                      PaddedConv(filters, 3, padding)]
+        elif method == "subpixel":
+            layers = [PaddedConv(4 * filters, 3, padding),
+                      tf.keras.layers.Lambda(lambda x: tf.nn.depth_to_space(x, 2))]
+        else:
+            raise ValueError(f"unknown upsampling {method!r}; choose one of {UPSAMPLINGS}")
+        super().__init__([*layers, make_norm(norm), tf.keras.layers.ReLU()], name=name)

@@ -1,0 +1,75 @@
+"""Adversarial losses over a multi-scale discriminator's outputs.
+
+Each loss takes, per scale, the patch logits for real and fake images, averages over patches,
+and sums over scales (pix2pixHD). `least_squares` is the paper's choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import tensorflow as tf
+
+GAN_LOSSES = ("least_squares", "non_saturating", "hinge", "wgan_gp")
+
+Logits = Sequence[tf.Tensor]
+
+
+def _mean(t: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_mean(tf.cast(t, tf.float32))
+
+
+def discriminator_loss(kind: str, real: Logits, fake: Logits) -> tf.Tensor:
+    total = 0.0
+    for r, f in zip(real, fake):
+        if kind == "least_squares":
+            total += _mean(tf.square(r - 1.0)) + _mean(tf.square(f))
+        elif kind == "non_saturating":
+            total += _mean(tf.nn.softplus(-r)) + _mean(tf.nn.softplus(f))
+        elif kind == "hinge":
+            total += _mean(tf.nn.relu(1.0 - r)) + _mean(tf.nn.relu(1.0 + f))
+        elif kind == "wgan_gp":
+            total += _mean(f) - _mean(r)
+        else:
+            raise ValueError(f"unknown GAN loss {kind!r}; choose one of {GAN_LOSSES}")
+    return total
+
+
+def generator_loss(kind: str, fake: Logits) -> tf.Tensor:
+    total = 0.0
+    for f in fake:
+        if kind == "least_squares":
+            total += _mean(tf.square(f - 1.0))
+        elif kind == "non_saturating":
+            total += _mean(tf.nn.softplus(-f))
+        elif kind in ("hinge", "wgan_gp"):
+            total += -_mean(f)
+        else:
+            raise ValueError(f"unknown GAN loss {kind!r}; choose one of {GAN_LOSSES}")
+    return total
+
+
+def gradient_penalty(critic_logits: Callable[[tf.Tensor], Logits], real: tf.Tensor,
+                     fake: tf.Tensor) -> tf.Tensor:
+    """WGAN-GP: (||grad_x D(x)|| - 1)^2 at random interpolates of real and fake, per scale."""
+    alpha = tf.random.uniform([tf.shape(real)[0], 1, 1, 1], dtype=real.dtype)
+    interpolated = real + alpha * (fake - real)
+    with tf.GradientTape() as tape:
+        tape.watch(interpolated)
+        logits = critic_logits(interpolated)
+        score = tf.add_n([tf.reduce_sum(tf.cast(t, tf.float32)) for t in logits])
+    grads = tape.gradient(score, interpolated)
+    norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
+    return tf.reduce_mean(tf.square(norms - 1.0))
+
+
+def feature_matching_loss(real_features: Sequence[Sequence[tf.Tensor]],
+                          fake_features: Sequence[Sequence[tf.Tensor]]) -> tf.Tensor:
+    """pix2pixHD's L1 between D's intermediate features, averaged over layers and scales."""
+    total = 0.0
+    num_scales = len(real_features)
+    for real_scale, fake_scale in zip(real_features, fake_features):
+        layers = list(zip(real_scale[:-1], fake_scale[:-1]))  # logits excluded
+        for r, f in layers:
+            total += _mean(tf.abs(tf.stop_gradient(r) - f)) / (len(layers) * num_scales)
+    return total

@@ -1,0 +1,44 @@
+"""Generator G (paper Appendix E): c3s1-960, R960 x9, u480, u240, u120, u60, c7s1-3, tanh.
+
+G takes the quantised latents, optionally concatenated with noise and with a conditioning map
+(a semantic label map, used by the selective-compression mode) at latent resolution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from tfgc.layers.blocks import ConvNormReLU, PaddedConv, ResidualBlock, Upsample
+from tfgc.networks.widths import scaled, scaled_all
+
+
+class Generator(tf.keras.Model):
+    def __init__(self, filters: int = 960, num_residual_blocks: int = 9,
+                 upsample_filters: Sequence[int] = (480, 240, 120, 60),
+                 norm: str = "instance", upsample_norm: str = "instance",
+                 upsampling: str = "transpose", padding: str = "reflect",
+                 width_multiplier: float = 1.0, name: str = "generator"):
+        super().__init__(name=name)
+        width = scaled(filters, width_multiplier)
+        ups = scaled_all(upsample_filters, width_multiplier)
+        self.head = ConvNormReLU(width, 3, upsample_norm, padding, name=f"c3s1_{width}")
+        self.residual_blocks = [ResidualBlock(width, norm, padding, name=f"R{width}_{i}")
+                                for i in range(num_residual_blocks)]
+        self.upsampling = [Upsample(k, upsample_norm, upsampling, padding, name=f"u{k}_{i}")
+                           for i, k in enumerate(ups)]
+        self.to_image = PaddedConv(3, 7, padding, name="c7s1_3")
+
+    def call(self, latents: tf.Tensor, noise: tf.Tensor | None = None,
+             condition: tf.Tensor | None = None) -> tf.Tensor:
+        """latents [B, h, w, C] (+ noise, condition at the same h, w) -> image in [-1, 1]."""
+        inputs = [latents] + [t for t in (noise, condition) if t is not None]
+        x = tf.concat(inputs, axis=-1) if len(inputs) > 1 else latents
+        x = self.head(x)
+        # pix2pixHD's global generator has no skip around the residual stack; keep it that way.
+        for block in self.residual_blocks:
+            x = block(x)
+        for block in self.upsampling:
+            x = block(x)
+        return tf.tanh(tf.cast(self.to_image(x), tf.float32))

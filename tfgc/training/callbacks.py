@@ -1,0 +1,105 @@
+"""Keras callbacks that make a training run resumable and observable."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from tfgc.data.images import write_png
+from tfgc.training.schedules import current_value
+
+
+class StopAtStep(tf.keras.callbacks.Callback):
+    """Ends fit() exactly at a target step (phases end mid-'epoch')."""
+
+    def __init__(self, target: int):
+        super().__init__()
+        self.target = target
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.step) >= self.target:
+            self.model.stop_training = True
+
+
+class Checkpointer(tf.keras.callbacks.Callback):
+    """Saves every `every` steps; tf.train.CheckpointManager writes then renames, so a kill
+    at any moment leaves the previous checkpoint as the valid latest one."""
+
+    def __init__(self, manager: tf.train.CheckpointManager, every: int):
+        super().__init__()
+        self.manager, self.every = manager, every
+        self.last_saved = -1
+
+    def save(self) -> None:
+        step = int(self.model.step)
+        if step != self.last_saved:
+            self.manager.save(checkpoint_number=step)
+            self.last_saved = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.step) % self.every == 0:
+            self.save()
+
+    def on_train_end(self, logs=None):
+        self.save()
+
+
+class Monitor(tf.keras.callbacks.Callback):
+    """TensorBoard scalars (every loss term, PSNR, bpp, learning rates), eval metrics,
+    reconstructions beside originals, and sample PNGs in the workdir."""
+
+    def __init__(self, workdir: str, eval_data: tf.data.Dataset, sample_batch: tf.Tensor,
+                 schedules: dict, sample_every: int, eval_every: int):
+        super().__init__()
+        self.writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+        self.sample_dir = os.path.join(workdir, "samples")
+        self.eval_data, self.sample_batch = eval_data, sample_batch
+        self.schedules = schedules
+        self.sample_every, self.eval_every = sample_every, eval_every
+        self.last_sample = self.last_eval = -1
+
+    def on_epoch_end(self, epoch, logs=None):
+        step = int(self.model.step)
+        with self.writer.as_default(step=step):
+            for name, value in (logs or {}).items():
+                tf.summary.scalar(f"train/{name}", value)
+            for name, schedule in self.schedules.items():
+                tf.summary.scalar(f"learning_rate/{name}", current_value(schedule, step))
+            tf.summary.scalar("train/gan_active", float(self.model.gan_active))
+        if step // self.eval_every != self.last_eval // self.eval_every or self.last_eval < 0:
+            self.evaluate(step)
+        if step // self.sample_every != self.last_sample // self.sample_every \
+                or self.last_sample < 0:
+            self.sample(step)
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        step = int(self.model.step)
+        if step != self.last_eval:
+            self.evaluate(step)
+        if step != self.last_sample:
+            self.sample(step)
+        self.writer.flush()
+
+    def evaluate(self, step: int) -> dict:
+        results = self.model.evaluate(self.eval_data, verbose=0, return_dict=True)
+        with self.writer.as_default(step=step):
+            for name, value in results.items():
+                tf.summary.scalar(f"eval/{name}", value)
+        print(f"\n[step {step}] eval: " + ", ".join(f"{k}={v:.4f}" for k, v in
+                                                    sorted(results.items())), file=sys.stderr)
+        self.last_eval = step
+        return results
+
+    def sample(self, step: int) -> None:
+        reconstruction = tf.clip_by_value(self.model(self.sample_batch, training=False), 0, 1)
+        pairs = tf.concat([self.sample_batch, reconstruction], axis=2)  # original | ours
+        with self.writer.as_default(step=step):
+            tf.summary.image("original_vs_reconstruction", pairs, max_outputs=4)
+        grid = np.concatenate(list(pairs.numpy()), axis=0)
+        write_png(os.path.join(self.sample_dir, f"step_{step:08d}.png"),
+                  np.round(grid * 255).astype(np.uint8))
+        self.last_sample = step

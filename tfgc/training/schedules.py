@@ -1,0 +1,40 @@
+"""Learning-rate schedules selectable by name."""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+
+from tfgc.errors import ConfigError
+
+SCHEDULES = ("constant", "linear_decay", "cosine")
+
+
+class DecayAfter(tf.keras.optimizers.schedules.LearningRateSchedule):
+    """Constant until `start`, then linear (pix2pixHD) or cosine decay to 0 at `end`."""
+
+    def __init__(self, lr: float, start: int, end: int, kind: str):
+        self.lr, self.start, self.end, self.kind = lr, start, end, kind
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        progress = tf.clip_by_value((step - self.start) / max(1, self.end - self.start), 0.0, 1.0)
+        if self.kind == "cosine":
+            return self.lr * 0.5 * (1.0 + tf.cos(math.pi * progress))
+        return self.lr * (1.0 - progress)
+
+    def get_config(self):
+        return {"lr": self.lr, "start": self.start, "end": self.end, "kind": self.kind}
+
+
+def make_schedule(kind: str, lr: float, num_steps: int, decay_start: float):
+    if kind == "constant":
+        return lr
+    if kind not in SCHEDULES:
+        raise ConfigError(f"unknown lr_schedule {kind!r}; choose one of {SCHEDULES}")
+    return DecayAfter(lr, int(decay_start * num_steps), num_steps, kind)
+
+
+def current_value(schedule, step: int) -> float:
+    return float(schedule(step)) if callable(schedule) else float(schedule)

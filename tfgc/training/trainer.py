@@ -1,0 +1,154 @@
+"""The training run behind `train.py`: build, restore or initialise, fit in two phases.
+
+Phase 1 (steps < warmup_steps) trains E and G on distortion only; phase 2 switches the GAN
+terms on. Each phase is one `fit()` call on the model's own `train_step`, so the discriminator
+costs nothing during the warm-up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+
+import ml_collections
+import tensorflow as tf
+
+from tfgc.config import to_json
+from tfgc.data import pipeline
+from tfgc.errors import ConfigError
+from tfgc.models.gc import GenerativeCompression
+from tfgc.training import callbacks
+from tfgc.training.distribute import make_strategy
+from tfgc.training.schedules import make_schedule
+from tfgc.utils.files import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_DIR = "checkpoints"
+CONFIG_FILE = "config.json"
+
+
+def _check_resumable(workdir: str, config: ml_collections.ConfigDict) -> None:
+    """A workdir's checkpoints only fit the architecture they were trained with."""
+    path = os.path.join(workdir, CONFIG_FILE)
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        previous = json.load(f).get("model", {})
+    current = json.loads(to_json(config))["model"]
+    changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+    if changed and tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR)):
+        raise ConfigError(
+            f"{workdir} holds checkpoints of a different architecture (changed: "
+            f"{', '.join('model.' + k for k in changed)}); use a new --workdir")
+
+
+def build_model(config: ml_collections.ConfigDict, strategy=None):
+    """Model and optimizers, compiled, every variable created (inside the strategy scope)."""
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        model = GenerativeCompression(config.model)
+        g_schedule = make_schedule(config.lr_schedule, config.lr, config.num_steps,
+                                   config.lr_decay_start)
+        d_schedule = make_schedule(config.lr_schedule, config.d_lr, config.num_steps,
+                                   config.lr_decay_start)
+        g_optimizer = tf.keras.optimizers.Adam(g_schedule, config.adam_beta1, config.adam_beta2)
+        d_optimizer = tf.keras.optimizers.Adam(d_schedule, config.adam_beta1, config.adam_beta2)
+        if config.mixed_precision:
+            g_optimizer = tf.keras.mixed_precision.LossScaleOptimizer(g_optimizer)
+            d_optimizer = tf.keras.mixed_precision.LossScaleOptimizer(d_optimizer)
+        model.compile(
+            g_optimizer=g_optimizer, d_optimizer=d_optimizer, gan_loss=config.gan_loss,
+            lambda_mse=config.lambda_mse, lambda_fm=config.lambda_fm,
+            lambda_vgg=config.lambda_vgg, vgg_weights_path=config.vgg_weights_path,
+            beta_rate=config.beta_rate, d_steps=config.d_steps,
+            gradient_penalty_weight=config.gradient_penalty_weight,
+            ema_decay=config.ema_decay, jit_compile=config.jit_compile)
+        model.build_all(min(64, config.data.crop_size))
+        # Create optimizer slots now so a checkpoint restores them immediately.
+        g_optimizer.build(model.encoder.trainable_variables + model.generator.trainable_variables)
+        d_optimizer.build(model.discriminator.trainable_variables)
+    return model, {"generator": g_schedule, "discriminator": d_schedule}
+
+
+def make_checkpoint(model: GenerativeCompression) -> tf.train.Checkpoint:
+    return tf.train.Checkpoint(model=model, g_optimizer=model.g_optimizer,
+                               d_optimizer=model.d_optimizer)
+
+
+def _initialise(model: GenerativeCompression, batch: tf.Tensor, target_std: float) -> None:
+    if target_std > 0:
+        latents = model.encoder(batch * 2.0 - 1.0, training=False)
+        std = float(tf.math.reduce_std(latents))
+        model.encoder.rescale_output(target_std / max(std, 1e-8))
+        symbols = model.quantizer.symbols(model.encoder(batch * 2.0 - 1.0))
+        used = int(tf.size(tf.unique(tf.reshape(symbols, [-1]))[0]))
+        print(f"latent init: std {std:.4f} -> {target_std}; {used} of "
+              f"{model.num_centers} centers in use at step 0", file=sys.stderr)
+    model.reset_ema()
+
+
+def train(config: ml_collections.ConfigDict, workdir: str) -> GenerativeCompression:
+    if config.num_steps < 0 or config.warmup_steps < 0:
+        raise ConfigError("num_steps and warmup_steps must be >= 0")
+    if config.batch_size <= 0:
+        raise ConfigError(f"batch_size must be positive, got {config.batch_size}")
+    os.makedirs(workdir, exist_ok=True)
+    _check_resumable(workdir, config)
+    write_text_atomic(os.path.join(workdir, CONFIG_FILE), to_json(config))
+    tf.keras.utils.set_random_seed(config.seed)
+    if config.mixed_precision:
+        tf.keras.mixed_precision.set_global_policy("mixed_float16")
+
+    train_files = pipeline.find_images(config.data.train, config.data.on_corrupt)
+    eval_files = (pipeline.find_images(config.data.eval, config.data.on_corrupt)
+                  if config.data.eval else train_files)
+    print(f"training on {len(train_files.paths)} image(s)"
+          + (f", skipped {len(train_files.skipped)} unreadable" if train_files.skipped else ""),
+          file=sys.stderr)
+
+    strategy = make_strategy(config.distribution)
+    model, schedules = build_model(config, strategy)
+    dataset = pipeline.train_dataset(train_files, config.data.crop_size, config.batch_size,
+                                     config.seed, config.data.cache, config.data.shuffle_buffer)
+    eval_data = pipeline.eval_dataset(eval_files, config.data.eval_crop_size,
+                                      config.data.num_eval_images)
+    sample_batch = next(iter(pipeline.eval_dataset(
+        eval_files, config.data.eval_crop_size or 256, 4)))
+
+    with strategy.scope():
+        checkpoint = make_checkpoint(model)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, CHECKPOINT_DIR),
+                                         max_to_keep=config.keep_checkpoints)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        print(f"resumed from {manager.latest_checkpoint} at step {int(model.step)}",
+              file=sys.stderr)
+    else:
+        print(f"starting a new run in {workdir}", file=sys.stderr)
+        _initialise(model, next(iter(dataset)), config.model.latent_init_std)
+
+    common = [
+        callbacks.Checkpointer(manager, config.checkpoint_every),
+        callbacks.Monitor(workdir, eval_data, sample_batch, schedules, config.sample_every,
+                          config.eval_every),
+    ]
+    verbose = 1 if sys.stdout.isatty() else 2
+    phases = [(False, min(config.warmup_steps, config.num_steps)), (True, config.num_steps)]
+    for gan_active, end in phases:
+        step = int(model.step)
+        if step >= end:
+            continue
+        if model.gan_active != gan_active:
+            model.gan_active = gan_active
+            model.train_function = None  # retrace: the two phases are different graphs
+        print(f"{'GAN' if gan_active else 'distortion-only warm-up'} phase: steps {step} -> {end}",
+              file=sys.stderr)
+        model.fit(dataset, initial_epoch=step // config.log_every,
+                  epochs=math.ceil(end / config.log_every), steps_per_epoch=config.log_every,
+                  callbacks=[*common, callbacks.StopAtStep(end)], verbose=verbose)
+    common[0].save()
+    return model
