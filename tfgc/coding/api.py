@@ -1,0 +1,203 @@
+"""The two calls the model side needs: symbols -> `.tfgc` bytes and back.
+
+Both work the same way in two settings, with the same graph code:
+* inside a `tf.function` (the model's exported signatures): they add ops to that graph;
+* called eagerly (Python API): they validate the inputs in Python first (a bad file raises
+  a precise `tfgc.errors` exception), then run a cached `tf.function` of the same code, so
+  Python and SavedModel give byte-identical files by construction.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfgc.coding import format as fmt
+from tfgc.coding.backends import RangeDecoderBackend, get_backend
+from tfgc.coding.decoder import decode_graph
+from tfgc.coding.encoder import EncoderConfig, encode_graph, make_config
+from tfgc.coding.tables import parse_table_section_np
+from tfgc.errors import BitstreamError, ModelMismatchError
+
+DEFAULT_STRIDE = 16
+
+
+def _in_graph() -> bool:
+    return not tf.executing_eagerly()
+
+
+def _fingerprint_tensor(fingerprint) -> tf.Tensor:
+    if isinstance(fingerprint, (bytes, bytearray)):
+        return tf.constant(fmt.check_fingerprint(fingerprint))
+    return tf.convert_to_tensor(fingerprint, tf.string)
+
+
+@functools.lru_cache(maxsize=32)
+def _encode_function(config: EncoderConfig):
+    spec = [tf.TensorSpec([None, None, config.num_channels], tf.int32),
+            tf.TensorSpec([2], tf.int64), tf.TensorSpec([2], tf.int64),
+            tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.int64)]
+    return tf.function(functools.partial(encode_graph, config=config), input_signature=spec,
+                       autograph=False)
+
+
+def encode_symbols(
+    symbols,
+    *,
+    num_centers: int,
+    image_shape,
+    fingerprint,
+    padding=None,
+    stride: int = DEFAULT_STRIDE,
+    noise_seed=0,
+    model_tables: np.ndarray | None = None,
+    entropy_models: str | Sequence[int | str] = "auto",
+) -> tf.Tensor:
+    """The `.tfgc` file (scalar tf.string) for one image's quantizer symbols.
+
+    symbols: int32 [h, w, C], values 0..num_centers-1, C known statically.
+    image_shape: (H, W) of the original image; padding: (bottom, right) added before the
+    encoder, default h * stride - H, w * stride - W. fingerprint: the model's 16 bytes.
+    noise_seed: uint32 stored for the generator's noise. model_tables: from
+    `fit_model_tables`, stored in the model. entropy_models: "auto" (every candidate, the
+    smallest file wins) or a list of structures 0..4 (tables in the file) and/or "model".
+    """
+    symbols = tf.convert_to_tensor(symbols)
+    if symbols.shape.rank != 3 or symbols.shape[2] is None:
+        raise ValueError(f"symbols must be [h, w, C] with a static C, got shape {symbols.shape}")
+    config = make_config(int(num_centers), int(symbols.shape[2]), model_tables, entropy_models)
+    symbols = tf.cast(symbols, tf.int32)
+    latent_hw = tf.shape(symbols, out_type=tf.int64)[:2]
+    image_shape = tf.cast(tf.reshape(image_shape, [2]), tf.int64)
+    padding = (latent_hw * stride - image_shape if padding is None
+               else tf.cast(tf.reshape(padding, [2]), tf.int64))
+    fingerprint = _fingerprint_tensor(fingerprint)
+    noise_seed = tf.cast(noise_seed, tf.int64)
+    if _in_graph():
+        return encode_graph(symbols, image_shape, padding, fingerprint, noise_seed, config)
+    _check_encode_args(symbols.numpy(), num_centers, image_shape.numpy(), padding.numpy(),
+                       int(noise_seed))
+    return _encode_function(config)(symbols, image_shape, padding, fingerprint, noise_seed)
+
+
+def _check_encode_args(symbols: np.ndarray, num_centers: int, image_shape: np.ndarray,
+                       padding: np.ndarray, noise_seed: int) -> None:
+    """The graph's asserts again, as ValueErrors that name the bad argument."""
+    h, w, c = symbols.shape
+    if h < 1 or w < 1:
+        raise ValueError(f"symbols must be non-empty, got shape {symbols.shape}")
+    if h * w * c > fmt.MAX_LATENT_ELEMENTS:
+        raise ValueError(f"latent {h}x{w}x{c} exceeds the format's limit of "
+                         f"{fmt.MAX_LATENT_ELEMENTS} elements")
+    if symbols.min() < 0 or symbols.max() >= num_centers:
+        raise ValueError(f"symbols must be in 0..{num_centers - 1}, got "
+                         f"{symbols.min()}..{symbols.max()}")
+    if not all(1 <= s <= fmt.MAX_IMAGE_SIDE for s in image_shape):
+        raise ValueError(f"image sides must be 1..{fmt.MAX_IMAGE_SIDE}, got {image_shape}")
+    if not all(0 <= p <= fmt.MAX_IMAGE_SIDE for p in padding):
+        raise ValueError(f"padding must be 0..{fmt.MAX_IMAGE_SIDE}, got {padding}")
+    padded = image_shape + padding
+    if padded[0] % h or padded[1] % w or padded[0] // h != padded[1] // w:
+        raise ValueError(f"image {image_shape} + padding {padding} is not latent {h}x{w} times "
+                         "one stride")
+    if not 0 <= noise_seed < 1 << 32:
+        raise ValueError(f"noise_seed must be a uint32, got {noise_seed}")
+
+
+@functools.lru_cache(maxsize=32)
+def _decode_function(backend: RangeDecoderBackend, tables_key: tuple | None,
+                     num_centers: int | None, num_channels: int | None):
+    model_tables = None
+    if tables_key is not None:
+        raw, shape = tables_key
+        model_tables = np.frombuffer(raw, np.int32).reshape(shape)
+
+    def run(data, fingerprint):
+        return decode_graph(data, fingerprint, backend, model_tables, num_centers, num_channels)
+
+    return tf.function(run, input_signature=[tf.TensorSpec([], tf.string)] * 2, autograph=False)
+
+
+def decode_symbols(
+    bitstring,
+    *,
+    fingerprint,
+    model_tables: np.ndarray | None = None,
+    backend: str | RangeDecoderBackend = "tfc",
+    num_centers: int | None = None,
+    num_channels: int | None = None,
+) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """Symbols int32 [h, w, C] and the header fields (int64 scalar tensors) of a `.tfgc` file.
+
+    backend: "tfc" (custom ops) or "stock" (stock TF ops only; same symbols). num_centers /
+    num_channels: the model's values; a file that differs raises ModelMismatchError (and the
+    symbols get a static channel dimension). Header keys: version, flags, image_height,
+    image_width, pad_bottom, pad_right, latent_height, latent_width, channels, num_centers,
+    entropy_model, noise_seed, payload_bytes, file_bytes.
+    """
+    backend = get_backend(backend)
+    tables_key = None
+    if model_tables is not None:
+        model_tables = np.asarray(model_tables)
+        if model_tables.ndim != 2:
+            raise ValueError(f"model tables must be 2-D, got shape {model_tables.shape}")
+        model_tables = model_tables.astype(np.int32)
+        tables_key = (model_tables.tobytes(), model_tables.shape)
+    if _in_graph():
+        return decode_graph(bitstring, _fingerprint_tensor(fingerprint), backend, model_tables,
+                            num_centers, num_channels)
+    data = bitstring.numpy() if isinstance(bitstring, tf.Tensor) else bytes(bitstring)
+    fingerprint = fmt.check_fingerprint(fingerprint)
+    validate_file(data, fingerprint=fingerprint, model_tables=model_tables,
+                  num_centers=num_centers, num_channels=num_channels)
+    function = _decode_function(backend, tables_key, num_centers, num_channels)
+    try:
+        return function(tf.constant(data), tf.constant(fingerprint))
+    except tf.errors.InvalidArgumentError as e:  # a check the Python validation does not repeat
+        message = e.message.split("\n")[0]
+        raise BitstreamError(f"not a valid .tfgc file: {message}") from None
+
+
+def validate_file(data: bytes, *, fingerprint: bytes | None = None,
+                  model_tables: np.ndarray | None = None, num_centers: int | None = None,
+                  num_channels: int | None = None) -> fmt.Header:
+    """Everything `decode_symbols` checks before decoding, in Python; returns the header."""
+    header = fmt.parse_header(data, fingerprint)
+    if num_centers is not None and header.num_centers != num_centers:
+        raise ModelMismatchError(
+            f"this file has L={header.num_centers} quantization centers, the model has "
+            f"{num_centers}: it was made by another model")
+    if num_channels is not None and header.channels != num_channels:
+        raise ModelMismatchError(
+            f"this file has {header.channels} latent channels, the model has {num_channels}: "
+            "it was made by another model")
+    if header.model_tables:
+        if model_tables is None:
+            raise ModelMismatchError(
+                "this file was coded with the model's context tables; pass model_tables= "
+                "(the model's stored tables) to decode it")
+        expected = (header.num_contexts, header.num_centers)
+        canonical = fmt.CANONICAL_STRUCTURE[len(fmt.STRUCTURES[header.structure])]
+        if tuple(np.shape(model_tables)) != expected or canonical != header.structure:
+            raise ModelMismatchError(
+                f"this file needs model tables of shape {expected} (structure "
+                f"{header.structure}), got {np.shape(model_tables)}: it was made by another model")
+    else:
+        parse_table_section_np(
+            data[header.tables_offset:header.tables_offset + header.tables_size],
+            header.channels, header.num_centers, header.structure, header.latent_width,
+            header.precision_base, header.precision_step)
+    return header
+
+
+def parse_header(data: bytes) -> fmt.Header:
+    """The validated header of a `.tfgc` file (no fingerprint check)."""
+    return fmt.parse_header(data)
+
+
+def header_size(data: bytes) -> int:
+    """Bytes of a `.tfgc` file that are not range-coded symbols (header, tables, CRC)."""
+    return fmt.header_size(data)

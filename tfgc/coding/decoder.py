@@ -1,0 +1,259 @@
+"""`.tfgc` bytes -> symbols, as TF graph code (the exported `decompress` signatures run this).
+
+Parses and validates the container with asserts (a bad file fails with InvalidArgumentError,
+never a crash, a hang or a huge allocation: every size is checked against the limits and the
+file's length before anything depends on it), builds the lookup from the file's integer
+tables (or the model's), and range-decodes all latent rows in lockstep through a backend.
+Nothing here imports tensorflow_compression: with backend "stock" the graph is stock-op only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tfgc.coding import bitops, crc32, tables
+from tfgc.coding.backends import RangeDecoderBackend
+from tfgc.coding.contexts import step_context, structure_uses
+from tfgc.coding.format import (
+    CANONICAL_STRUCTURE,
+    CRC_BYTES,
+    FINGERPRINT_BYTES,
+    FIXED_HEADER_BYTES,
+    FORMAT_VERSION,
+    KNOWN_FLAGS,
+    MAGIC,
+    MAX_CENTERS,
+    MAX_CHANNELS,
+    MAX_LATENT_ELEMENTS,
+    MAX_LENGTH_BITS,
+    MAX_TABLE_ENTRIES,
+    MIN_CENTERS,
+    MIN_FILE_BYTES,
+    MODEL_TABLE_PRECISION,
+    MODEL_TABLES_BIT,
+    SECTION_HEADER,
+    STRUCTURE_MASK,
+    STRUCTURES,
+)
+
+_HEX = [f"{i:02x}" for i in range(256)]
+# Reads at fixed offsets go through this much zero padding, so a short file cannot make them
+# fail before the length check reports it.
+_GUARD = 64
+
+
+class _Checks:
+    """Asserts whose failure stops everything computed under `gate`."""
+
+    def __init__(self) -> None:
+        self.ops: list[tf.Operation] = []
+
+    def check(self, condition, message: str, *data) -> None:
+        self.ops.append(tf.debugging.Assert(
+            condition, [f"tfgc bitstream: {message}", *data], summarize=64))
+
+    def gate(self, *tensors):
+        with tf.control_dependencies(self.ops):
+            out = [tf.identity(t) for t in tensors]
+        return out[0] if len(out) == 1 else out
+
+
+def _hex(data: tf.Tensor) -> tf.Tensor:
+    return tf.strings.reduce_join(tf.gather(tf.constant(_HEX), data))
+
+
+def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderBackend,
+                 model_tables: np.ndarray | None = None, num_centers: int | None = None,
+                 num_channels: int | None = None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """Symbols int32 [h, w, C] and the header fields (int64 scalars) of a `.tfgc` file."""
+    data = tf.reshape(tf.convert_to_tensor(data, tf.string), [])
+    checks = _Checks()
+    raw = bitops.from_string(data)
+    n = tf.size(raw, out_type=tf.int64)
+    buf = tf.concat([raw, tf.zeros([_GUARD], tf.int64)], 0)
+
+    def byte(offset) -> tf.Tensor:
+        return tf.gather(buf, tf.clip_by_value(tf.cast(offset, tf.int64), 0, n + _GUARD - 1))
+
+    def u16(offset: int) -> tf.Tensor:
+        return bitops.read_le(buf, offset, 2)
+
+    # Stage 1: is this an intact file of a version we read?
+    checks.check(n > 0, "the file is empty")
+    checks.check(tf.reduce_all(tf.equal(buf[:4], tf.constant(list(MAGIC), tf.int64))),
+                 "wrong magic bytes: not a tfgc file")
+    version = buf[4]
+    checks.check(version <= FORMAT_VERSION,
+                 f"unsupported .tfgc format version (this build reads up to {FORMAT_VERSION}):",
+                 version)
+    checks.check(version >= 1, "format version 0 does not exist")
+    checks.check(n >= MIN_FILE_BYTES, f"truncated: a file has at least {MIN_FILE_BYTES} bytes")
+    end = tf.maximum(n - CRC_BYTES, 0)
+    raw = checks.gate(raw)
+    stored_crc = bitops.read_le(buf, end, CRC_BYTES)
+    checks.check(tf.equal(crc32.crc32(raw[:end]), stored_crc),
+                 "CRC mismatch: the file is corrupted or truncated")
+    buf = checks.gate(buf)
+
+    # Stage 2: fixed header fields and limits.
+    flags = buf[5]
+    file_fp = buf[6:6 + FINGERPRINT_BYTES]
+    image_h, image_w, pad_b, pad_r = u16(22), u16(24), u16(26), u16(28)
+    h, w, c = u16(30), u16(32), u16(34)
+    centers, model_byte, prec_byte = buf[36], buf[37], buf[38]
+    seed = bitops.read_le(buf, 39, 4)
+    checks.check(tf.equal(tf.bitwise.bitwise_and(flags, ~KNOWN_FLAGS), 0), "unknown flag bits")
+    checks.check(tf.reduce_all(tf.stack([image_h, image_w, h, w]) >= 1), "a size is 0")
+    checks.check(tf.logical_and(c >= 1, c <= MAX_CHANNELS), "latent channels out of range")
+    checks.check(tf.logical_and(centers >= MIN_CENTERS, centers <= MAX_CENTERS),
+                 "number of centers out of range")
+    checks.check(h * w * c <= MAX_LATENT_ELEMENTS, "latent larger than the limit")
+    padded_h, padded_w = image_h + pad_b, image_w + pad_r
+    h1, w1 = tf.maximum(h, 1), tf.maximum(w, 1)
+    checks.check(tf.logical_and(tf.logical_and(tf.equal(padded_h % h1, 0),
+                                               tf.equal(padded_w % w1, 0)),
+                                tf.equal(padded_h // h1, padded_w // w1)),
+                 "image size + padding does not match the latent size")
+    structure = tf.bitwise.bitwise_and(model_byte, STRUCTURE_MASK)
+    use_model = tf.not_equal(tf.bitwise.bitwise_and(model_byte, MODEL_TABLES_BIT), 0)
+    checks.check(tf.logical_and(
+        tf.equal(tf.bitwise.bitwise_and(model_byte, ~(STRUCTURE_MASK | MODEL_TABLES_BIT)), 0),
+        structure < len(STRUCTURES)), "unknown entropy model")
+    base = tf.bitwise.bitwise_and(prec_byte, 0x0F) + 1
+    step = tf.bitwise.bitwise_and(tf.bitwise.right_shift(prec_byte, 4), 0x03) + 1
+    checks.check(tf.where(use_model, tf.equal(prec_byte, 0), tf.logical_and(
+        tf.equal(tf.bitwise.bitwise_and(prec_byte, 0xC0), 0), base + 2 * step <= 16)),
+        "invalid table precision")
+    structure = tf.minimum(structure, len(STRUCTURES) - 1)
+    neighbours = tf.reduce_sum(tf.cast(structure_uses(structure), tf.int64))
+    num_contexts = c * (centers + 1) ** neighbours
+    checks.check(num_contexts * (centers + 2) <= MAX_TABLE_ENTRIES, "too many contexts")
+    expected_fp = bitops.from_string(fingerprint)
+    checks.check(tf.equal(tf.size(expected_fp), FINGERPRINT_BYTES),
+                 "the decoder's fingerprint is not 16 bytes")
+    expected_fp = tf.concat([expected_fp, tf.zeros([FINGERPRINT_BYTES], tf.int64)], 0)
+    checks.check(tf.reduce_all(tf.equal(file_fp, expected_fp[:FINGERPRINT_BYTES])),
+                 "this file was made by model", _hex(file_fp),
+                 "you are decoding with model", _hex(expected_fp[:FINGERPRINT_BYTES]))
+    if num_centers is not None:
+        checks.check(tf.equal(centers, num_centers),
+                     f"the file has a different number of centers than the model ({num_centers})")
+    if num_channels is not None:
+        checks.check(tf.equal(c, num_channels),
+                     f"the file has a different number of channels than the model "
+                     f"({num_channels})")
+    buf, h, w, c, centers = checks.gate(buf, h, w, c, centers)
+
+    # Stage 3: optional sections (none known in v1: skip optional, reject required), lengths.
+    def section_step(i, pos, ok):
+        sflags = byte(pos + 1)
+        length = bitops.read_le(tf.gather(buf, tf.clip_by_value(
+            pos + 2 + tf.range(4, dtype=tf.int64), 0, n + _GUARD - 1)), 0, 4)
+        ok = tf.logical_and(ok, pos + SECTION_HEADER.size <= end)
+        ok = tf.logical_and(ok, tf.equal(sflags, 0))  # only optional sections, no other flags
+        ok = tf.logical_and(ok, length <= end - pos - SECTION_HEADER.size)
+        return i + 1, tf.minimum(pos + SECTION_HEADER.size + length, end), ok
+
+    _, pos, sections_ok = tf.while_loop(
+        lambda i, pos, ok: tf.logical_and(i < buf[FIXED_HEADER_BYTES], ok), section_step,
+        (tf.constant(0, tf.int64), tf.constant(FIXED_HEADER_BYTES + 1, tf.int64),
+         tf.constant(True)))
+    checks.check(sections_ok, "bad optional section, or a required one this build cannot read")
+    checks.check(pos < end, "truncated before the stream lengths")
+    length_bits = byte(pos)
+    checks.check(length_bits <= MAX_LENGTH_BITS, "stream lengths wider than 32 bits")
+    length_bytes = (h * length_bits + 7) // 8
+    lengths_start = pos + 1
+    checks.check(lengths_start + length_bytes <= end, "truncated stream lengths")
+    length_field_bits = bitops.unpack_bits(checks.gate(raw)[lengths_start:
+                                                            lengths_start + length_bytes])
+    lengths = bitops.read_fields(length_field_bits, tf.range(h) * length_bits,
+                                 tf.fill([h], length_bits))
+    checks.check(tf.reduce_all(tf.equal(length_field_bits[h * length_bits:], 0)),
+                 "nonzero padding after the stream lengths")
+    tables_start = lengths_start + length_bytes
+    payload_size = tf.reduce_sum(lengths)
+    tables_size = end - tables_start - payload_size
+    checks.check(tables_size >= 0, "the streams claim more bytes than the file has")
+    lengths, tables_size = checks.gate(lengths, tables_size)
+
+    # Stage 4: tables -> lookup.
+    uses = structure_uses(structure)
+
+    def model_lookup():
+        if model_tables is None:
+            return tf.constant([[1, 0, 2]], tf.int32), tf.constant(False)
+        freqs = np.asarray(model_tables)
+        lookup = tf.constant(tables.lookup_rows_np(
+            freqs, np.full(len(freqs), MODEL_TABLE_PRECISION)))
+        # Model tables are identified by their shape (see tables.model_tables_structure), so
+        # the file's structure must be the one that shape stands for.
+        ok = tf.logical_and(tf.equal(num_contexts, len(freqs)), tf.equal(centers, freqs.shape[1]))
+        ok = tf.logical_and(ok, tf.equal(structure, tf.gather(
+            tf.constant(CANONICAL_STRUCTURE, tf.int64), neighbours)))
+        return lookup, tf.logical_and(ok, tf.equal(tables_size, 0))
+
+    def file_lookup():
+        section = raw[tables_start:tables_start + tables_size]
+        return tables.read_table_section(section, c, centers, structure, w, base, step)
+
+    lookup, tables_ok = tf.cond(use_model, model_lookup, file_lookup)
+    checks.check(tf.logical_or(tf.logical_not(use_model), model_tables is not None),
+                 "this file uses the model's context tables: pass model_tables to decode it")
+    checks.check(tables_ok, "invalid table section (or model tables that do not fit the file)")
+    lookup = checks.gate(lookup)
+
+    # Stage 5: range decoding, one stream per latent row.
+    payload_start = tables_start + tables_size
+    offsets = payload_start + tf.math.cumsum(lengths, exclusive=True)
+    strings = tf.strings.substr(data, offsets, lengths)
+    symbols = _decode_rows(strings, lookup, h, w, c, centers, structure, uses, backend)
+    symbols = tf.reshape(symbols, tf.stack([h, w, c]))
+    if num_channels is not None:
+        symbols = tf.ensure_shape(symbols, [None, None, num_channels])
+    header = {
+        "version": version, "flags": flags, "image_height": image_h, "image_width": image_w,
+        "pad_bottom": pad_b, "pad_right": pad_r, "latent_height": h, "latent_width": w,
+        "channels": c, "num_centers": centers, "entropy_model": model_byte,
+        "noise_seed": seed, "payload_bytes": payload_size, "file_bytes": n,
+    }
+    return symbols, header
+
+
+def _decode_rows(strings, lookup, h, w, c, centers, structure, uses, backend):
+    """int32 [h, w * C]: all rows in lockstep, each step decoding position k of every row."""
+    h32, steps, c32 = (tf.cast(h, tf.int32), tf.cast(w * c, tf.int32), tf.cast(c, tf.int32))
+    none = tf.cast(centers, tf.int32)
+
+    def static():
+        state = backend.create(strings, lookup)
+        index = tf.tile(tf.range(c32)[None], tf.stack([h32, steps // c32]))
+        state, symbols = backend.decode_block(state, index)
+        return symbols, backend.finalize(state)
+
+    def with_contexts():
+        state = backend.create(strings, lookup)
+        # Column k of the latent row is stored at k + C + 1; the first C + 1 slots hold "none",
+        # so the left and diagonal neighbours of x = 0 need no special case.
+        columns = tf.TensorArray(tf.int32, size=steps + c32 + 1, clear_after_read=False,
+                                 element_shape=[None])
+        columns = columns.scatter(tf.range(c32 + 1), tf.fill(tf.stack([c32 + 1, h32]), none))
+
+        def body(k, state, columns):
+            channel = k % c32
+            left = columns.read(k + 1)
+            prev = tf.where(channel > 0, columns.read(k + c32), none)
+            diag = tf.where(channel > 0, columns.read(k), none)
+            index = step_context(channel, left, prev, diag, none, uses)
+            state, symbols = backend.decode_index(state, index)
+            return k + 1, state, columns.write(k + c32 + 1, symbols)
+
+        _, state, columns = tf.while_loop(lambda k, *_: k < steps, body,
+                                          (tf.constant(0), state, columns))
+        return tf.transpose(columns.stack()[c32 + 1:]), backend.finalize(state)
+
+    symbols, finalized = tf.cond(tf.equal(structure, 0), static, with_contexts)
+    with tf.control_dependencies([tf.debugging.Assert(
+            finalized, ["tfgc bitstream: the range coder did not end where expected"])]):
+        return tf.identity(symbols)

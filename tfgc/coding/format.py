@@ -1,0 +1,277 @@
+"""The `.tfgc` container, version 1: constants, limits and a pure-Python validating parser.
+
+The TF graphs in `encoder.py` / `decoder.py` write and read the same layout (documented in
+docs/bitstream.md); this parser lets the Python API check a file before running any graph, so
+a bad file surfaces as a precise `tfgc.errors` exception instead of an InvalidArgumentError.
+Everything here is plain Python on `bytes`: it allocates nothing in proportion to what a header
+claims before checking the claim against the limits and the file's real size.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+from tfgc.errors import BitstreamError, ModelMismatchError, UnsupportedVersionError
+
+MAGIC = b"TFGC"
+FORMAT_VERSION = 1
+FINGERPRINT_BYTES = 16
+
+# Fixed header: magic, version, flags, fingerprint, H, W, pad_bottom, pad_right, h, w, C, L,
+# entropy model, table precision, noise seed (all little-endian).
+_FIXED = struct.Struct("<4sBB16sHHHHHHHBBBI")
+FIXED_HEADER_BYTES = _FIXED.size  # 43
+SECTION_HEADER = struct.Struct("<BBI")  # type, flags (bit 0: required), length
+CRC_BYTES = 4
+# Fixed header + section count + stream-length width + CRC: the smallest possible file.
+MIN_FILE_BYTES = FIXED_HEADER_BYTES + 2 + CRC_BYTES
+
+# Limits: a header claiming more is refused before anything is allocated.
+MAX_IMAGE_SIDE = 65535
+MAX_CHANNELS = 1024
+MIN_CENTERS, MAX_CENTERS = 2, 64
+MAX_LATENT_ELEMENTS = 1 << 25  # h * w * C; e.g. 2048 x 2048 x 8 latents (a 32768^2 image)
+MAX_TABLE_ENTRIES = 1 << 22  # contexts * (L + 2) int32 lookup entries (16 MiB)
+MAX_LENGTH_BITS = 32
+
+# Entropy-model byte: bits 0-3 context structure, bit 7 tables supplied by the model.
+STRUCTURE_MASK = 0x0F
+MODEL_TABLES_BIT = 0x80
+# Context structures: which already-decoded neighbours select the table (besides the channel).
+# "left" is (y, x-1, c), "prev" is (y, x, c-1), "diag" is (y, x-1, c-1); all causal within a row.
+STRUCTURES: dict[int, tuple[str, ...]] = {
+    0: (),
+    1: ("left",),
+    2: ("prev",),
+    3: ("left", "prev"),
+    4: ("left", "prev", "diag"),
+}
+# Model tables are identified by their row count C * (L+1)**k, so for each neighbour count k
+# only the first structure with k neighbours can use them (structure 2 cannot).
+CANONICAL_STRUCTURE = (0, 1, 3, 4)
+STRUCTURE_NAMES = {0: "static", 1: "left", 2: "channel", 3: "left+channel",
+                   4: "left+channel+diagonal"}
+# Model-supplied tables have this fixed precision (every symbol >= 1).
+MODEL_TABLE_PRECISION = 16
+# Table classes in the file: 0 = uniform table at precision 16, 1..3 = base + (class-1) * step.
+UNIFORM_PRECISION = 16
+
+# No flags and no optional-section types are defined in v1: readers reject set flag bits and
+# required sections, and skip optional ones.
+KNOWN_FLAGS = 0x00
+KNOWN_SECTION_TYPES: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class Section:
+    type: int
+    required: bool
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Header:
+    """Everything in a `.tfgc` file except the coded symbols, with byte positions."""
+
+    version: int
+    flags: int
+    fingerprint: bytes
+    image_height: int
+    image_width: int
+    pad_bottom: int
+    pad_right: int
+    latent_height: int
+    latent_width: int
+    channels: int
+    num_centers: int
+    structure: int
+    model_tables: bool
+    precision_base: int  # 0 when the model supplies the tables
+    precision_step: int
+    noise_seed: int
+    sections: tuple[Section, ...] = field(default_factory=tuple)
+    stream_lengths: tuple[int, ...] = ()
+    tables_offset: int = 0
+    tables_size: int = 0
+    payload_offset: int = 0
+    file_size: int = 0
+
+    @property
+    def payload_size(self) -> int:
+        return sum(self.stream_lengths)
+
+    @property
+    def header_size(self) -> int:
+        """Bytes that are not range-coded symbols: container, tables, stream lengths, CRC."""
+        return self.file_size - self.payload_size
+
+    @property
+    def entropy_model(self) -> str:
+        source = "model tables" if self.model_tables else "file tables"
+        return f"{STRUCTURE_NAMES[self.structure]} ({source})"
+
+    @property
+    def num_contexts(self) -> int:
+        return num_contexts(self.channels, self.num_centers, self.structure)
+
+
+def num_contexts(channels: int, num_centers: int, structure: int) -> int:
+    return channels * (num_centers + 1) ** len(STRUCTURES[structure])
+
+
+def precision_byte(base: int, step: int) -> int:
+    return (base - 1) | ((step - 1) << 4)
+
+
+def unpack_precision_byte(value: int) -> tuple[int, int]:
+    return (value & 0x0F) + 1, ((value >> 4) & 0x03) + 1
+
+
+def _fail(message: str) -> BitstreamError:
+    return BitstreamError(f"not a valid .tfgc file: {message}")
+
+
+def check_fingerprint(fingerprint: bytes) -> bytes:
+    fingerprint = bytes(fingerprint)
+    if len(fingerprint) != FINGERPRINT_BYTES:
+        raise ValueError(
+            f"a model fingerprint is {FINGERPRINT_BYTES} bytes, got {len(fingerprint)}")
+    return fingerprint
+
+
+def mismatch_message(file_fingerprint: bytes, model_fingerprint: bytes) -> str:
+    return (f"this file was made by model {file_fingerprint.hex()}, you are decoding with model "
+            f"{model_fingerprint.hex()}; decode it with the model that wrote it")
+
+
+def _unpack_bits(data: bytes, count: int, width: int, what: str) -> list[int]:
+    """`count` MSB-first values of `width` bits; the padding bits must be zero."""
+    needed = (count * width + 7) // 8
+    if len(data) != needed:
+        raise _fail(f"{what}: expected {needed} bytes, found {len(data)}")
+    number = int.from_bytes(data, "big") if data else 0
+    spare = needed * 8 - count * width
+    if number & ((1 << spare) - 1):
+        raise _fail(f"{what}: nonzero padding bits")
+    number >>= spare
+    mask = (1 << width) - 1
+    return [(number >> (width * (count - 1 - i))) & mask for i in range(count)] if width else \
+        [0] * count
+
+
+def parse_header(data: bytes, fingerprint: bytes | None = None) -> Header:
+    """Validates a whole `.tfgc` file (container, CRC, limits, lengths) and returns its header.
+
+    With `fingerprint`, a file from another model raises ModelMismatchError. Tables are
+    checked by `tables.parse_table_section` (the decoder does so before decoding).
+    """
+    data = bytes(data)
+    n = len(data)
+    if n == 0:
+        raise _fail("the file is empty")
+    if data[:4] != MAGIC[: min(4, n)]:
+        raise _fail(f"wrong magic bytes {data[:4]!r} (expected {MAGIC!r}); this is not a tfgc file")
+    if n < 5:
+        raise _fail(f"truncated: {n} bytes")
+    version = data[4]
+    if version > FORMAT_VERSION:
+        raise UnsupportedVersionError(
+            f"this file uses .tfgc format version {version}, this build of tfgc reads versions "
+            f"up to {FORMAT_VERSION}; upgrade tfgc to decode it")
+    if version == 0:
+        raise _fail("format version 0 does not exist")
+    if n < MIN_FILE_BYTES:
+        raise _fail(f"truncated: {n} bytes, a file has at least {MIN_FILE_BYTES}")
+    stored_crc = int.from_bytes(data[-CRC_BYTES:], "little")
+    if zlib.crc32(data[:-CRC_BYTES]) != stored_crc:
+        raise _fail("CRC mismatch: the file is corrupted or truncated")
+    (_, _, flags, file_fp, height, width, pad_b, pad_r, h, w, c, centers, model_byte, prec_byte,
+     seed) = _FIXED.unpack_from(data, 0)
+    if flags & ~KNOWN_FLAGS:
+        raise _fail(f"unknown flag bits 0x{flags:02x}; the file needs a newer tfgc")
+    for name, value in (("image height", height), ("image width", width),
+                        ("latent height", h), ("latent width", w)):
+        if value < 1:
+            raise _fail(f"{name} is 0")
+    if not 1 <= c <= MAX_CHANNELS:
+        raise _fail(f"{c} latent channels (limit 1..{MAX_CHANNELS})")
+    if not MIN_CENTERS <= centers <= MAX_CENTERS:
+        raise _fail(f"{centers} quantization centers (limit {MIN_CENTERS}..{MAX_CENTERS})")
+    if h * w * c > MAX_LATENT_ELEMENTS:
+        raise _fail(f"latent {h}x{w}x{c} exceeds the limit of {MAX_LATENT_ELEMENTS} elements")
+    padded_h, padded_w = height + pad_b, width + pad_r
+    if padded_h % h or padded_w % w or padded_h // h != padded_w // w:
+        raise _fail(f"image {height}x{width} padded by {pad_b},{pad_r} does not match latent "
+                    f"{h}x{w} with one stride")
+    structure = model_byte & STRUCTURE_MASK
+    if model_byte & ~(STRUCTURE_MASK | MODEL_TABLES_BIT) or structure not in STRUCTURES:
+        raise _fail(f"unknown entropy model 0x{model_byte:02x}")
+    use_model = bool(model_byte & MODEL_TABLES_BIT)
+    if use_model:
+        if prec_byte != 0:
+            raise _fail("table precision must be 0 with model tables")
+        base = step = 0
+    else:
+        base, step = unpack_precision_byte(prec_byte)
+        if prec_byte & 0xC0 or base + 2 * step > 16:
+            raise _fail(f"invalid table precision byte 0x{prec_byte:02x}")
+    k = num_contexts(c, centers, structure)
+    if k * (centers + 2) > MAX_TABLE_ENTRIES:
+        raise _fail(f"{k} contexts of {centers} symbols exceed the table limit")
+
+    end = n - CRC_BYTES
+    pos = FIXED_HEADER_BYTES
+    count = data[pos]
+    pos += 1
+    sections = []
+    for _ in range(count):
+        if pos + SECTION_HEADER.size > end:
+            raise _fail("truncated optional section header")
+        kind, sflags, length = SECTION_HEADER.unpack_from(data, pos)
+        pos += SECTION_HEADER.size
+        if sflags & ~1:
+            raise _fail(f"section {kind}: unknown section flags 0x{sflags:02x}")
+        if length > end - pos:
+            raise _fail(f"section {kind} claims {length} bytes, only {end - pos} remain")
+        if sflags & 1 and kind not in KNOWN_SECTION_TYPES:
+            raise UnsupportedVersionError(
+                f"this file needs section type {kind}, which this build of tfgc does not "
+                f"support (format version {FORMAT_VERSION}); upgrade tfgc to decode it")
+        sections.append(Section(kind, bool(sflags & 1), data[pos:pos + length]))
+        pos += length
+    if pos >= end:
+        raise _fail("truncated before the stream lengths")
+    length_bits = data[pos]
+    pos += 1
+    if length_bits > MAX_LENGTH_BITS:
+        raise _fail(f"stream lengths of {length_bits} bits")
+    length_bytes = (h * length_bits + 7) // 8
+    if length_bytes > end - pos:
+        raise _fail("truncated stream lengths")
+    lengths = _unpack_bits(data[pos:pos + length_bytes], h, length_bits, "stream lengths")
+    pos += length_bytes
+    payload = sum(lengths)
+    tables_size = end - pos - payload
+    if tables_size < 0:
+        raise _fail(f"the streams claim {payload} bytes, only {end - pos} remain")
+    if use_model and tables_size:
+        raise _fail(f"{tables_size} unexpected bytes before the payload")
+    header = Header(
+        version=version, flags=flags, fingerprint=file_fp, image_height=height,
+        image_width=width, pad_bottom=pad_b, pad_right=pad_r, latent_height=h, latent_width=w,
+        channels=c, num_centers=centers, structure=structure, model_tables=use_model,
+        precision_base=base, precision_step=step, noise_seed=seed, sections=tuple(sections),
+        stream_lengths=tuple(lengths), tables_offset=pos, tables_size=tables_size,
+        payload_offset=pos + tables_size, file_size=n)
+    if fingerprint is not None:
+        fingerprint = check_fingerprint(fingerprint)
+        if file_fp != fingerprint:
+            raise ModelMismatchError(mismatch_message(file_fp, fingerprint))
+    return header
+
+
+def header_size(data: bytes) -> int:
+    """Non-payload bytes of a valid file (container, tables, stream lengths, CRC)."""
+    return parse_header(data).header_size
