@@ -51,10 +51,12 @@ def _font(size: int = 13) -> ImageFont.ImageFont:
 
 def _panel(pixels: np.ndarray, lines: Sequence[str], alert: bool = False) -> Image.Image:
     height, width = pixels.shape[:2]
-    panel = Image.new("RGB", (max(width, 120), height + LABEL_HEIGHT), "white")
+    font = _font()
+    text_width = max(int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(line, font=font))
+                     for line in lines[:2])
+    panel = Image.new("RGB", (max(width, text_width + 4), height + LABEL_HEIGHT), "white")
     panel.paste(Image.fromarray(pixels), (0, LABEL_HEIGHT))
     draw = ImageDraw.Draw(panel)
-    font = _font()
     for index, line in enumerate(lines[:2]):
         color = (200, 0, 0) if alert and index == 1 else (0, 0, 0)
         draw.text((2, 2 + 16 * index), line, fill=color, font=font)
