@@ -12,7 +12,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from tfgc.errors import ImageReadError
 from tfgc.utils.files import write_bytes_atomic
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+IMAGE_EXTENSIONS = (
+    ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 # Refuse before decoding: a crafted header can claim a size whose buffer would exhaust memory.
 MAX_PIXELS = 200_000_000
 
@@ -45,7 +46,7 @@ def load_image(source: str | os.PathLike | bytes) -> LoadedImage:
     """Decodes a file (or bytes) to RGB uint8, applying EXIF orientation like a viewer does."""
     name = "<bytes>" if isinstance(source, bytes) else os.fspath(source)
     try:
-        stream = io.BytesIO(source) if isinstance(source, bytes) else open(name, "rb")
+        stream = io.BytesIO(source) if isinstance(source, bytes) else open(name, "rb")  # noqa: SIM115
     except OSError as e:
         raise ImageReadError(f"cannot open image {name}: {e.strerror or e}") from None
     with stream:

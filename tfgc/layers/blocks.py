@@ -27,11 +27,20 @@ class PaddedConv(tf.keras.layers.Layer):
         self.conv = tf.keras.layers.Conv2D(filters, kernel_size, padding="valid", **kwargs)
 
     def call(self, x):
-        if self.pad and self.padding != "zero":
-            paddings = [[0, 0], [self.pad, self.pad], [self.pad, self.pad], [0, 0]]
-            x = tf.pad(x, paddings, mode=self.padding.upper())
-        elif self.pad:
-            x = tf.pad(x, [[0, 0], [self.pad, self.pad], [self.pad, self.pad], [0, 0]])
+        paddings = [[0, 0], [self.pad, self.pad], [self.pad, self.pad], [0, 0]]
+        if not self.pad:
+            pass
+        elif self.padding == "zero":
+            x = tf.pad(x, paddings)
+        elif self.padding == "symmetric":
+            x = tf.pad(x, paddings, mode="SYMMETRIC")
+        else:
+            # Reflection needs more than `pad` pixels; tiny maps (a 16x16 image has a 1x1
+            # latent) fall back to symmetric padding, which needs only `pad`.
+            shape = tf.shape(x)
+            fits = tf.minimum(shape[1], shape[2]) > self.pad
+            x = tf.cond(fits, lambda: tf.pad(x, paddings, mode="REFLECT"),
+                        lambda: tf.pad(x, paddings, mode="SYMMETRIC"))
         return self.conv(x)
 
 

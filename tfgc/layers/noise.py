@@ -14,5 +14,5 @@ def latent_noise(shape_like: tf.Tensor, channels: int, seed: tf.Tensor) -> tf.Te
     shape = tf.shape(shape_like)
     seed = tf.cast(seed, tf.int64)
     return tf.random.stateless_normal(
-        [shape[0], shape[1], shape[2], channels], seed=tf.stack([seed, tf.constant(0x7f6c, tf.int64)]),
-        dtype=shape_like.dtype)
+        [shape[0], shape[1], shape[2], channels],
+        seed=tf.stack([seed, tf.constant(0x7F6C, tf.int64)]), dtype=shape_like.dtype)

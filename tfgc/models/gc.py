@@ -100,7 +100,8 @@ class GenerativeCompression(tf.keras.Model):
     @property
     def bpp_bound(self) -> float:
         """dim(w) * log2(L) / pixels: the TF1 port's only 'bpp'."""
-        return self.model_config.num_channels * math.log2(self.num_centers) / self.downsampling_factor ** 2
+        channels = self.model_config.num_channels
+        return channels * math.log2(self.num_centers) / self.downsampling_factor**2
 
     def build_all(self, crop_size: int = 64) -> None:
         """Creates every variable (needed before restoring or counting parameters)."""
@@ -181,6 +182,9 @@ class GenerativeCompression(tf.keras.Model):
     def step(self) -> tf.Variable:
         """Training step = number of encoder/generator updates so far."""
         return self.g_optimizer.iterations
+
+    def current_step(self) -> int:
+        return int(self.g_optimizer.iterations.numpy())
 
     def _unpack(self, data) -> tuple[tf.Tensor, tf.Tensor | None]:
         if isinstance(data, dict):

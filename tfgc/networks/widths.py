@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 
 def scaled(filters: int, multiplier: float) -> int:
-    return max(1, int(round(filters * multiplier)))
+    return max(1, round(filters * multiplier))
 
 
 def scaled_all(filters: Sequence[int], multiplier: float) -> list[int]:

@@ -20,7 +20,7 @@ class StopAtStep(tf.keras.callbacks.Callback):
         self.target = target
 
     def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.step) >= self.target:
+        if self.model.current_step() >= self.target:
             self.model.stop_training = True
 
 
@@ -34,13 +34,13 @@ class Checkpointer(tf.keras.callbacks.Callback):
         self.last_saved = -1
 
     def save(self) -> None:
-        step = int(self.model.step)
+        step = self.model.current_step()
         if step != self.last_saved:
             self.manager.save(checkpoint_number=step)
             self.last_saved = step
 
     def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.step) % self.every == 0:
+        if self.model.current_step() % self.every == 0:
             self.save()
 
     def on_train_end(self, logs=None):
@@ -62,7 +62,7 @@ class Monitor(tf.keras.callbacks.Callback):
         self.last_sample = self.last_eval = -1
 
     def on_epoch_end(self, epoch, logs=None):
-        step = int(self.model.step)
+        step = self.model.current_step()
         with self.writer.as_default(step=step):
             for name, value in (logs or {}).items():
                 tf.summary.scalar(f"train/{name}", value)
@@ -77,7 +77,7 @@ class Monitor(tf.keras.callbacks.Callback):
         self.writer.flush()
 
     def on_train_end(self, logs=None):
-        step = int(self.model.step)
+        step = self.model.current_step()
         if step != self.last_eval:
             self.evaluate(step)
         if step != self.last_sample:

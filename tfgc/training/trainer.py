@@ -125,7 +125,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> GenerativeCompress
                                          max_to_keep=config.keep_checkpoints)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        print(f"resumed from {manager.latest_checkpoint} at step {int(model.step)}",
+        print(f"resumed from {manager.latest_checkpoint} at step {model.current_step()}",
               file=sys.stderr)
     else:
         print(f"starting a new run in {workdir}", file=sys.stderr)
@@ -139,7 +139,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> GenerativeCompress
     verbose = 1 if sys.stdout.isatty() else 2
     phases = [(False, min(config.warmup_steps, config.num_steps)), (True, config.num_steps)]
     for gan_active, end in phases:
-        step = int(model.step)
+        step = model.current_step()
         if step >= end:
             continue
         if model.gan_active != gan_active:

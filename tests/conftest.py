@@ -1,0 +1,55 @@
+"""Shared fixtures: tiny models and small images so the suite runs in minutes on 2 CPU cores."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data")
+
+
+def tiny_config():
+    """configs/tiny.py shrunk further: 64x64 crops, 1/16 width, one residual block."""
+    from configs import tiny
+
+    config = tiny.get_config()
+    config.model.width_multiplier = 1 / 16
+    config.model.num_residual_blocks = 1
+    config.model.discriminator_scales = 2
+    config.data.crop_size = 64
+    config.data.eval_crop_size = 64
+    config.data.num_eval_images = 2
+    config.batch_size = 2
+    config.num_steps = 4
+    config.warmup_steps = 2
+    config.log_every = 2
+    config.checkpoint_every = 2
+    config.sample_every = 2
+    config.eval_every = 2
+    return config
+
+
+@pytest.fixture
+def config():
+    return tiny_config()
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """Three small synthetic photos-like PNGs (smooth gradients plus texture)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, (h, w) in enumerate([(80, 96), (64, 64), (100, 72)]):
+        y, x = np.mgrid[0:h, 0:w]
+        base = np.stack([x * 255 / w, y * 255 / h, (x + y) * 127 / (w + h)], -1)
+        pixels = np.clip(base + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"img{i}.png")
+    return str(folder)

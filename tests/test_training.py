@@ -1,0 +1,169 @@
+"""Training runs: resume, distribution, bad data, configs, kill safety."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.conftest import REPO_ROOT, tiny_config
+from tfgc.data import pipeline
+from tfgc.errors import ConfigError, DataError
+from tfgc.training.trainer import build_model, make_checkpoint, train
+
+
+def test_train_writes_workdir_and_resumes(config, image_folder, tmp_path, capsys):
+    workdir = str(tmp_path / "run")
+    config.data.train = image_folder
+    model = train(config, workdir)
+    assert model.current_step() == 4
+    assert int(model.d_optimizer.iterations) == 2  # GAN phase: steps 2..4
+    with open(os.path.join(workdir, "config.json")) as f:
+        assert json.load(f)["num_steps"] == 4
+    assert glob.glob(os.path.join(workdir, "tensorboard", "events.out.tfevents.*"))
+    assert glob.glob(os.path.join(workdir, "samples", "step_*.png"))
+    saved = [v.numpy().copy() for v in model.generator.weights]
+
+    config.num_steps = 6
+    resumed = train(config, workdir)
+    err = capsys.readouterr().err
+    assert "resumed from" in err and "at step 4" in err
+    assert resumed.current_step() == 6
+
+    # The step-4 checkpoint holds exactly the weights the first run ended with.
+    fresh, _ = build_model(tiny_config())
+    make_checkpoint(fresh).restore(os.path.join(workdir, "checkpoints", "ckpt-4")).expect_partial()
+    for a, b in zip(saved, fresh.generator.weights):
+        np.testing.assert_array_equal(a, b.numpy())
+    assert fresh.current_step() == 4
+
+
+def test_resume_refuses_a_different_architecture(config, image_folder, tmp_path):
+    workdir = str(tmp_path / "run")
+    config.data.train = image_folder
+    config.num_steps = config.warmup_steps = 2
+    train(config, workdir)
+    config.model.num_channels = 4
+    with pytest.raises(ConfigError, match=r"model\.num_channels"):
+        train(config, workdir)
+
+
+def test_empty_folder_is_a_clear_error(tmp_path):
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    with pytest.raises(DataError, match="nothing"):
+        pipeline.find_images(str(empty))
+    with pytest.raises(DataError, match="no PNG or JPEG"):
+        pipeline.find_images(str(tmp_path / "missing" / "*.png"))
+
+
+def test_corrupt_files_are_skipped_and_counted_or_fatal(image_folder):
+    bad = os.path.join(image_folder, "broken.png")
+    with open(bad, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\nthis is not a png")
+    good = os.path.join(image_folder, "img0.png")
+    with open(good, "rb") as f:
+        data = f.read()
+    with open(os.path.join(image_folder, "truncated.png"), "wb") as f:
+        f.write(data[: len(data) // 2])
+    files = pipeline.find_images(image_folder, on_corrupt="skip")
+    assert len(files.paths) == 3 and len(files.skipped) == 2
+    batch = next(iter(pipeline.train_dataset(files, 32, 4)))
+    assert batch.shape == (4, 32, 32, 3)
+    with pytest.raises(DataError, match=r"broken\.png|truncated\.png"):
+        pipeline.find_images(image_folder, on_corrupt="fail")
+
+
+def test_small_images_are_upscaled_to_cover_the_crop(image_folder):
+    files = pipeline.find_images(image_folder)
+    batch = next(iter(pipeline.train_dataset(files, 128, 2)))  # images are <= 100 px
+    assert batch.shape == (2, 128, 128, 3)
+    assert float(tf.reduce_min(batch)) >= 0.0 and float(tf.reduce_max(batch)) <= 1.0
+
+
+def test_bad_config_values_are_clear_errors(image_folder):
+    files = pipeline.find_images(image_folder)
+    with pytest.raises(ConfigError, match="multiple of 16"):
+        pipeline.train_dataset(files, 50, 2)
+    with pytest.raises(ConfigError, match="on_corrupt"):
+        pipeline.find_images(image_folder, on_corrupt="maybe")
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(REPO_ROOT, "configs", "*.py"))))
+def test_every_config_builds(path):
+    import importlib.util
+
+    if path.endswith("__init__.py"):
+        return
+    spec = importlib.util.spec_from_file_location("cfg", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    from tfgc.models.gc import GenerativeCompression
+
+    model = GenerativeCompression(config.model)
+    model.build_all(32)
+    symbols = model.analysis(tf.zeros([1, 32, 48, 3]))
+    assert symbols.shape == (1, 2, 3, config.model.num_channels)
+    assert model.count_params() > 0
+
+
+_MIRRORED = """
+import sys, tensorflow as tf
+tf.config.set_logical_device_configuration(tf.config.list_physical_devices('CPU')[0],
+    [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+sys.path.insert(0, {root!r})
+from tests.conftest import tiny_config
+from tfgc.training.trainer import train
+config = tiny_config()
+config.distribution = 'mirrored'
+config.data.train = {data!r}
+config.batch_size = 4
+model = train(config, {workdir!r})
+print('REPLICAS', model.distribute_strategy.num_replicas_in_sync, 'STEP', model.current_step())
+"""
+
+
+def test_mirrored_strategy_trains_on_two_logical_cpus(image_folder, tmp_path):
+    code = _MIRRORED.format(root=REPO_ROOT, data=image_folder, workdir=str(tmp_path / "run"))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=600, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "REPLICAS 2 STEP 4" in result.stdout
+
+
+@pytest.mark.slow
+def test_sigkill_never_leaves_a_corrupt_latest_checkpoint(image_folder, tmp_path):
+    workdir = str(tmp_path / "run")
+    args = [sys.executable, os.path.join(REPO_ROOT, "train.py"),
+            "--config=" + os.path.join(REPO_ROOT, "configs", "tiny.py"), f"--workdir={workdir}",
+            f"--config.data.train={image_folder}", "--config.data.crop_size=64",
+            "--config.data.eval_crop_size=64", "--config.model.width_multiplier=0.0625",
+            "--config.model.num_residual_blocks=1", "--config.batch_size=2",
+            "--config.num_steps=100000", "--config.checkpoint_every=1", "--config.log_every=5",
+            "--config.eval_every=100000", "--config.sample_every=100000"]
+    rng = np.random.default_rng(0)
+    for attempt in range(2):
+        proc = subprocess.Popen(args, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.time() + 300
+        state = os.path.join(workdir, "checkpoints", "checkpoint")
+        while not os.path.exists(state) and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(rng.uniform(0.5, 3.0))  # somewhere mid-save, mid-step
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+        assert latest is not None, f"attempt {attempt}: no checkpoint"
+        config = tiny_config()
+        model, _ = build_model(config)
+        make_checkpoint(model).restore(latest).assert_existing_objects_matched()
+        assert model.current_step() == int(latest.rsplit("-", 1)[1])
