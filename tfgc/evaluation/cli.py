@@ -107,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
     except TfgcError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except ImportError as e:  # tfgc.codec or one of its dependencies is missing
+        print(f"error: cannot load the model code: {e}", file=sys.stderr)
+        return 1
     run_info = results["run"]
     print(f"{run_info['images']} images evaluated, {run_info['skipped']} skipped; "
           f"results in {os.path.join(args.out, 'results.md')}")

@@ -367,7 +367,8 @@ def run_info(codec: Codec, baselines: list[codecs_module.BaselineCodec],
             "for JPEG 2000; the model's header_size()). Rate matching targets whole files.",
             "Each baseline is matched per image to the largest setting whose file is at or "
             "under factor x the model's bpp; 'reached': false means even its lowest setting "
-            "is over the target, and that lowest setting is reported.",
+            "is over the target, and that lowest setting is reported. 'encodes' counts the "
+            "encoder calls of that search; searches for later factors reuse earlier encodes.",
             f"PSNR over RGB, capped at {PSNR_CAP_DB:g} dB (identical images). MS-SSIM over RGB "
             f"with TF's 5 scales; images under 161 px on a side use fewer (ms_ssim_scales, "
             f"weights renormalised).",
