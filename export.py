@@ -1,0 +1,66 @@
+"""Exports a trained model as SavedModels for TF Serving and other TF programs.
+
+    python export.py --workdir=runs/tiny --export_dir=exports [--version=N]
+    python export.py --checkpoint=runs/tiny/checkpoints/ckpt-300 --export_dir=exports
+
+writes exports/tfgc/<N>/ (compress, decompress; needs tensorflow-compression's ops) and
+exports/tfgc_stock/<N>/ (analysis, synthesis, decompress in stock TF ops only).
+"""
+
+import os
+import sys
+
+from absl import app, flags
+
+flags.DEFINE_string("workdir", None, "Training workdir (its latest checkpoint is exported).")
+flags.DEFINE_string("checkpoint", None, "A checkpoint path inside a workdir, instead of latest.")
+flags.DEFINE_string("export_dir", None, "Root of the TF Serving model directories.")
+flags.DEFINE_integer("version", None, "Version number N; default: the next free one.")
+flags.DEFINE_string("tables_data", None,
+                    "Images (folder or glob) whose latents fit the context tables stored in the "
+                    "model; default: the config's training data if present, else the bundled "
+                    "samples.")
+flags.DEFINE_integer("max_tables_images", 24, "At most this many images for the tables.")
+flags.mark_flags_as_required(["export_dir"])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    from tfgc.errors import TfgcError
+
+    try:
+        return _export()
+    except TfgcError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def _export() -> int:
+    from tfgc.codec import Codec
+    from tfgc.data.pipeline import find_images
+    from tfgc.errors import ConfigError
+    from tfgc.export.saved_model import export
+
+    if bool(FLAGS.workdir) == bool(FLAGS.checkpoint):
+        raise ConfigError("pass exactly one of --workdir or --checkpoint")
+    workdir = FLAGS.workdir or os.path.dirname(os.path.dirname(os.path.abspath(FLAGS.checkpoint)))
+    codec = Codec.from_workdir(workdir, FLAGS.checkpoint)
+    from tfgc.config import from_json
+
+    with open(os.path.join(workdir, "config.json")) as f:
+        config = from_json(f.read())
+    source = FLAGS.tables_data
+    if source is None:
+        source = config.data.train if config.data.train and os.path.exists(
+            config.data.train) else ""
+    images = find_images(source).paths[: FLAGS.max_tables_images]
+    result = export(codec.model, config, FLAGS.export_dir, FLAGS.version, codec.step, images)
+    print(f"exported step {codec.step} as version {result.version}:\n  {result.full_dir}\n"
+          f"  {result.stock_dir}\nfingerprint {result.fingerprint.hex()}, "
+          f"{result.mean_bpp:.4f} bpp on the {len(images)} table image(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,1 @@
+"""`python -m tfgc`: compress, decompress, info, evaluate, demo."""

@@ -1,0 +1,152 @@
+"""compress, decompress and info subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from tqdm import tqdm
+
+from tfgc.cli.files import expand_inputs, output_path
+from tfgc.errors import TfgcError
+from tfgc.utils.files import write_bytes_atomic
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("compress", help="images -> .tfgc files",
+                              description="Compresses images (files or folders) to .tfgc files.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("-o", "--out", required=True,
+                   help="output folder (or a .tfgc file name for a single input)")
+    p.add_argument("--model", default=None,
+                   help="training workdir or SavedModel export (default: the bundled model)")
+    p.add_argument("--noise-seed", type=int, default=0, help="seed of the generator's noise")
+    p.set_defaults(run=run_compress)
+
+    p = subparsers.add_parser("decompress", help=".tfgc files -> PNG",
+                              description="Decompresses .tfgc files (files or folders) to PNG.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("-o", "--out", required=True,
+                   help="output folder (or a .png file name for a single input)")
+    p.add_argument("--model", default=None,
+                   help="training workdir or SavedModel export (default: the bundled model)")
+    p.set_defaults(run=run_decompress)
+
+    p = subparsers.add_parser("info", help="print a .tfgc file's header",
+                              description="Prints the header fields and sizes of a .tfgc file.")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=run_info)
+
+
+def _progress(items, desc):
+    return tqdm(items, desc=desc, unit="file", disable=len(items) < 2, file=sys.stderr)
+
+
+def run_compress(args: argparse.Namespace) -> int:
+    from tfgc.codec import load_codec
+    from tfgc.data.images import load_image
+
+    inputs = expand_inputs(args.inputs, None)
+    codec = load_codec(args.model)
+    single = len(inputs) == 1
+    failures, total_bytes, total_pixels, conversions = 0, 0, 0, []
+    start = time.perf_counter()
+    for path in _progress(inputs, "compress"):
+        try:
+            loaded = load_image(path)
+            if loaded.conversions:
+                conversions.append((path, loaded.conversions))
+            result = codec.compress_with_stats(loaded.pixels, args.noise_seed)
+            write_bytes_atomic(output_path(path, args.out, ".tfgc", single), result.data)
+            total_bytes += len(result.data)
+            total_pixels += result.height * result.width
+        except TfgcError as e:
+            failures += 1
+            tqdm.write(f"error: {path}: {e}", file=sys.stderr)
+    if conversions:
+        path, notes = conversions[0]
+        more = f" (and {len(conversions) - 1} more)" if len(conversions) > 1 else ""
+        print(f"note: converted to RGB as a viewer shows it: {path}: {'; '.join(notes)}{more}",
+              file=sys.stderr)
+    done = len(inputs) - failures
+    if done:
+        print(f"compressed {done} image(s): {total_bytes} bytes, "
+              f"{8 * total_bytes / total_pixels:.4f} bpp, {time.perf_counter() - start:.1f} s",
+              file=sys.stderr)
+    return 1 if failures else 0
+
+
+def run_decompress(args: argparse.Namespace) -> int:
+    from tfgc.codec import load_codec
+    from tfgc.data.images import write_png
+
+    inputs = expand_inputs(args.inputs, (".tfgc",))
+    codec = load_codec(args.model)
+    single = len(inputs) == 1
+    failures, total_bytes, total_pixels = 0, 0, 0
+    start = time.perf_counter()
+    for path in _progress(inputs, "decompress"):
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            pixels = codec.decompress(data)
+            write_png(output_path(path, args.out, ".png", single), pixels)
+            total_bytes += len(data)
+            total_pixels += pixels.shape[0] * pixels.shape[1]
+        except (TfgcError, OSError) as e:
+            failures += 1
+            tqdm.write(f"error: {path}: {e}", file=sys.stderr)
+    done = len(inputs) - failures
+    if done:
+        print(f"decompressed {done} file(s): {total_bytes} bytes, "
+              f"{8 * total_bytes / total_pixels:.4f} bpp, {time.perf_counter() - start:.1f} s",
+              file=sys.stderr)
+    return 1 if failures else 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from tfgc import coding
+
+    try:
+        with open(args.file, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise TfgcError(f"cannot read {args.file}: {e.strerror}") from None
+    header = coding.parse_header(data)
+    pixels = header.image_height * header.image_width
+    fields = {
+        "file": args.file,
+        "file_bytes": len(data),
+        "header_bytes": coding.header_size(data),
+        "payload_bytes": len(data) - coding.header_size(data),
+        "bpp": 8 * len(data) / pixels,
+        "format_version": header.version,
+        "model_fingerprint": header.fingerprint.hex(),
+        "image_height": header.image_height,
+        "image_width": header.image_width,
+        "pad_bottom": header.pad_bottom,
+        "pad_right": header.pad_right,
+        "latent_shape": [header.latent_height, header.latent_width, header.channels],
+        "num_centers": header.num_centers,
+        "entropy_model": coding.STRUCTURE_NAMES[header.structure]
+        + (" (model tables)" if header.model_tables else " (tables in file)"),
+        "table_precision": [header.precision_base, header.precision_step],
+        "noise_seed": header.noise_seed,
+        "tables_bytes": header.tables_size,
+        "stream_lengths": list(header.stream_lengths),
+        "sections": [list(s) if isinstance(s, tuple) else s for s in header.sections],
+    }
+    if args.json:
+        print(json.dumps(fields, indent=2, default=str))
+    else:
+        width = max(len(k) for k in fields)
+        for key, value in fields.items():
+            if key == "stream_lengths":
+                value = f"{len(value)} streams, {min(value)}..{max(value)} bytes"
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+

@@ -1,0 +1,187 @@
+"""The Python API: compress images to `.tfgc` bytes and back with a trained model.
+
+    codec = load_codec("runs/my_model")        # a training workdir, an export, or None
+    data = codec.compress(image)                # uint8 [H, W, 3] or a path -> bytes
+    pixels = codec.decompress(data)             # -> uint8 [H, W, 3]
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from tfgc import coding
+from tfgc.data.images import load_image
+from tfgc.errors import BitstreamError, ModelLoadError, TfgcError
+
+SAVED_MODEL_NAME = "tfgc"  # export layout: OUT/tfgc/<version>/ and OUT/tfgc_stock/<version>/
+
+
+@dataclass
+class CompressResult:
+    data: bytes
+    height: int
+    width: int
+    seconds: float
+
+    @property
+    def bpp(self) -> float:
+        return 8 * len(self.data) / (self.height * self.width)
+
+
+def _as_pixels(image) -> np.ndarray:
+    if isinstance(image, (str, os.PathLike, bytes)):
+        return load_image(image).pixels
+    pixels = np.asarray(image)
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise TfgcError(f"expected a uint8 RGB image [H, W, 3], got {pixels.dtype} "
+                        f"{pixels.shape}")
+    if pixels.shape[0] < 1 or pixels.shape[1] < 1:
+        raise TfgcError(f"image is empty: {pixels.shape}")
+    return pixels
+
+
+class Codec:
+    """A trained model's compress/decompress, from a checkpoint or a SavedModel."""
+
+    def __init__(self, module, name: str):
+        self.module = module
+        self.name = name
+        self.fingerprint = bytes(module.fingerprint.numpy())
+        tables = module.model_tables.numpy()
+        self.model_tables = tables if tables.size else None
+        self.num_centers = int(module.num_centers.numpy())
+        self.num_channels = int(module.num_channels.numpy())
+        self.config_json = module.config_json.numpy().decode("utf-8")
+
+    # ----------------------------------------------------------------------------------------
+    @classmethod
+    def from_model(cls, model, model_tables: np.ndarray | None = None,
+                   name: str = "tfgc") -> Codec:
+        from tfgc.export.modules import CodecModule, config_to_json, model_fingerprint
+
+        config_json = config_to_json(model.model_config)
+        generator = model.inference_generator
+        fingerprint = model_fingerprint(config_json, model.encoder, generator, model_tables)
+        module = CodecModule(model.encoder, model.quantizer, generator,
+                             model.noise_channels, config_json, model_tables, fingerprint)
+        return cls(module, name)
+
+    @classmethod
+    def from_workdir(cls, workdir: str, checkpoint: str | None = None,
+                     model_tables: np.ndarray | None = None) -> Codec:
+        from tfgc.config import from_json
+        from tfgc.training.trainer import CHECKPOINT_DIR, CONFIG_FILE, build_model, make_checkpoint
+
+        config_path = os.path.join(workdir, CONFIG_FILE)
+        if not os.path.exists(config_path):
+            raise ModelLoadError(f"{workdir} is not a training workdir (no {CONFIG_FILE})")
+        with open(config_path) as f:
+            config = from_json(f.read())
+        checkpoint = checkpoint or tf.train.latest_checkpoint(
+            os.path.join(workdir, CHECKPOINT_DIR))
+        if not checkpoint:
+            raise ModelLoadError(f"no checkpoint in {os.path.join(workdir, CHECKPOINT_DIR)}")
+        config.lambda_vgg = 0.0  # the perceptual loss is not needed to run the model
+        model, _ = build_model(config)
+        status = make_checkpoint(model).restore(checkpoint)
+        status.expect_partial()
+        name = f"{os.path.basename(os.path.normpath(workdir))}@{model.current_step()}"
+        codec = cls.from_model(model, model_tables, name=name)
+        codec.model = model
+        codec.checkpoint = checkpoint
+        codec.step = model.current_step()
+        return codec
+
+    @classmethod
+    def from_saved_model(cls, path: str) -> Codec:
+        import tensorflow_compression  # noqa: F401  (registers the range-coding ops)
+
+        try:
+            module = tf.saved_model.load(path)
+        except (OSError, ValueError, tf.errors.OpError) as e:
+            raise ModelLoadError(f"cannot load SavedModel {path}: {e}") from None
+        if not hasattr(module, "compress_one"):
+            raise ModelLoadError(f"{path} is not a full tfgc export (it has no compress); use "
+                                 "the tfgc/<version> directory, not tfgc_stock")
+        return cls(module, name=os.path.basename(os.path.normpath(path)))
+
+    # ----------------------------------------------------------------------------------------
+    def compress(self, image, noise_seed: int = 0) -> bytes:
+        """uint8 [H, W, 3] array or an image path -> the `.tfgc` file bytes."""
+        return self.compress_with_stats(image, noise_seed).data
+
+    def compress_with_stats(self, image, noise_seed: int = 0) -> CompressResult:
+        pixels = _as_pixels(image)
+        if not 0 <= noise_seed < 1 << 32:
+            raise TfgcError(f"noise_seed must fit in 32 bits, got {noise_seed}")
+        max_side = coding.format.MAX_IMAGE_SIDE
+        if max(pixels.shape[:2]) > max_side:
+            raise TfgcError(f"image {pixels.shape[1]}x{pixels.shape[0]} is larger than the "
+                            f"format's limit of {max_side} pixels per side")
+        start = time.perf_counter()
+        data = self.module.compress_one(tf.constant(pixels), tf.constant(noise_seed, tf.int64))
+        return CompressResult(bytes(data.numpy()), pixels.shape[0], pixels.shape[1],
+                              time.perf_counter() - start)
+
+    def decompress(self, data: bytes) -> np.ndarray:
+        """`.tfgc` file bytes -> uint8 [H, W, 3]; a bad file raises a tfgc BitstreamError."""
+        if not isinstance(data, (bytes, bytearray)):
+            raise TfgcError(f"decompress takes bytes, got {type(data).__name__}")
+        data = bytes(data)
+        coding.validate_file(data, fingerprint=self.fingerprint, model_tables=self.model_tables,
+                             num_centers=self.num_centers, num_channels=self.num_channels)
+        try:
+            return self.module.decompress_one(tf.constant(data)).numpy()
+        except tf.errors.InvalidArgumentError as e:
+            raise coding.error_from_graph(e) from None
+
+    def compress_many(self, images: Iterable) -> list[bytes]:
+        return [self.compress(image) for image in images]
+
+    def decompress_many(self, files: Sequence[bytes]) -> list[np.ndarray]:
+        return [self.decompress(data) for data in files]
+
+    def header_size(self, data: bytes) -> int:
+        return coding.header_size(bytes(data))
+
+    def info(self, data: bytes) -> coding.Header:
+        return coding.parse_header(bytes(data))
+
+
+def _latest_version(root: str) -> str | None:
+    versions = [d for d in os.listdir(root) if d.isdigit()
+                and os.path.exists(os.path.join(root, d, "saved_model.pb"))]
+    return os.path.join(root, max(versions, key=int)) if versions else None
+
+
+def load_codec(path: str | None = None) -> Codec:
+    """A codec from a training workdir, a SavedModel, an export root, or (None) the bundled
+    model shipped with tfgc."""
+    if path is None:
+        from tfgc.assets import BUNDLED_MODEL_DIR
+
+        if not os.path.exists(os.path.join(BUNDLED_MODEL_DIR, "saved_model.pb")):
+            raise ModelLoadError("no bundled model in this installation; pass --model PATH "
+                                 "(a training workdir or an exported SavedModel)")
+        return Codec.from_saved_model(BUNDLED_MODEL_DIR)
+    if not os.path.exists(path):
+        raise ModelLoadError(f"model path does not exist: {path}")
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return Codec.from_saved_model(path)
+    if os.path.isdir(os.path.join(path, SAVED_MODEL_NAME)):
+        version = _latest_version(os.path.join(path, SAVED_MODEL_NAME))
+        if version:
+            return Codec.from_saved_model(version)
+    if os.path.exists(os.path.join(path, "config.json")):
+        return Codec.from_workdir(path)
+    raise ModelLoadError(f"{path} is neither a training workdir (config.json + checkpoints) "
+                         "nor a tfgc SavedModel export")
+
+
+__all__ = ["BitstreamError", "Codec", "CompressResult", "load_codec"]

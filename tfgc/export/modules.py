@@ -1,0 +1,152 @@
+"""The inference graphs of a trained model, as `tf.Module`s that the Python codec calls and
+that `export.py` saves. One implementation for both, so Python and SavedModel outputs are
+identical by construction.
+
+`CodecModule` compresses and decompresses with tfc's range coder (custom ops). `StockModule`
+holds only stock-TF functions (analysis, synthesis, and a decoder written in stock ops): nothing
+reachable from it may use a tfc op, or stock TF Serving could not load it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+
+import numpy as np
+import tensorflow as tf
+
+from tfgc import coding
+from tfgc.layers.noise import latent_noise
+from tfgc.layers.quantizer import Quantizer
+from tfgc.networks import Encoder, Generator
+
+STRIDE = 16
+_function = functools.partial(tf.function, autograph=False)
+FINGERPRINT_TAG = b"tfgc-model-fingerprint-v1"
+
+
+def model_fingerprint(config_json: str, encoder: Encoder, generator: Generator,
+                      model_tables: np.ndarray | None) -> bytes:
+    """16 bytes identifying the decoder a file needs: architecture, weights and tables."""
+    digest = hashlib.sha256(FINGERPRINT_TAG)
+    digest.update(config_json.encode("utf-8"))
+    for weight in encoder.weights + generator.weights:
+        digest.update(np.ascontiguousarray(weight.numpy(), dtype=np.float32).tobytes())
+    if model_tables is not None:
+        digest.update(np.ascontiguousarray(model_tables, dtype=np.int32).tobytes())
+    return digest.digest()[:16]
+
+
+def edge_pad(image: tf.Tensor, multiple: int = STRIDE) -> tf.Tensor:
+    """Pads [H, W, C] at the bottom/right to multiples of `multiple` by repeating the last
+    row/column; works down to 1x1 (mirror padding needs more pixels than it adds)."""
+    shape = tf.shape(image)
+    rows = (shape[0] + multiple - 1) // multiple * multiple
+    cols = (shape[1] + multiple - 1) // multiple * multiple
+    image = tf.gather(image, tf.minimum(tf.range(rows), shape[0] - 1), axis=0)
+    return tf.gather(image, tf.minimum(tf.range(cols), shape[1] - 1), axis=1)
+
+
+def to_uint8(images: tf.Tensor) -> tf.Tensor:
+    return tf.cast(tf.round(tf.clip_by_value(images, 0.0, 1.0) * 255.0), tf.uint8)
+
+
+class _Networks(tf.Module):
+    """Encoder, quantizer and (inference) generator: the parts a codec needs, not D."""
+
+    def __init__(self, encoder: Encoder, quantizer: Quantizer, generator: Generator,
+                 noise_channels: int, config_json: str, model_tables: np.ndarray | None,
+                 fingerprint: bytes):
+        super().__init__()
+        self.encoder, self.quantizer, self.generator = encoder, quantizer, generator
+        self._noise_channels = int(noise_channels)
+        self._tables = None if model_tables is None else np.asarray(model_tables, np.int32)
+        self._fingerprint = fingerprint
+        self._num_centers = quantizer.num_centers
+        self._num_channels = int(encoder.to_latent.conv.filters)
+        # Variables, so that a loaded SavedModel tells its fingerprint, tables and config.
+        self.fingerprint = tf.Variable(fingerprint, trainable=False, name="fingerprint")
+        self.config_json = tf.Variable(config_json, trainable=False, name="config_json")
+        self.num_centers = tf.Variable(self._num_centers, trainable=False, name="num_centers")
+        self.num_channels = tf.Variable(self._num_channels, trainable=False,
+                                        name="num_channels")
+        self.noise_channels = tf.Variable(self._noise_channels, trainable=False,
+                                          name="noise_channels")
+        tables = self._tables if self._tables is not None else np.zeros([0, 0], np.int32)
+        self.model_tables = tf.Variable(tables, trainable=False, name="model_tables")
+
+    def _analysis(self, image: tf.Tensor) -> tf.Tensor:
+        """uint8 [H, W, 3] -> int32 symbols [h, w, C] of the edge-padded image."""
+        x = tf.cast(edge_pad(image), tf.float32)[tf.newaxis] / 127.5 - 1.0
+        return self.quantizer.symbols(self.encoder(x, training=False))[0]
+
+    def _synthesis(self, symbols: tf.Tensor, noise_seed: tf.Tensor) -> tf.Tensor:
+        """int32 symbols [h, w, C] -> float image [16h, 16w, 3] in [0, 1]."""
+        latents = self.quantizer.dequantize(symbols)[tf.newaxis]
+        noise = (latent_noise(latents, self._noise_channels, noise_seed)
+                 if self._noise_channels else None)
+        return (self.generator(latents, noise, None, training=False)[0] + 1.0) / 2.0
+
+    def _decompress(self, bitstring: tf.Tensor, backend: str) -> tf.Tensor:
+        symbols, header = coding.decode_symbols(
+            bitstring, fingerprint=self._fingerprint, model_tables=self._tables,
+            backend=backend, num_centers=self._num_centers, num_channels=self._num_channels)
+        image = self._synthesis(symbols, header["noise_seed"])
+        return to_uint8(image[:header["image_height"], :header["image_width"]])
+
+
+class CodecModule(_Networks):
+    """compress / decompress with tfc's range coder; the Python `Codec` runs these."""
+
+    @_function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8),
+                                  tf.TensorSpec([], tf.int64)])
+    def compress_one(self, image, noise_seed):
+        symbols = self._analysis(image)
+        return coding.encode_symbols(
+            symbols, num_centers=self._num_centers, image_shape=tf.shape(image)[:2],
+            fingerprint=self._fingerprint, stride=STRIDE, noise_seed=noise_seed,
+            model_tables=self._tables)
+
+    @_function(input_signature=[tf.TensorSpec([], tf.string)])
+    def decompress_one(self, bitstring):
+        return self._decompress(bitstring, "tfc")
+
+    # Serving signatures: batch dimension 1, named outputs.
+    @_function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8, name="image")])
+    def compress(self, image):
+        bitstring = self.compress_one(image[0], tf.constant(0, tf.int64))
+        return {"bitstring_bytes": tf.reshape(bitstring, [1])}
+
+    @_function(input_signature=[tf.TensorSpec([1], tf.string, name="bitstring")])
+    def decompress(self, bitstring):
+        image = self.decompress_one(bitstring[0])
+        return {"image": image[tf.newaxis], "png_bytes": tf.reshape(tf.io.encode_png(image), [1])}
+
+
+class StockModule(_Networks):
+    """Stock TF ops only: analysis, synthesis and decompress for stock TF Serving/TFLite."""
+
+    @_function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8, name="image")])
+    def analysis(self, image):
+        return {"symbols": tf.cast(self._analysis(image[0]), tf.uint8)[tf.newaxis]}
+
+    @_function(input_signature=[tf.TensorSpec([1, None, None, None], tf.uint8, name="symbols"),
+                                  tf.TensorSpec([], tf.int64, name="noise_seed")])
+    def synthesis(self, symbols, noise_seed):
+        symbols = tf.ensure_shape(tf.cast(symbols[0], tf.int32), [None, None, self._num_channels])
+        return {"image": to_uint8(self._synthesis(symbols, noise_seed))[tf.newaxis]}
+
+    @_function(input_signature=[tf.TensorSpec([1], tf.string, name="bitstring")])
+    def decompress(self, bitstring):
+        image = self._decompress(bitstring[0], "stock")
+        return {"image": image[tf.newaxis], "png_bytes": tf.reshape(tf.io.encode_png(image), [1])}
+
+    @_function(input_signature=[tf.TensorSpec([], tf.string)])
+    def decompress_one(self, bitstring):
+        return self._decompress(bitstring, "stock")
+
+
+def config_to_json(model_config) -> str:
+    data = model_config.to_dict() if hasattr(model_config, "to_dict") else dict(model_config)
+    return json.dumps(data, sort_keys=True, default=list)
