@@ -11,6 +11,7 @@ tensorflow_compression (only encoding and the "tfc" backend do, lazily).
 from tfgc.coding.api import (
     decode_symbols,
     encode_symbols,
+    error_from_graph,
     header_size,
     parse_header,
     validate_file,
@@ -26,6 +27,7 @@ __all__ = [
     "Header",
     "decode_symbols",
     "encode_symbols",
+    "error_from_graph",
     "fit_model_tables",
     "header_size",
     "parse_header",

@@ -10,6 +10,7 @@ Both work the same way in two settings, with the same graph code:
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,7 +21,7 @@ from tfgc.coding.backends import RangeDecoderBackend, get_backend
 from tfgc.coding.decoder import decode_graph
 from tfgc.coding.encoder import EncoderConfig, encode_graph, make_config
 from tfgc.coding.tables import parse_table_section_np
-from tfgc.errors import BitstreamError, ModelMismatchError
+from tfgc.errors import BitstreamError, ModelMismatchError, TfgcError, UnsupportedVersionError
 
 DEFAULT_STRIDE = 16
 
@@ -44,6 +45,7 @@ def _encode_function(config: EncoderConfig):
                        autograph=False)
 
 
+@tf.autograph.experimental.do_not_convert  # graph code with explicit loops; converting it is slow
 def encode_symbols(
     symbols,
     *,
@@ -89,9 +91,9 @@ def _check_encode_args(symbols: np.ndarray, num_centers: int, image_shape: np.nd
     h, w, c = symbols.shape
     if h < 1 or w < 1:
         raise ValueError(f"symbols must be non-empty, got shape {symbols.shape}")
-    if h * w * c > fmt.MAX_LATENT_ELEMENTS:
-        raise ValueError(f"latent {h}x{w}x{c} exceeds the format's limit of "
-                         f"{fmt.MAX_LATENT_ELEMENTS} elements")
+    if h * w * c > fmt.MAX_LATENT_ELEMENTS or w * c > fmt.MAX_ROW_SYMBOLS:
+        raise ValueError(f"latent {h}x{w}x{c} exceeds the format's limits of "
+                         f"{fmt.MAX_LATENT_ELEMENTS} elements, {fmt.MAX_ROW_SYMBOLS} per row")
     if symbols.min() < 0 or symbols.max() >= num_centers:
         raise ValueError(f"symbols must be in 0..{num_centers - 1}, got "
                          f"{symbols.min()}..{symbols.max()}")
@@ -108,19 +110,17 @@ def _check_encode_args(symbols: np.ndarray, num_centers: int, image_shape: np.nd
 
 
 @functools.lru_cache(maxsize=32)
-def _decode_function(backend: RangeDecoderBackend, tables_key: tuple | None,
-                     num_centers: int | None, num_channels: int | None):
-    model_tables = None
-    if tables_key is not None:
-        raw, shape = tables_key
-        model_tables = np.frombuffer(raw, np.int32).reshape(shape)
-
-    def run(data, fingerprint):
+def _decode_function(backend: RangeDecoderBackend, num_centers: int | None,
+                     num_channels: int | None):
+    def run(data, fingerprint, model_tables):
         return decode_graph(data, fingerprint, backend, model_tables, num_centers, num_channels)
 
-    return tf.function(run, input_signature=[tf.TensorSpec([], tf.string)] * 2, autograph=False)
+    spec = [tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.string),
+            tf.TensorSpec([None, None], tf.int32)]
+    return tf.function(run, input_signature=spec, autograph=False)
 
 
+@tf.autograph.experimental.do_not_convert
 def decode_symbols(
     bitstring,
     *,
@@ -139,26 +139,37 @@ def decode_symbols(
     entropy_model, noise_seed, payload_bytes, file_bytes.
     """
     backend = get_backend(backend)
-    tables_key = None
-    if model_tables is not None:
-        model_tables = np.asarray(model_tables)
-        if model_tables.ndim != 2:
-            raise ValueError(f"model tables must be 2-D, got shape {model_tables.shape}")
-        model_tables = model_tables.astype(np.int32)
-        tables_key = (model_tables.tobytes(), model_tables.shape)
     if _in_graph():
         return decode_graph(bitstring, _fingerprint_tensor(fingerprint), backend, model_tables,
                             num_centers, num_channels)
     data = bitstring.numpy() if isinstance(bitstring, tf.Tensor) else bytes(bitstring)
     fingerprint = fmt.check_fingerprint(fingerprint)
+    if model_tables is not None:
+        model_tables = np.asarray(model_tables)
+        if model_tables.ndim != 2:
+            raise ValueError(f"model tables must be 2-D, got shape {model_tables.shape}")
     validate_file(data, fingerprint=fingerprint, model_tables=model_tables,
                   num_centers=num_centers, num_channels=num_channels)
-    function = _decode_function(backend, tables_key, num_centers, num_channels)
+    tables = np.zeros((0, 0), np.int32) if model_tables is None else model_tables.astype(np.int32)
+    function = _decode_function(backend, num_centers, num_channels)
     try:
-        return function(tf.constant(data), tf.constant(fingerprint))
+        return function(tf.constant(data), tf.constant(fingerprint), tf.constant(tables))
     except tf.errors.InvalidArgumentError as e:  # a check the Python validation does not repeat
-        message = e.message.split("\n")[0]
-        raise BitstreamError(f"not a valid .tfgc file: {message}") from None
+        raise error_from_graph(e) from None
+
+
+def error_from_graph(error: tf.errors.InvalidArgumentError) -> TfgcError:
+    """The tfgc exception for a failed assert of the decode graph (e.g. from a SavedModel)."""
+    found = re.search(r"assertion failed: (.*)", error.message)
+    if not found:
+        return BitstreamError(f"not a valid .tfgc file: {error.message.strip()}")
+    message = " ".join(re.findall(r"\[([^\]]*)\]", found.group(1)))
+    message = message.removeprefix("tfgc bitstream: ")
+    if "format version" in message:
+        return UnsupportedVersionError(message)
+    if "made by model" in message or "than the model" in message:
+        return ModelMismatchError(message)
+    return BitstreamError(f"not a valid .tfgc file: {message}")
 
 
 def validate_file(data: bytes, *, fingerprint: bytes | None = None,

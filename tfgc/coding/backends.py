@@ -20,6 +20,7 @@ State = Any
 
 class RangeDecoderBackend(Protocol):
     name: str
+    block_decoding: bool  # decode_block is one op (else it is a loop of decode_index)
 
     def create(self, strings: tf.Tensor, lookup: tf.Tensor) -> State:
         """Decoder state for the streams `strings` (tf.string [n]) and a tfc-format lookup."""
@@ -36,6 +37,7 @@ class RangeDecoderBackend(Protocol):
 
 class TfcBackend:
     name = "tfc"
+    block_decoding = True
 
     @staticmethod
     def _ops():
@@ -62,6 +64,7 @@ class TfcBackend:
 
 class StockBackend:
     name = "stock"
+    block_decoding = False
 
     @staticmethod
     def _decoder():

@@ -9,7 +9,6 @@ Nothing here imports tensorflow_compression: with backend "stock" the graph is s
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 from tfgc.coding import bitops, crc32, tables
@@ -27,6 +26,8 @@ from tfgc.coding.format import (
     MAX_CHANNELS,
     MAX_LATENT_ELEMENTS,
     MAX_LENGTH_BITS,
+    MAX_ROW_SYMBOLS,
+    MAX_STREAM_CELLS,
     MAX_TABLE_ENTRIES,
     MIN_CENTERS,
     MIN_FILE_BYTES,
@@ -50,8 +51,11 @@ class _Checks:
         self.ops: list[tf.Operation] = []
 
     def check(self, condition, message: str, *data) -> None:
-        self.ops.append(tf.debugging.Assert(
-            condition, [f"tfgc bitstream: {message}", *data], summarize=64))
+        # Each assert waits for the previous ones: the first failing check in program order
+        # is the one reported (e.g. "newer version" rather than the CRC it also fails).
+        with tf.control_dependencies(self.ops[-1:]):
+            self.ops.append(tf.debugging.Assert(
+                condition, [f"tfgc bitstream: {message}", *data], summarize=64))
 
     def gate(self, *tensors):
         with tf.control_dependencies(self.ops):
@@ -64,9 +68,12 @@ def _hex(data: tf.Tensor) -> tf.Tensor:
 
 
 def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderBackend,
-                 model_tables: np.ndarray | None = None, num_centers: int | None = None,
+                 model_tables=None, num_centers: int | None = None,
                  num_channels: int | None = None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-    """Symbols int32 [h, w, C] and the header fields (int64 scalars) of a `.tfgc` file."""
+    """Symbols int32 [h, w, C] and the header fields (int64 scalars) of a `.tfgc` file.
+
+    model_tables: int32 [K, L] (array or tensor) from `fit_model_tables`, or None.
+    """
     data = tf.reshape(tf.convert_to_tensor(data, tf.string), [])
     checks = _Checks()
     raw = bitops.from_string(data)
@@ -108,7 +115,8 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
     checks.check(tf.logical_and(c >= 1, c <= MAX_CHANNELS), "latent channels out of range")
     checks.check(tf.logical_and(centers >= MIN_CENTERS, centers <= MAX_CENTERS),
                  "number of centers out of range")
-    checks.check(h * w * c <= MAX_LATENT_ELEMENTS, "latent larger than the limit")
+    checks.check(tf.logical_and(h * w * c <= MAX_LATENT_ELEMENTS, w * c <= MAX_ROW_SYMBOLS),
+                 "latent larger than the limits")
     padded_h, padded_w = image_h + pad_b, image_w + pad_r
     h1, w1 = tf.maximum(h, 1), tf.maximum(w, 1)
     checks.check(tf.logical_and(tf.logical_and(tf.equal(padded_h % h1, 0),
@@ -146,20 +154,25 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
     buf, h, w, c, centers = checks.gate(buf, h, w, c, centers)
 
     # Stage 3: optional sections (none known in v1: skip optional, reject required), lengths.
-    def section_step(i, pos, ok):
+    def section_step(i, pos, ok, readable):
         sflags = byte(pos + 1)
         length = bitops.read_le(tf.gather(buf, tf.clip_by_value(
             pos + 2 + tf.range(4, dtype=tf.int64), 0, n + _GUARD - 1)), 0, 4)
         ok = tf.logical_and(ok, pos + SECTION_HEADER.size <= end)
-        ok = tf.logical_and(ok, tf.equal(sflags, 0))  # only optional sections, no other flags
+        ok = tf.logical_and(ok, tf.equal(tf.bitwise.bitwise_and(sflags, ~1), 0))
         ok = tf.logical_and(ok, length <= end - pos - SECTION_HEADER.size)
-        return i + 1, tf.minimum(pos + SECTION_HEADER.size + length, end), ok
+        readable = tf.logical_and(readable, tf.equal(sflags, 0))  # v1 knows no section type
+        return i + 1, tf.minimum(pos + SECTION_HEADER.size + length, end), ok, readable
 
-    _, pos, sections_ok = tf.while_loop(
-        lambda i, pos, ok: tf.logical_and(i < buf[FIXED_HEADER_BYTES], ok), section_step,
+    _, pos, sections_ok, readable = tf.while_loop(
+        lambda i, pos, ok, readable: tf.logical_and(i < buf[FIXED_HEADER_BYTES],
+                                                    tf.logical_and(ok, readable)),
+        section_step,
         (tf.constant(0, tf.int64), tf.constant(FIXED_HEADER_BYTES + 1, tf.int64),
-         tf.constant(True)))
-    checks.check(sections_ok, "bad optional section, or a required one this build cannot read")
+         tf.constant(True), tf.constant(True)))
+    checks.check(sections_ok, "bad optional section")
+    checks.check(readable, f"the file needs a section type this build (format version "
+                 f"{FORMAT_VERSION}) does not support")
     checks.check(pos < end, "truncated before the stream lengths")
     length_bits = byte(pos)
     checks.check(length_bits <= MAX_LENGTH_BITS, "stream lengths wider than 32 bits")
@@ -172,34 +185,41 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
                                  tf.fill([h], length_bits))
     checks.check(tf.reduce_all(tf.equal(length_field_bits[h * length_bits:], 0)),
                  "nonzero padding after the stream lengths")
+    checks.check(h * tf.reduce_max(lengths) <= MAX_STREAM_CELLS,
+                 "rows x longest stream larger than the limit")
     tables_start = lengths_start + length_bytes
     payload_size = tf.reduce_sum(lengths)
     tables_size = end - tables_start - payload_size
     checks.check(tables_size >= 0, "the streams claim more bytes than the file has")
     lengths, tables_size = checks.gate(lengths, tables_size)
 
-    # Stage 4: tables -> lookup.
+    # Stage 4: tables -> lookup. Model tables are a runtime input (empty when there are none)
+    # so one graph serves every model.
+    freqs = tf.zeros([0, 0], tf.int32) if model_tables is None else tf.cast(model_tables,
+                                                                             tf.int32)
     uses = structure_uses(structure)
 
     def model_lookup():
-        if model_tables is None:
-            return tf.constant([[1, 0, 2]], tf.int32), tf.constant(False)
-        freqs = np.asarray(model_tables)
-        lookup = tf.constant(tables.lookup_rows_np(
-            freqs, np.full(len(freqs), MODEL_TABLE_PRECISION)))
         # Model tables are identified by their shape (see tables.model_tables_structure), so
         # the file's structure must be the one that shape stands for.
-        ok = tf.logical_and(tf.equal(num_contexts, len(freqs)), tf.equal(centers, freqs.shape[1]))
+        rows, cols = tf.shape(freqs, out_type=tf.int64)[0], tf.shape(freqs, out_type=tf.int64)[1]
+        ok = tf.logical_and(tf.equal(num_contexts, rows), tf.equal(centers, cols))
         ok = tf.logical_and(ok, tf.equal(structure, tf.gather(
             tf.constant(CANONICAL_STRUCTURE, tf.int64), neighbours)))
-        return lookup, tf.logical_and(ok, tf.equal(tables_size, 0))
+        ok = tf.logical_and(ok, tf.equal(tables_size, 0))
+        ok = tf.logical_and(ok, tf.reduce_all(freqs >= 1))
+        ok = tf.logical_and(ok, tf.reduce_all(tf.equal(tf.reduce_sum(
+            tf.cast(freqs, tf.int64), 1), 1 << MODEL_TABLE_PRECISION)))
+        precision = tf.fill(tf.shape(freqs)[:1], tf.constant(MODEL_TABLE_PRECISION, tf.int64))
+        lookup = tables.lookup_rows(freqs, precision)
+        return tf.where(ok, lookup, tf.ones_like(lookup)), ok  # never an invalid lookup
 
     def file_lookup():
         section = raw[tables_start:tables_start + tables_size]
         return tables.read_table_section(section, c, centers, structure, w, base, step)
 
     lookup, tables_ok = tf.cond(use_model, model_lookup, file_lookup)
-    checks.check(tf.logical_or(tf.logical_not(use_model), model_tables is not None),
+    checks.check(tf.logical_or(tf.logical_not(use_model), tf.size(freqs) > 0),
                  "this file uses the model's context tables: pass model_tables to decode it")
     checks.check(tables_ok, "invalid table section (or model tables that do not fit the file)")
     lookup = checks.gate(lookup)
@@ -253,7 +273,10 @@ def _decode_rows(strings, lookup, h, w, c, centers, structure, uses, backend):
                                           (tf.constant(0), state, columns))
         return tf.transpose(columns.stack()[c32 + 1:]), backend.finalize(state)
 
-    symbols, finalized = tf.cond(tf.equal(structure, 0), static, with_contexts)
+    if backend.block_decoding:  # one op for the whole static case
+        symbols, finalized = tf.cond(tf.equal(structure, 0), static, with_contexts)
+    else:  # the loop handles the static case too (no neighbour used): one copy of the step
+        symbols, finalized = with_contexts()
     with tf.control_dependencies([tf.debugging.Assert(
             finalized, ["tfgc bitstream: the range coder did not end where expected"])]):
         return tf.identity(symbols)

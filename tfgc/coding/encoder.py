@@ -23,6 +23,8 @@ from tfgc.coding.format import (
     MAX_CHANNELS,
     MAX_IMAGE_SIDE,
     MAX_LATENT_ELEMENTS,
+    MAX_ROW_SYMBOLS,
+    MAX_STREAM_CELLS,
     MAX_TABLE_ENTRIES,
     MIN_CENTERS,
     MODEL_TABLE_PRECISION,
@@ -34,6 +36,9 @@ from tfgc.coding.format import (
 # The encoder evaluates every precision for every context: keep that tensor small.
 MAX_ENCODER_TABLE_CELLS = 1 << 22
 MODEL = "model"
+# Structure 4 with tables in the file never paid for its tables in our measurements (it is
+# meant for model tables); 'auto' leaves it out to keep encoding fast.
+AUTO_STRUCTURES = (0, 1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ def make_config(num_centers: int, num_channels: int, model_tables: np.ndarray | 
         if entropy_models != "auto":
             raise ValueError(f"entropy_models must be 'auto' or a list, got {entropy_models!r}")
         candidates: list[int | str] = [
-            s for s in STRUCTURES if _file_structure_ok(num_channels, num_centers, s)]
+            s for s in AUTO_STRUCTURES if _file_structure_ok(num_channels, num_centers, s)]
         if model_tables is not None:
             candidates.append(MODEL)
     else:
@@ -121,9 +126,10 @@ def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
     checks = [
         _assert(tf.logical_and(tf.reduce_min(symbols) >= 0, tf.reduce_max(symbols) < L),
                 f"symbols must be in 0..{L - 1}"),
-        _assert(tf.logical_and(tf.reduce_all(shape[:2] >= 1),
-                               h * w * C <= MAX_LATENT_ELEMENTS),
-                f"latent must be non-empty with at most {MAX_LATENT_ELEMENTS} elements"),
+        _assert(tf.logical_and(tf.reduce_all(shape[:2] >= 1), tf.logical_and(
+            h * w * C <= MAX_LATENT_ELEMENTS, w * C <= MAX_ROW_SYMBOLS)),
+                f"latent must be non-empty with at most {MAX_LATENT_ELEMENTS} elements, "
+                f"{MAX_ROW_SYMBOLS} per row"),
         _assert(tf.logical_and(tf.reduce_all(image_shape >= 1),
                                tf.reduce_all(image_shape <= MAX_IMAGE_SIDE)),
                 f"image sides must be in 1..{MAX_IMAGE_SIDE}"),
@@ -142,41 +148,62 @@ def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
         symbols = tf.identity(symbols)
     rows = tf.reshape(symbols, [h, w * C])
 
-    model_bytes, precision_bytes, table_sections, streams = [], [], [], []
-    for candidate in config.candidates:
-        if candidate == MODEL:
-            structure = config.model_structure
-            freqs = np.frombuffer(config.model_tables, np.int32).reshape(-1, L)
-            lookup = tf.constant(tables.lookup_rows_np(
-                freqs, np.full(len(freqs), MODEL_TABLE_PRECISION)))
-            index = context_index(symbols, L, structure)
-            model_bytes.append(structure | MODEL_TABLES_BIT)
-            precision_bytes.append(tf.constant(0, tf.int64))
-            table_sections.append(tf.constant(""))
-        else:
-            structure = candidate
-            k = num_contexts(C, L, structure)
-            index = context_index(symbols, L, structure)
-            counts = tf.reshape(tf.math.bincount(
-                tf.reshape(index * L + symbols, [-1]), minlength=k * L, maxlength=k * L,
-                dtype=tf.int64), [k, L])
-            chosen = tables.choose_file_tables(counts, L)
-            lookup = tables.lookup_rows(chosen.freqs, chosen.precision)
-            # Which contexts can occur depends only on whether the latent is wider than 1.
-            possible = tf.where(w >= 2, possible_contexts_np(C, L, structure, 2),
-                                possible_contexts_np(C, L, structure, 1))
-            table_sections.append(bitops.to_string(tables.write_table_section(chosen, possible)))
-            model_bytes.append(structure)
-            precision_bytes.append((chosen.base - 1) + (chosen.step - 1) * 16)
-        streams.append(_range_encode(rows, tf.reshape(index, [h, w * C]), lookup))
-
-    streams = tf.stack(streams)  # [candidates, h]
+    # All candidates at once: their contexts are numbered one after the other (file-table
+    # structures first, then the model's), so one table choice and one range-encoder call
+    # (one stream per row and candidate) serve them all.
+    files = [s for s in config.candidates if s != MODEL]
+    sizes_k = [num_contexts(C, L, s) for s in files]
+    starts = np.concatenate([[0], np.cumsum(sizes_k)]).astype(np.int64)
+    indexes = [context_index(symbols, L, s) + int(start) for s, start in zip(files, starts)]
+    model_bytes = [*files]
+    lookups, table_bytes = [], []
+    if files:
+        k_file = int(starts[-1])
+        counts = tf.reshape(tf.math.bincount(
+            tf.reshape(tf.stack(indexes) * L + symbols, [-1]), minlength=k_file * L,
+            maxlength=k_file * L, dtype=tf.int64), [k_file, L])
+        segments = np.repeat(np.arange(len(files)), sizes_k)
+        chosen = tables.choose_file_tables(counts, L, tf.constant(segments), len(files))
+        lookups.append(tables.lookup_rows(chosen.freqs, chosen.precision))
+        # Which contexts can occur depends only on whether the latent is wider than 1.
+        possible = {width: np.concatenate([possible_contexts_np(C, L, s, width) for s in files])
+                    for width in (1, 2)}
+        class_bits = {width: tables.CLASS_BITS * np.bincount(segments, possible[width])
+                      for width in (1, 2)}
+        class_bits = tf.cast(tf.where(w >= 2, class_bits[2], class_bits[1]), tf.int64)
+        table_bytes.append((class_bits + chosen.field_bits + 7) // 8)
+        precision_bytes = (chosen.base - 1) + (chosen.step - 1) * 16
+    else:
+        precision_bytes = tf.zeros([0], tf.int64)
+    if MODEL in config.candidates:
+        freqs = np.frombuffer(config.model_tables, np.int32).reshape(-1, L)
+        lookups.append(tf.constant(tables.lookup_rows_np(
+            freqs, np.full(len(freqs), MODEL_TABLE_PRECISION))))
+        indexes.append(context_index(symbols, L, config.model_structure) + int(starts[-1]))
+        model_bytes.append(config.model_structure | MODEL_TABLES_BIT)
+        table_bytes.append(tf.zeros([1], tf.int64))
+        precision_bytes = tf.concat([precision_bytes, [0]], 0)
+    num = len(indexes)
+    streams = tf.reshape(_range_encode(
+        tf.tile(rows, [num, 1]), tf.reshape(tf.stack(indexes), [num * h, w * C]),
+        tf.concat(lookups, 0)), [num, h])
     lengths = tf.cast(tf.strings.length(streams), tf.int64)
     max_length = tf.reduce_max(lengths, axis=1)
     length_bits = bitops.bit_length(max_length)
-    table_sizes = tf.cast(tf.strings.length(tf.stack(table_sections)), tf.int64)
-    sizes = table_sizes + (h * length_bits + 7) // 8 + tf.reduce_sum(lengths, axis=1)
+    sizes = tf.concat(table_bytes, 0) + (h * length_bits + 7) // 8 + tf.reduce_sum(lengths, 1)
     best = tf.argmin(sizes)  # ties: the first (simplest) candidate
+    with tf.control_dependencies([_assert(h * max_length[best] <= MAX_STREAM_CELLS,
+                                          "rows x longest stream exceeds the format's limit")]):
+        best = tf.identity(best)
+
+    def best_section() -> tf.Tensor:
+        lo, hi = tf.gather(starts, best), tf.gather(starts, best + 1)
+        mask = tf.where(w >= 2, possible[2], possible[1])[lo:hi]
+        return bitops.to_string(tables.write_table_section(
+            chosen.freqs[lo:hi], chosen.precision[lo:hi], chosen.classes[lo:hi], mask))
+
+    section = (tf.cond(best < len(files), best_section, lambda: tf.constant(""))
+               if files else tf.constant(""))
 
     header = tf.concat([
         tf.constant([*MAGIC, FORMAT_VERSION, 0], tf.int64),  # magic, version, flags
@@ -186,7 +213,7 @@ def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
         bitops.le_bytes(h, 2), bitops.le_bytes(w, 2), bitops.le_bytes(C, 2),
         tf.constant([L], tf.int64),
         tf.gather(tf.constant(model_bytes, tf.int64), best)[None],
-        tf.gather(tf.stack(precision_bytes), best)[None],
+        tf.gather(precision_bytes, best)[None],
         bitops.le_bytes(noise_seed, 4),
         tf.constant([0], tf.int64),  # no optional sections
         length_bits[best][None],
@@ -194,7 +221,7 @@ def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
     ], axis=0)
     body = tf.strings.join([
         bitops.to_string(header),
-        tf.gather(tf.stack(table_sections), best),
+        section,
         tf.strings.reduce_join(streams[best]),
     ])
     return tf.strings.join([body, bitops.to_string(crc32.crc32_bytes_le(bitops.from_string(body)))])

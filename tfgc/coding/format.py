@@ -35,6 +35,10 @@ MIN_CENTERS, MAX_CENTERS = 2, 64
 MAX_LATENT_ELEMENTS = 1 << 25  # h * w * C; e.g. 2048 x 2048 x 8 latents (a 32768^2 image)
 MAX_TABLE_ENTRIES = 1 << 22  # contexts * (L + 2) int32 lookup entries (16 MiB)
 MAX_LENGTH_BITS = 32
+# Rows decode in lockstep, one position (x, c) per loop step: bound the steps of a row.
+MAX_ROW_SYMBOLS = 1 << 18  # w * C
+# The stock decoder pads every stream to the longest one: bound h * longest stream (bytes).
+MAX_STREAM_CELLS = 1 << 26
 
 # Entropy-model byte: bits 0-3 context structure, bit 7 tables supplied by the model.
 STRUCTURE_MASK = 0x0F
@@ -199,8 +203,9 @@ def parse_header(data: bytes, fingerprint: bytes | None = None) -> Header:
         raise _fail(f"{c} latent channels (limit 1..{MAX_CHANNELS})")
     if not MIN_CENTERS <= centers <= MAX_CENTERS:
         raise _fail(f"{centers} quantization centers (limit {MIN_CENTERS}..{MAX_CENTERS})")
-    if h * w * c > MAX_LATENT_ELEMENTS:
-        raise _fail(f"latent {h}x{w}x{c} exceeds the limit of {MAX_LATENT_ELEMENTS} elements")
+    if h * w * c > MAX_LATENT_ELEMENTS or w * c > MAX_ROW_SYMBOLS:
+        raise _fail(f"latent {h}x{w}x{c} exceeds the limits ({MAX_LATENT_ELEMENTS} elements, "
+                    f"{MAX_ROW_SYMBOLS} per row)")
     padded_h, padded_w = height + pad_b, width + pad_r
     if padded_h % h or padded_w % w or padded_h // h != padded_w // w:
         raise _fail(f"image {height}x{width} padded by {pad_b},{pad_r} does not match latent "
@@ -253,6 +258,9 @@ def parse_header(data: bytes, fingerprint: bytes | None = None) -> Header:
     lengths = _unpack_bits(data[pos:pos + length_bytes], h, length_bits, "stream lengths")
     pos += length_bytes
     payload = sum(lengths)
+    if h * max(lengths) > MAX_STREAM_CELLS:
+        raise _fail(f"{h} streams of up to {max(lengths)} bytes exceed the limit of "
+                    f"{MAX_STREAM_CELLS} (rows x longest stream)")
     tables_size = end - pos - payload
     if tables_size < 0:
         raise _fail(f"the streams claim {payload} bytes, only {end - pos} remain")

@@ -122,22 +122,28 @@ def lookup_rows_np(freqs: np.ndarray, precision: np.ndarray) -> np.ndarray:
 
 @dataclass
 class FileTables:
-    """The encoder's choice for one structure (all tensors)."""
+    """The encoder's choice for the contexts of one or several structures (all tensors)."""
 
     freqs: tf.Tensor  # int64 [K, L]
     precision: tf.Tensor  # int64 [K]
     classes: tf.Tensor  # int64 [K]
-    base: tf.Tensor  # int64 scalar
-    step: tf.Tensor  # int64 scalar
+    base: tf.Tensor  # int64 [S], one per segment (structure)
+    step: tf.Tensor  # int64 [S]
+    field_bits: tf.Tensor  # int64 [S]: frequency-field bits of each segment's section
 
 
-def choose_file_tables(counts: tf.Tensor, num_centers: int) -> FileTables:
+def choose_file_tables(counts: tf.Tensor, num_centers: int, segments: tf.Tensor | None = None,
+                       num_segments: int = 1) -> FileTables:
     """Per-context precision classes minimising estimated payload + table bits.
 
-    Costs are exact integers (fixed-point log2 from a constant table), so the choice is the
-    same on every machine; the encoder then compares real coded sizes across structures.
+    `segments` (int [K], default all 0) groups contexts by structure, so the tables of all
+    candidate structures are chosen in one vectorised pass; each segment gets its own
+    (base, step). Costs are exact integers (fixed-point log2 from a constant table), so the
+    choice is the same on every machine; the encoder then compares real coded sizes.
     """
     counts = tf.cast(counts, tf.int64)  # [K, L]
+    if segments is None:
+        segments = tf.zeros(tf.shape(counts)[:1], tf.int64)
     precisions = tf.range(1, MAX_PRECISION + 1, dtype=tf.int64)  # [P]
     freqs = quantize_counts(counts[None], precisions[:, None])  # [P, K, L]
     log2 = tf.constant(LOG2_FIXED)
@@ -158,24 +164,30 @@ def choose_file_tables(counts: tf.Tensor, num_centers: int) -> FileTables:
     uniform_cost = tf.reduce_sum(counts * uniform_bits, -1)  # [K]
     options = tf.concat([uniform_cost[None], cost], 0)  # [1 + P, K]: row p = precision p
     choices = tf.constant([[0, b, b + s, b + 2 * s] for b, s in PRECISION_CHOICES], tf.int64)
-    per_choice = tf.gather(options, choices)  # [choices, 4, K]
-    best = tf.argmin(tf.reduce_sum(tf.reduce_min(per_choice, 1), -1))
-    classes = tf.argmin(per_choice[best], axis=0)  # [K], first minimum: cheapest class
-    row = tf.gather(choices[best], classes)  # 0 = uniform, else the precision
+    per_choice = tf.reduce_min(tf.gather(options, choices), 1)  # [choices, K]
+    per_segment = tf.math.unsorted_segment_sum(tf.transpose(per_choice), segments, num_segments)
+    best = tf.argmin(per_segment, axis=1)  # [S]; ties: the first choice
+    row_choices = tf.gather(choices, tf.gather(best, segments))  # [K, 4]
+    row_costs = tf.gather(tf.transpose(options), row_choices, batch_dims=1)  # [K, 4]
+    classes = tf.argmin(row_costs, axis=1)  # first minimum: the cheapest class
+    row = tf.gather(row_choices, classes[:, None], batch_dims=1)[:, 0]  # 0 = uniform, else p
     precision = tf.where(row > 0, row, UNIFORM_PRECISION)
-    chosen = tf.gather_nd(freqs, tf.stack([tf.maximum(row - 1, 0), tf.range(
-        tf.size(row, out_type=tf.int64))], 1))
+    index = tf.stack([tf.maximum(row - 1, 0), tf.range(tf.size(row, out_type=tf.int64))], 1)
+    chosen = tf.gather_nd(freqs, index)
     freqs_out = tf.where((row > 0)[:, None], chosen, uniform[None])
-    pair = tf.constant(PRECISION_CHOICES, tf.int64)[best]
-    return FileTables(freqs_out, precision, classes, pair[0], pair[1])
+    used_bits = tf.where(row > 0, tf.gather_nd(table_bits, index), 0 * row)
+    pairs = tf.gather(tf.constant(PRECISION_CHOICES, tf.int64), best)
+    return FileTables(freqs_out, precision, classes, pairs[:, 0], pairs[:, 1],
+                      tf.math.unsorted_segment_sum(used_bits, segments, num_segments))
 
 
-def write_table_section(tables: FileTables, possible: tf.Tensor) -> tf.Tensor:
-    """The table section bytes (int64 [m]) for the chosen tables."""
-    stored_classes = tf.boolean_mask(tables.classes, possible)
-    present = tf.reshape(tf.where(tables.classes > 0), [-1])
-    freqs = tf.gather(tables.freqs, present)  # [m, L]
-    totals = tf.bitwise.left_shift(tf.constant(1, tf.int64), tf.gather(tables.precision, present))
+def write_table_section(freqs: tf.Tensor, precision: tf.Tensor, classes: tf.Tensor,
+                        possible: tf.Tensor) -> tf.Tensor:
+    """The table section bytes (int64 [m]) for the chosen tables of one structure."""
+    stored_classes = tf.boolean_mask(classes, possible)
+    present = tf.reshape(tf.where(classes > 0), [-1])
+    freqs = tf.gather(freqs, present)  # [m, L]
+    totals = tf.bitwise.left_shift(tf.constant(1, tf.int64), tf.gather(precision, present))
     remaining = totals[:, None] - tf.math.cumsum(freqs, axis=-1, exclusive=True)
     values = tf.reshape(tf.transpose(freqs[:, :-1]), [-1])
     widths = tf.reshape(tf.transpose(bitops.bit_length(remaining[:, :-1])), [-1])
