@@ -115,8 +115,9 @@ def test_psnr_of_gaussian_noise_matches_the_analytic_value(sigma):
 
     image = synthetic(256, 256, noise=0.0)
     noisy = add_noise(image, sigma)
-    assert np.mean((noisy == 0) | (noisy == 255)) == 0  # no clipping, so MSE = sigma^2 + 1/12
-    analytic = 20 * math.log10(255 / sigma)
+    assert np.mean((noisy == 0) | (noisy == 255)) == 0  # no clipping
+    # rounding to uint8 adds uniform noise of variance 1/12: MSE = sigma^2 + 1/12
+    analytic = 10 * math.log10(255 ** 2 / (sigma ** 2 + 1 / 12))
     assert abs(psnr(image, noisy) - analytic) < 0.1
     mse = np.mean((image.astype(np.float64) - noisy) ** 2)
     assert psnr(image, noisy) == pytest.approx(10 * math.log10(255 ** 2 / mse), abs=1e-3)
