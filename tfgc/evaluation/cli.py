@@ -67,8 +67,8 @@ def register(subparsers) -> None:
                         help="where results go; per_image/ there makes reruns resume")
     parser.add_argument("--baselines", type=_names(BASELINE_NAMES, "baseline"),
                         default=list(BASELINE_NAMES), metavar="LIST",
-                        help="comma-separated codecs (default: %(default)s); heic stands in "
-                             "for BPG")
+                        help="comma-separated codecs (default: jpeg,webp,avif,heic,jpeg2000); "
+                             "heic stands in for BPG")
     parser.add_argument("--bpp-factors", type=_factors, default=[1.0, 2.0], metavar="LIST",
                         help="baseline targets as multiples of the model's bpp per image "
                              "(default: 1,2)")
