@@ -65,8 +65,9 @@ def load_image(source: str | os.PathLike | bytes) -> LoadedImage:
             pixels = np.asarray(rgb, dtype=np.uint8).copy()
         except ImageReadError:
             raise
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError,
-                Image.DecompressionBombError) as e:
+        except Image.DecompressionBombError as e:
+            raise ImageReadError(f"{name} claims more pixels than tfgc accepts: {e}") from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
             raise ImageReadError(f"cannot decode image {name}: {e}") from None
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.size == 0:
         raise ImageReadError(f"{name} decoded to an unexpected shape {pixels.shape}")
