@@ -26,10 +26,10 @@ REGENERATE = os.environ.get("TFGC_REGENERATE_GOLDEN") == "1"
 
 # name: (symbols, encode arguments); symbols are made once and then read from the .npy files.
 SPECS = {
-    "static_4x6x3_L5": (lambda: np.random.default_rng(1).choice(5, (4, 6, 3),
-                                                                 p=[0.5, 0.2, 0.15, 0.1, 0.05]),
-                        {"num_centers": 5, "image_shape": [60, 90], "noise_seed": 1,
-                         "entropy_models": [0]}),
+    "static_8x10x3_L5": (lambda: np.random.default_rng(1).choice(
+                             5, (8, 10, 3), p=[0.7, 0.15, 0.1, 0.04, 0.01]),
+                         {"num_centers": 5, "image_shape": [120, 150], "noise_seed": 1,
+                          "entropy_models": [0]}),
     "context_8x12x4_L5": (lambda: correlated_symbols(8, 12, 4, 5, sigma=2.0, seed=2),
                           {"num_centers": 5, "image_shape": [128, 190], "noise_seed": 4242,
                            "entropy_models": "auto"}),
