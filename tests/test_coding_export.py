@@ -1,6 +1,7 @@
 """The coding stage inside SavedModels: the full export writes the same bytes as the Python
 API, and the stock export decodes them with stock TF ops only (checked op by op, and by
-loading it in a fresh process where tensorflow_compression cannot be imported)."""
+loading it in a fresh process where tensorflow_compression cannot be imported; the same
+process also decodes through `tfgc.coding` with the stock backend)."""
 
 from __future__ import annotations
 
@@ -92,8 +93,19 @@ def test_saved_models_full_and_stock(tmp_path):
             with open({str(tmp_path)!r} + f"/{{k}}.tfgc", "rb") as f:
                 out.append(model.decompress(tf.constant(f.read()))["symbols"].numpy())
         np.savez({str(tmp_path / "out.npz")!r}, *out)
+        # The Python API's stock path, too, never needs tensorflow_compression.
+        import tfgc.coding
+        tables = np.load({str(tmp_path / "tables.npy")!r})
+        for k in range({len(cases)}):
+            with open({str(tmp_path)!r} + f"/{{k}}.tfgc", "rb") as f:
+                symbols, _ = tfgc.coding.decode_symbols(
+                    f.read(), fingerprint={FP!r}, model_tables=tables, backend="stock")
+            assert np.array_equal(symbols.numpy(), out[k])
     """)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    np.save(tmp_path / "tables.npy", tables)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "",
+           "PYTHONPATH": root}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
