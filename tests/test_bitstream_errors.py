@@ -57,17 +57,11 @@ def _set(data: bytes, offset: int, fmt_char: str, value: int) -> bytes:
     return _fix_crc(bytes(raw))
 
 
-_graph_decode = None
-
-
-def _graph(data: bytes, fingerprint: bytes = FP):
+def _graph(data: bytes, fingerprint: bytes = FP, backend: str = "tfc"):
     """The decode graph alone (no Python validation), as a SavedModel would run it."""
-    global _graph_decode
-    if _graph_decode is None:
-        _graph_decode = api._decode_function(get_backend("tfc"), None, None)
+    function = api._decode_function(get_backend(backend), None, None)  # cached
     try:
-        return _graph_decode(tf.constant(data), tf.constant(fingerprint),
-                             tf.zeros([0, 0], tf.int32))
+        return function(tf.constant(data), tf.constant(fingerprint), tf.zeros([0, 0], tf.int32))
     except tf.errors.InvalidArgumentError as e:
         raise api.error_from_graph(e) from None
 
@@ -172,8 +166,9 @@ def test_fuzz_mutated_files(valid):
 
     Half the cases keep the stale CRC (Python API: must be an error or, if the mutation was
     undone by chance, the right symbols). The other half get a fresh CRC and go to the graph
-    alone: structurally wrong files must fail its asserts, and whatever decodes must at least
-    be a well-formed latent (the CRC is what guarantees the symbols themselves).
+    alone (tfc and stock backends in turn): structurally wrong files must fail its asserts,
+    and whatever decodes must at least be a well-formed latent (the CRC is what guarantees
+    the symbols themselves).
     """
     rng = np.random.default_rng(2024)
     outcomes: dict[str, int] = {}
@@ -190,16 +185,17 @@ def test_fuzz_mutated_files(valid):
             except TfgcError as e:
                 outcome = f"python: {type(e).__name__}"
         else:
+            backend = "tfc" if case % 4 == 1 else "stock"
             try:
-                decoded, fields = _graph(_fix_crc(bad))
+                decoded, fields = _graph(_fix_crc(bad), backend=backend)
                 decoded = decoded.numpy()
                 assert decoded.ndim == 3 and decoded.shape[2] == int(fields["channels"])
                 assert decoded.min() >= 0 and decoded.max() < int(fields["num_centers"])
-                outcome = ("graph, CRC fixed: decoded correctly"
+                outcome = (f"graph ({backend}), CRC fixed: decoded correctly"
                            if np.array_equal(decoded, symbols) else
-                           "graph, CRC fixed: decoded other symbols")
+                           f"graph ({backend}), CRC fixed: decoded other symbols")
             except TfgcError as e:
-                outcome = f"graph, CRC fixed: {type(e).__name__}"
+                outcome = f"graph ({backend}), CRC fixed: {type(e).__name__}"
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     seconds = time.perf_counter() - start
     print(f"fuzz: {cases} mutated files in {seconds:.1f} s")
