@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import pathlib
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -76,12 +77,11 @@ def _stock_decode_and_finalize(strings, lookup, index):
         return step + 1, state, out.write(step, symbols)
 
     m = tf.shape(index)[1]
-    _, state, out = tf.while_loop(
-        lambda step, *_: step < m,
-        body,
-        (tf.constant(0), state, tf.TensorArray(tf.int32, size=m, element_shape=[None])),
-    )
-    symbols = tf.reshape(tf.transpose(out.stack()), tf.shape(index))
+    # One spare slot so that stacking works for m == 0 too.
+    out = tf.TensorArray(tf.int32, size=m + 1, element_shape=[None])
+    out = out.write(m, tf.zeros(tf.shape(index)[:1], tf.int32))
+    _, state, out = tf.while_loop(lambda step, *_: step < m, body, (tf.constant(0), state, out))
+    symbols = tf.reshape(tf.transpose(out.stack()[:m]), tf.shape(index))
     return symbols, StockRangeDecoder.finalize_streams(state), StockRangeDecoder.finalize(state)
 
 
@@ -112,7 +112,16 @@ _decode_all = tf.function(
 )
 
 
-def _streams_case(seed: int, overflow: bool = False):
+class Case(NamedTuple):
+    lookup: np.ndarray  # int32 [T, w], tfc's 2-D padded form
+    rows: list[list[int]]  # the same tables unpadded
+    index: np.ndarray  # int32 [n, m]: table per symbol, also past each stream's end
+    values: np.ndarray  # int32 [n, m]: encoded symbols (the first counts[i] of row i)
+    counts: list[int]  # symbols encoded into each stream
+    strings: list[bytes]  # tfc's encoding
+
+
+def _streams_case(seed: int, overflow: bool = False) -> Case:
     """Streams of 0..60 symbols (incl. empty and single-symbol), each encoded on its own."""
     rng = np.random.default_rng(seed)
     lookup, rows = _random_tables(rng, 11, overflow=overflow)
@@ -124,73 +133,79 @@ def _streams_case(seed: int, overflow: bool = False):
         # Out-of-range values both ways go through the Elias-gamma escape.
         big = rng.integers(-(2**20), 2**20, size=values.shape)
         values = np.where(rng.random(values.shape) < 0.2, big, values).astype(np.int32)
-        values[0, :3] = [2**31 - 1, -(2**31) + 1, -1] if counts[0] >= 3 else values[0, :3]
+        # The extremes: tfc's encoder never returns for an Elias-gamma magnitude >= 2**30.
+        values[int(np.argmax(counts)), :3] = [2**30 - 2, -(2**30) + 1, -1]
     strings = [_tfc_encode(lookup, index[i, :c], values[i, :c]) for i, c in enumerate(counts)]
-    return lookup, rows, index, values, counts, strings
+    return Case(lookup, rows, index, values, counts, strings)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_matches_tfc_on_many_streams(seed: int) -> None:
-    lookup, _, index, values, counts, strings = _streams_case(seed)
-    assert len(set(map(len, strings))) > 3, "streams should differ in length"
-    assert b"" in strings
+    case = _streams_case(seed)
+    assert len(set(map(len, case.strings))) > 3, "streams should differ in length"
+    assert b"" in case.strings
 
-    ours, fin_streams, fin = _decode_2d(strings, lookup, index)
-    theirs, tfc_fin = _tfc_decode(strings, lookup, index)
+    ours, fin_streams, fin = _decode_2d(case.strings, case.lookup, case.index)
+    theirs, tfc_fin = _tfc_decode(case.strings, case.lookup, case.index)
 
     np.testing.assert_array_equal(ours.numpy(), theirs)  # also past each stream's end
-    for i, c in enumerate(counts):
-        np.testing.assert_array_equal(ours.numpy()[i, :c], values[i, :c])
-    assert values[np.arange(index.shape[1])[None] < np.array(counts)[:, None]].any()
+    for i, c in enumerate(case.counts):
+        np.testing.assert_array_equal(ours.numpy()[i, :c], case.values[i, :c])
+    encoded = np.arange(case.index.shape[1])[None] < np.array(case.counts)[:, None]
+    assert case.values[encoded].any(), "all-zero symbols would prove little"
     np.testing.assert_array_equal(fin_streams.numpy(), tfc_fin)
     assert bool(fin.numpy()) == bool(tfc_fin.all())
 
 
 def test_decode_index_all_matches_tfc() -> None:
-    lookup, _, index, values, counts, strings = _streams_case(3)
-    ours = _decode_all(strings, lookup, index).numpy()
-    theirs, _ = _tfc_decode(strings, lookup, index)
+    case = _streams_case(3)
+    ours = _decode_all(case.strings, case.lookup, case.index).numpy()
+    theirs, _ = _tfc_decode(case.strings, case.lookup, case.index)
     np.testing.assert_array_equal(ours, theirs)
-    assert ours.dtype == np.int32 and ours.shape == index.shape
+    assert ours.dtype == np.int32 and ours.shape == case.index.shape
 
 
 def test_one_dimensional_lookup_matches_two_dimensional() -> None:
-    lookup, rows, index, values, counts, strings = _streams_case(4)
+    case = _streams_case(4)
     # tfc's 1-D form: rows concatenated, with trailing 2**p copies allowed after a row. Rows
     # go in reverse so that no row starts with the previous row's 2**p (tfc would take a
     # precision of 2 after a precision-1 row for padding).
+    reversed_rows = case.rows[::-1]
     flat = np.array(
-        [v for t, row in enumerate(rows[::-1]) for v in row + [row[-1]] * (t % 3)], np.int32)
-    index = len(rows) - 1 - index
-    ours, _, _ = _decode_1d(strings, flat, index)
-    theirs, _ = _tfc_decode(strings, flat, index)
+        [v for t, row in enumerate(reversed_rows) for v in row + [row[-1]] * (t % 3)],
+        np.int32)
+    index = len(case.rows) - 1 - case.index
+    ours, _, _ = _decode_1d(case.strings, flat, index)
+    theirs, _ = _tfc_decode(case.strings, flat, index)
     np.testing.assert_array_equal(ours.numpy(), theirs)
-    for i, c in enumerate(counts):
-        np.testing.assert_array_equal(ours.numpy()[i, :c], values[i, :c])
+    for i, c in enumerate(case.counts):
+        np.testing.assert_array_equal(ours.numpy()[i, :c], case.values[i, :c])
 
 
 def test_overflow_tables_match_tfc() -> None:
-    lookup, rows, index, values, counts, strings = _streams_case(5, overflow=True)
-    ours, fin_streams, _ = _decode_2d(strings, lookup, index)
-    theirs, tfc_fin = _tfc_decode(strings, lookup, index)
-    np.testing.assert_array_equal(ours.numpy(), theirs)
-    for i, c in enumerate(counts):
-        np.testing.assert_array_equal(ours.numpy()[i, :c], values[i, :c])
-    assert np.abs(ours.numpy()).max() > 2**19, "escape path should have been exercised"
-    np.testing.assert_array_equal(fin_streams.numpy(), tfc_fin)
+    case = _streams_case(5, overflow=True)
+    ours, _, _ = _decode_2d(case.strings, case.lookup, case.index)
+    for i, c in enumerate(case.counts):
+        # Stream by stream and only up to its end: past the end tfc's escape decoding can
+        # spin forever on the implicit zero bytes.
+        theirs, _ = _tfc_decode(case.strings[i : i + 1], case.lookup, case.index[i : i + 1, :c])
+        np.testing.assert_array_equal(ours.numpy()[i, :c], theirs[0])
+        np.testing.assert_array_equal(ours.numpy()[i, :c], case.values[i, :c])
+    decoded = ours.numpy()
+    assert decoded.max() == 2**30 - 2 and decoded.min() == -(2**30) + 1
 
 
 def test_truncated_and_garbage_strings_decode_like_tfc() -> None:
     rng = np.random.default_rng(6)
-    lookup, _, index, _, counts, strings = _streams_case(6)
-    damaged = [s[: len(s) // 2] for s in strings]  # truncated
+    case = _streams_case(6)
+    damaged = [s[: len(s) // 2] for s in case.strings]  # truncated
     damaged += [bytes(rng.integers(0, 256, size=int(rng.integers(1, 40)), dtype=np.uint8))
                 for _ in range(12)]  # garbage
     damaged += [b"\xff" * 9, b"\x00" * 5, b"\xff", b"\x80\x00\x00\x00\x00\x01"]
-    index = rng.integers(0, len(lookup), size=(len(damaged), 90)).astype(np.int32)
+    index = rng.integers(0, len(case.lookup), size=(len(damaged), 90)).astype(np.int32)
 
-    ours, fin_streams, _ = _decode_2d(damaged, lookup, index)
-    theirs, tfc_fin = _tfc_decode(damaged, lookup, index)
+    ours, fin_streams, _ = _decode_2d(damaged, case.lookup, index)
+    theirs, tfc_fin = _tfc_decode(damaged, case.lookup, index)
     np.testing.assert_array_equal(ours.numpy(), theirs)
     np.testing.assert_array_equal(fin_streams.numpy(), tfc_fin)
     assert not tfc_fin.all()
@@ -209,39 +224,41 @@ def test_garbage_with_overflow_tables_never_hangs() -> None:
 
 
 def test_finalize_flags_unread_bytes_like_tfc() -> None:
-    lookup, _, index, _, counts, strings = _streams_case(8)
-    short = np.zeros_like(index[:, :0])
-    ours, fin_streams, fin = _decode_2d(strings, lookup, short)
-    _, tfc_fin = _tfc_decode(strings, lookup, short)
+    case = _streams_case(8)
+    nothing = np.zeros_like(case.index[:, :0])
+    ours, fin_streams, fin = _decode_2d(case.strings, case.lookup, nothing)
+    _, tfc_fin = _tfc_decode(case.strings, case.lookup, nothing)
     np.testing.assert_array_equal(fin_streams.numpy(), tfc_fin)
     assert not bool(fin.numpy())
-    assert ours.shape == (len(strings), 0)
+    assert ours.shape == (len(case.strings), 0)
 
 
 def test_empty_batch() -> None:
     lookup, _ = _random_tables(np.random.default_rng(9), 3)
     ours = _decode_all(tf.zeros([0], tf.string), lookup, tf.zeros([0, 5], tf.int32))
     assert ours.shape == (0, 5)
+    ours = _decode_all(tf.constant([b"", b"\x01"]), lookup, tf.zeros([2, 0], tf.int32))
+    assert ours.shape == (2, 0)
 
 
 def test_eager_stepwise_api() -> None:
-    lookup, _, index, values, counts, strings = _streams_case(10)
-    state = StockRangeDecoder.create(tf.constant(strings), lookup)
+    case = _streams_case(10)
+    state = StockRangeDecoder.create(tf.constant(case.strings), case.lookup)
     decoded = []
     for step in range(12):
-        state, symbols = StockRangeDecoder.decode_index(state, index[:, step])
-        assert symbols.dtype == tf.int32 and symbols.shape == (len(strings),)
+        state, symbols = StockRangeDecoder.decode_index(state, case.index[:, step])
+        assert symbols.dtype == tf.int32 and symbols.shape == (len(case.strings),)
         decoded.append(symbols.numpy())
-    theirs, _ = _tfc_decode(strings, lookup, index[:, :12])
+    theirs, _ = _tfc_decode(case.strings, case.lookup, case.index[:, :12])
     np.testing.assert_array_equal(np.stack(decoded, 1), theirs)
 
 
 def test_wrong_table_changes_symbols() -> None:
     # Guards against a test setup that would pass whatever the decoder does.
-    lookup, _, index, values, counts, strings = _streams_case(11)
-    shifted = np.roll(lookup, 1, axis=0)
-    ours, _, _ = _decode_2d(strings, shifted, index)
-    theirs, _ = _tfc_decode(strings, lookup, index)
+    case = _streams_case(11)
+    shifted = np.roll(case.lookup, 1, axis=0)
+    ours, _, _ = _decode_2d(case.strings, shifted, case.index)
+    theirs, _ = _tfc_decode(case.strings, case.lookup, case.index)
     assert (ours.numpy() != theirs).any()
 
 
@@ -269,7 +286,7 @@ def test_invalid_lookup_is_rejected_like_tfc(bad_row: list[int]) -> None:
     [
         [1, 0, 1, 2, 2, 0, 3, 4],  # the 2 that should start row 2 reads as row 1's padding
         [3, 0, 4, 8, 2, 0],  # ends early
-        [4, 0, 16, 2, 0, 4],  # second row does not end with 2**p
+        [4, 0, 16, 2, 0, 3],  # second row does not end with 2**p
     ],
 )
 def test_invalid_flat_lookup_is_rejected_like_tfc(bad_flat: list[int]) -> None:

@@ -41,8 +41,9 @@ __all__ = [
 ]
 
 _MASK32 = 0xFFFFFFFF
-# The largest Elias-gamma prefix the overflow decoder follows. Valid int32 data needs at most
-# 31 leading zeros; tfc itself loops (and overflows) on garbage, we stop instead of hanging.
+# The longest Elias-gamma prefix the overflow decoder follows. tfc's encoder only terminates
+# for magnitudes below 2**30 (at most 29 leading zeros); on garbage tfc's decoder can loop
+# for ever, we stop after this many zeros instead (the symbol is then garbage too).
 _MAX_GAMMA_ZEROS = 32
 # Scaled CDF of a fair bit ({0, 1, 2} at precision 1), as used by tfc's overflow escape code.
 _BIT_CDF16 = (1 << 15, 1 << 16)
@@ -360,9 +361,8 @@ def decode_index_all(strings: tf.Tensor, lookup: tf.Tensor, index: tf.Tensor) ->
         state, symbols = StockRangeDecoder.decode_index(state, index_by_step[step])
         return step + 1, state, out.write(step, symbols)
 
-    _, _, out = tf.while_loop(
-        lambda step, *_: step < m,
-        body,
-        (tf.constant(0), state, tf.TensorArray(tf.int32, size=m, element_shape=[None])),
-    )
-    return tf.reshape(tf.transpose(out.stack()), [n, m])
+    # One spare slot written up front: stacking an empty TensorArray fails when n is unknown.
+    out = tf.TensorArray(tf.int32, size=m + 1, element_shape=[None])
+    out = out.write(m, tf.zeros([n], tf.int32))
+    _, _, out = tf.while_loop(lambda step, *_: step < m, body, (tf.constant(0), state, out))
+    return tf.reshape(tf.transpose(out.stack()[:m]), [n, m])
