@@ -233,6 +233,22 @@ def test_finalize_flags_unread_bytes_like_tfc() -> None:
     assert ours.shape == (len(case.strings), 0)
 
 
+@pytest.mark.parametrize("m", [0, 1, 2, 5])
+def test_finalize_matches_tfc_on_short_strings(m: int) -> None:
+    # Lengths around the 4-byte initial read and the 2-byte refills, where "read to the
+    # end" flips.
+    lookup = np.array([[16, 0, 1, 2**16, 2**16], [3, 0, 4, 7, 8]], np.int32)
+    rng = np.random.default_rng(12)
+    strings = [b"\x00" * k for k in range(9)] + [b"\xff" * k for k in range(1, 9)]
+    strings += [bytes(rng.integers(0, 256, size=k, dtype=np.uint8)) for k in range(9)]
+    index = rng.integers(0, 2, size=(len(strings), m)).astype(np.int32)
+    ours, fin_streams, _ = _decode_2d(strings, lookup, index)
+    theirs, tfc_fin = _tfc_decode(strings, lookup, index)
+    np.testing.assert_array_equal(ours.numpy(), theirs)
+    np.testing.assert_array_equal(fin_streams.numpy(), tfc_fin)
+    assert tfc_fin.any() and not tfc_fin.all()
+
+
 def test_empty_batch() -> None:
     lookup, _ = _random_tables(np.random.default_rng(9), 3)
     ours = _decode_all(tf.zeros([0], tf.string), lookup, tf.zeros([0, 5], tf.int32))
