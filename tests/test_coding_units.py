@@ -15,10 +15,14 @@ import tensorflow as tf
 
 from tfgc.coding import bitops, crc32, tables
 from tfgc.coding.contexts import (
+    anchors,
+    anchors_np,
     context_index,
     context_index_np,
     possible_contexts,
     possible_contexts_np,
+    symbol_order,
+    symbol_order_np,
 )
 from tfgc.coding.format import STRUCTURES, num_contexts
 from tfgc.errors import BitstreamError
@@ -76,6 +80,14 @@ def test_contexts_tf_matches_numpy_and_are_possible(structure, shape, num_center
                                     tf.constant(num_centers, tf.int64),
                                     tf.constant(structure), tf.constant(width, tf.int64))
     np.testing.assert_array_equal(tf_possible.numpy(), possible)
+    anchor = anchors_np(channels, num_centers, structure)
+    tf_anchor = anchors(tf.constant(channels, tf.int64), tf.constant(num_centers, tf.int64),
+                        tf.constant(structure))
+    np.testing.assert_array_equal(tf_anchor.numpy(), anchor)
+    order = symbol_order_np(anchor, num_centers)
+    np.testing.assert_array_equal(symbol_order(tf.constant(anchor), num_centers).numpy(), order)
+    assert np.array_equal(np.sort(order, 1), np.tile(np.arange(num_centers), (len(order), 1)))
+    assert np.array_equal(order[:, 0], anchor)  # the anchor's frequency is written first
 
 
 def test_bit_fields_round_trip():
@@ -101,10 +113,12 @@ def test_table_section_written_in_tf_parses_in_numpy(structure):
         k = num_contexts(shape[2], num_centers, structure)
         counts = np.bincount((index * num_centers + symbols).ravel(),
                              minlength=k * num_centers).reshape(k, num_centers)
-        chosen = tables.choose_file_tables(tf.constant(counts), num_centers)
+        order = symbol_order_np(anchors_np(shape[2], num_centers, structure), num_centers)
+        chosen = tables.choose_file_tables(tf.constant(counts), num_centers,
+                                           order=tf.constant(order))
         possible = possible_contexts_np(shape[2], num_centers, structure, shape[1])
         section = tables.write_table_section(chosen.freqs, chosen.precision, chosen.classes,
-                                             tf.constant(possible)).numpy()
+                                             tf.constant(possible), tf.constant(order)).numpy()
         raw = section.astype(np.uint8).tobytes()
         base, step = int(chosen.base[0]), int(chosen.step[0])
         class_bits = tables.CLASS_BITS * possible.sum()

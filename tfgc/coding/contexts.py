@@ -71,22 +71,27 @@ def step_context(channel, left, prev, diag, num_centers, uses: tf.Tensor) -> tf.
     return index
 
 
+def _digits_np(channels: int, num_centers: int, structure: int
+               ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(channel, neighbour digits) of every context index of a structure."""
+    names = STRUCTURES[structure]
+    base = num_centers + 1
+    rest = np.arange(channels * base ** len(names))
+    digits = {}
+    for name in reversed(names):
+        digits[name] = rest % base
+        rest = rest // base
+    return rest, digits
+
+
 def possible_contexts_np(channels: int, num_centers: int, structure: int, width: int) -> np.ndarray:
     """bool [K]: contexts that can occur at all in a latent of this width.
 
     The table section stores a class only for these, so impossible ones cost nothing.
     """
-    names = STRUCTURES[structure]
-    base = num_centers + 1
-    index = np.arange(channels * base ** len(names))
-    digits = {}
-    rest = index
-    for name in reversed(names):
-        digits[name] = rest % base
-        rest = rest // base
-    channel = rest
+    channel, digits = _digits_np(channels, num_centers, structure)
     none = num_centers
-    ok = np.ones(index.shape, bool)
+    ok = np.ones(channel.shape, bool)
     if "left" in digits and width < 2:
         ok &= digits["left"] == none
     if "prev" in digits:
@@ -96,19 +101,47 @@ def possible_contexts_np(channels: int, num_centers: int, structure: int, width:
     return ok
 
 
-def possible_contexts(channels, num_centers, structure, width) -> tf.Tensor:
-    """TF version of `possible_contexts_np` for runtime values (bool [K])."""
+def anchors_np(channels: int, num_centers: int, structure: int) -> np.ndarray:
+    """int64 [K]: the symbol a context's table is most likely peaked at (left, else prev).
+
+    Table frequencies are written starting from it (see `symbol_order_np`): once the big
+    frequency is out of the way the remaining budget is small and the fields get narrow.
+    """
+    channel, digits = _digits_np(channels, num_centers, structure)
+    anchor = np.zeros(channel.shape, np.int64)
+    for name in ("prev", "left"):  # left wins when both are known
+        if name in digits:
+            anchor = np.where(digits[name] < num_centers, digits[name], anchor)
+    return anchor
+
+
+def symbol_order_np(anchors: np.ndarray, num_centers: int) -> np.ndarray:
+    """int64 [K, L]: symbols by distance from the anchor (lower first on ties).
+
+    With anchor 0 this is the natural order 0, 1, ..., L-1.
+    """
+    symbols = np.arange(num_centers)
+    key = np.abs(symbols - anchors[:, None]) * 2 + (symbols > anchors[:, None])
+    return np.argsort(key, axis=1, kind="stable")
+
+
+def _digits(channels, num_centers, structure):
     uses = structure_uses(structure)
     base = tf.cast(num_centers, tf.int64) + 1
-    none = base - 1
     used = tf.cast(uses, tf.int64)
     total = tf.cast(channels, tf.int64) * base ** tf.reduce_sum(used)
     index = tf.range(total)
     # Place value of each neighbour digit: base ** (number of used neighbours after it).
     after = tf.stack([used[1] + used[2], used[2], tf.constant(0, tf.int64)])
     digit = [(index // base ** after[k]) % base for k in range(3)]
-    channel = index // base ** tf.reduce_sum(used)
-    ok = tf.ones_like(index, tf.bool)
+    return index // base ** tf.reduce_sum(used), digit, uses
+
+
+def possible_contexts(channels, num_centers, structure, width) -> tf.Tensor:
+    """TF version of `possible_contexts_np` for runtime values (bool [K])."""
+    channel, digit, uses = _digits(channels, num_centers, structure)
+    none = tf.cast(num_centers, tf.int64)
+    ok = tf.ones_like(channel, tf.bool)
     ok &= tf.logical_or(tf.logical_not(uses[0]),
                         tf.logical_or(tf.equal(digit[0], none), width >= 2))
     ok &= tf.logical_or(tf.logical_not(uses[1]),
@@ -118,3 +151,20 @@ def possible_contexts(channels, num_centers, structure, width) -> tf.Tensor:
         tf.equal(tf.equal(digit[2], none),
                  tf.logical_or(tf.equal(channel, 0), tf.equal(digit[0], none))))
     return ok
+
+
+def anchors(channels, num_centers, structure) -> tf.Tensor:
+    """TF version of `anchors_np` for runtime values (int64 [K])."""
+    channel, digit, uses = _digits(channels, num_centers, structure)
+    none = tf.cast(num_centers, tf.int64)
+    anchor = tf.zeros_like(channel)
+    for k in (1, 0):  # prev, then left (left wins)
+        anchor = tf.where(tf.logical_and(uses[k], digit[k] < none), digit[k], anchor)
+    return anchor
+
+
+def symbol_order(anchor: tf.Tensor, num_centers) -> tf.Tensor:
+    """TF version of `symbol_order_np` (int64 [K, L])."""
+    symbols = tf.range(tf.cast(num_centers, tf.int64))
+    key = tf.abs(symbols - anchor[:, None]) * 2 + tf.cast(symbols > anchor[:, None], tf.int64)
+    return tf.cast(tf.argsort(key, axis=1, stable=True), tf.int64)

@@ -14,7 +14,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfgc.coding import bitops, crc32, tables
-from tfgc.coding.contexts import context_index, possible_contexts_np
+from tfgc.coding.contexts import (
+    anchors_np,
+    context_index,
+    possible_contexts_np,
+    symbol_order_np,
+)
 from tfgc.coding.format import (
     FINGERPRINT_BYTES,
     FORMAT_VERSION,
@@ -163,7 +168,9 @@ def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
             tf.reshape(tf.stack(indexes) * L + symbols, [-1]), minlength=k_file * L,
             maxlength=k_file * L, dtype=tf.int64), [k_file, L])
         segments = np.repeat(np.arange(len(files)), sizes_k)
-        chosen = tables.choose_file_tables(counts, L, tf.constant(segments), len(files))
+        order = tf.constant(np.concatenate(
+            [symbol_order_np(anchors_np(C, L, s), L) for s in files]))
+        chosen = tables.choose_file_tables(counts, L, tf.constant(segments), len(files), order)
         lookups.append(tables.lookup_rows(chosen.freqs, chosen.precision))
         # Which contexts can occur depends only on whether the latent is wider than 1.
         possible = {width: np.concatenate([possible_contexts_np(C, L, s, width) for s in files])
@@ -200,7 +207,8 @@ def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
         lo, hi = tf.gather(starts, best), tf.gather(starts, best + 1)
         mask = tf.where(w >= 2, possible[2], possible[1])[lo:hi]
         return bitops.to_string(tables.write_table_section(
-            chosen.freqs[lo:hi], chosen.precision[lo:hi], chosen.classes[lo:hi], mask))
+            chosen.freqs[lo:hi], chosen.precision[lo:hi], chosen.classes[lo:hi], mask,
+            order[lo:hi]))
 
     section = (tf.cond(best < len(files), best_section, lambda: tf.constant(""))
                if files else tf.constant(""))

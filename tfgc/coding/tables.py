@@ -9,10 +9,11 @@ Table section (file tables), for a structure with K contexts of which the "possi
 (see contexts.possible_contexts) are listed in index order:
   * a 2-bit class per possible context: 0 = uniform table (also used for contexts that do
     not occur), 1..3 = a table at precision base, base + step, base + 2 * step;
-  * then, for i = 0 .. L-2, for every context of class >= 1 in index order: frequency f_i in
-    bit_length(R_i) bits, where R_i = 2**p - (f_0 + ... + f_(i-1)) is what is left of the
-    total; the last frequency is the remainder. Fields are MSB-first, the section ends with
-    zero bits up to a byte boundary.
+  * then, for j = 0 .. L-2, for every context of class >= 1 in index order: the frequency of
+    its j-th symbol in writing order (symbols by distance from the context's anchor, its left
+    or previous-channel neighbour, where tables peak) in bit_length(R_j) bits, where R_j is
+    2**p minus the frequencies written before; the last frequency is the remainder. Fields
+    are MSB-first, the section ends with zero bits up to a byte boundary.
 """
 
 from __future__ import annotations
@@ -24,7 +25,15 @@ import numpy as np
 import tensorflow as tf
 
 from tfgc.coding import bitops
-from tfgc.coding.contexts import context_index_np, possible_contexts, possible_contexts_np
+from tfgc.coding.contexts import (
+    anchors,
+    anchors_np,
+    context_index_np,
+    possible_contexts,
+    possible_contexts_np,
+    symbol_order,
+    symbol_order_np,
+)
 from tfgc.coding.format import (
     CANONICAL_STRUCTURE,
     MODEL_TABLE_PRECISION,
@@ -133,17 +142,20 @@ class FileTables:
 
 
 def choose_file_tables(counts: tf.Tensor, num_centers: int, segments: tf.Tensor | None = None,
-                       num_segments: int = 1) -> FileTables:
+                       num_segments: int = 1, order: tf.Tensor | None = None) -> FileTables:
     """Per-context precision classes minimising estimated payload + table bits.
 
     `segments` (int [K], default all 0) groups contexts by structure, so the tables of all
     candidate structures are chosen in one vectorised pass; each segment gets its own
-    (base, step). Costs are exact integers (fixed-point log2 from a constant table), so the
+    (base, step). `order` (int [K, L], default natural) is the order the frequencies are
+    written in. Costs are exact integers (fixed-point log2 from a constant table), so the
     choice is the same on every machine; the encoder then compares real coded sizes.
     """
     counts = tf.cast(counts, tf.int64)  # [K, L]
     if segments is None:
         segments = tf.zeros(tf.shape(counts)[:1], tf.int64)
+    if order is None:
+        order = tf.broadcast_to(tf.range(num_centers, dtype=tf.int64), tf.shape(counts))
     precisions = tf.range(1, MAX_PRECISION + 1, dtype=tf.int64)  # [P]
     freqs = quantize_counts(counts[None], precisions[:, None])  # [P, K, L]
     log2 = tf.constant(LOG2_FIXED)
@@ -153,7 +165,8 @@ def choose_file_tables(counts: tf.Tensor, num_centers: int, segments: tf.Tensor 
         log2, tf.clip_by_value(freqs, 0, 1 << MAX_PRECISION))
     payload = tf.reduce_sum(counts[None] * bits, -1)  # [P, K]
     totals = tf.bitwise.left_shift(tf.constant(1, tf.int64), precisions)[:, None, None]
-    remaining = totals - tf.math.cumsum(freqs, axis=-1, exclusive=True)
+    written = tf.gather(freqs, tf.broadcast_to(order, tf.shape(freqs)), batch_dims=2)
+    remaining = totals - tf.math.cumsum(written, axis=-1, exclusive=True)
     table_bits = tf.reduce_sum(bitops.bit_length(remaining[..., :-1]), -1)  # [P, K]
     distinct = tf.reduce_sum(tf.cast(counts > 0, tf.int64), -1)
     feasible = distinct[None] <= totals[:, :, 0]
@@ -182,11 +195,11 @@ def choose_file_tables(counts: tf.Tensor, num_centers: int, segments: tf.Tensor 
 
 
 def write_table_section(freqs: tf.Tensor, precision: tf.Tensor, classes: tf.Tensor,
-                        possible: tf.Tensor) -> tf.Tensor:
+                        possible: tf.Tensor, order: tf.Tensor) -> tf.Tensor:
     """The table section bytes (int64 [m]) for the chosen tables of one structure."""
     stored_classes = tf.boolean_mask(classes, possible)
     present = tf.reshape(tf.where(classes > 0), [-1])
-    freqs = tf.gather(freqs, present)  # [m, L]
+    freqs = tf.gather(tf.gather(freqs, present), tf.gather(order, present), batch_dims=1)
     totals = tf.bitwise.left_shift(tf.constant(1, tf.int64), tf.gather(precision, present))
     remaining = totals[:, None] - tf.math.cumsum(freqs, axis=-1, exclusive=True)
     values = tf.reshape(tf.transpose(freqs[:, :-1]), [-1])
@@ -217,6 +230,7 @@ def read_table_section(section: tf.Tensor, channels, num_centers, structure, wid
                                tf.fill([num_possible], tf.constant(CLASS_BITS, tf.int64)))
     where_possible = tf.where(possible)
     classes = tf.scatter_nd(where_possible, codes, tf.shape(possible, out_type=tf.int64))
+    order = symbol_order(anchors(channels, num_centers, structure), num_centers)
     prec_options = tf.stack([tf.constant(UNIFORM_PRECISION, tf.int64), base, base + step,
                              base + 2 * step])
     precision = tf.gather(prec_options, classes)
@@ -237,8 +251,9 @@ def read_table_section(section: tf.Tensor, channels, num_centers, structure, wid
         (tf.constant(0, tf.int64), CLASS_BITS * num_possible, remaining, tf.constant(True),
          tf.TensorArray(tf.int64, size=tf.cast(num_centers - 1, tf.int32),
                         element_shape=[None])))
-    columns = tf.concat([out.stack(), remaining[None]], 0)  # [L, m]
-    freqs_present = tf.transpose(columns)
+    columns = tf.concat([out.stack(), remaining[None]], 0)  # [L, m], in writing order
+    inverse = tf.argsort(tf.gather(order, present), axis=1, stable=True)
+    freqs_present = tf.gather(tf.transpose(columns), inverse, batch_dims=1)
     ok = tf.logical_and(ok, pos <= nbits)
     ok = tf.logical_and(ok, (pos + 7) // 8 == tf.size(section, out_type=tf.int64))
     ok = tf.logical_and(ok, tf.reduce_all(tf.equal(bits[tf.minimum(pos, nbits):], 0)))
@@ -258,6 +273,7 @@ def parse_table_section_np(section: bytes, channels: int, num_centers: int, stru
                            width: int, base: int, step: int) -> tuple[np.ndarray, np.ndarray]:
     """Validating numpy twin of `read_table_section`: (freqs int64 [K, L], precision [K])."""
     possible = possible_contexts_np(channels, num_centers, structure, width)
+    order = symbol_order_np(anchors_np(channels, num_centers, structure), num_centers)
     bits = np.unpackbits(np.frombuffer(section, np.uint8)).astype(np.int64)
     pos = 0
 
@@ -292,7 +308,10 @@ def parse_table_section_np(section: bytes, channels: int, num_centers: int, stru
         raise _fail(f"{len(section)} bytes but {pos} bits of tables")
     freqs = np.tile(uniform_freqs_np(num_centers), (possible.size, 1))
     if present.size:
-        freqs[present] = np.stack(columns, 1)
+        written = np.stack(columns, 1)
+        unpermuted = np.zeros_like(written)
+        np.put_along_axis(unpermuted, order[present], written, 1)
+        freqs[present] = unpermuted
     return freqs, precision
 
 
