@@ -8,12 +8,14 @@ import pytest
 import tensorflow as tf
 
 from tfgc.coding import (
+    api,
     decode_symbols,
     encode_symbols,
     fit_model_tables,
     header_size,
     parse_header,
 )
+from tfgc.coding.backends import get_backend
 from tfgc.coding.synthetic import correlated_symbols
 from tfgc.errors import ModelMismatchError
 
@@ -120,6 +122,14 @@ def test_model_tables_are_required_and_checked():
         decode_symbols(data, fingerprint=OTHER_FP, model_tables=tables)
     with pytest.raises(ModelMismatchError, match="channels"):
         decode_symbols(data, fingerprint=FP, model_tables=tables, num_channels=4)
+    # The graph alone (a SavedModel) reaches the same verdicts.
+    graph = api._decode_function(get_backend("stock"), None, None)
+    for wrong in (np.zeros((0, 0), np.int32), other):
+        with pytest.raises(tf.errors.InvalidArgumentError) as info:
+            graph(tf.constant(data), tf.constant(FP), tf.constant(wrong, tf.int32))
+        assert isinstance(api.error_from_graph(info.value), ModelMismatchError)
+    decoded, _ = graph(tf.constant(data), tf.constant(FP), tf.constant(tables))
+    np.testing.assert_array_equal(decoded.numpy(), symbols)
 
 
 def test_auto_prefers_model_tables_when_they_fit_better():

@@ -167,7 +167,8 @@ def error_from_graph(error: tf.errors.InvalidArgumentError) -> TfgcError:
     message = message.removeprefix("tfgc bitstream: ")
     if "format version" in message:
         return UnsupportedVersionError(message)
-    if "made by model" in message or "than the model" in message:
+    if any(m in message for m in ("made by model", "another model", "than the model",
+                                  "context tables")):
         return ModelMismatchError(message)
     return BitstreamError(f"not a valid .tfgc file: {message}")
 

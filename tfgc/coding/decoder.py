@@ -221,7 +221,9 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
     lookup, tables_ok = tf.cond(use_model, model_lookup, file_lookup)
     checks.check(tf.logical_or(tf.logical_not(use_model), tf.size(freqs) > 0),
                  "this file uses the model's context tables: pass model_tables to decode it")
-    checks.check(tables_ok, "invalid table section (or model tables that do not fit the file)")
+    checks.check(tf.logical_or(tables_ok, use_model), "invalid table section")
+    checks.check(tf.logical_or(tables_ok, tf.logical_not(use_model)),
+                 "the model tables do not fit this file: it was made by another model")
     lookup = checks.gate(lookup)
 
     # Stage 5: range decoding, one stream per latent row.
