@@ -31,9 +31,16 @@ def _in_graph() -> bool:
 
 
 def _fingerprint_tensor(fingerprint) -> tf.Tensor:
-    if isinstance(fingerprint, (bytes, bytearray)):
-        return tf.constant(fmt.check_fingerprint(fingerprint))
-    return tf.convert_to_tensor(fingerprint, tf.string)
+    if isinstance(fingerprint, (bytes, bytearray)) or (
+            isinstance(fingerprint, tf.Tensor) and not _in_graph()):
+        return tf.constant(_fingerprint_bytes(fingerprint))
+    return tf.convert_to_tensor(fingerprint, tf.string)  # checked by the graph's asserts
+
+
+def _fingerprint_bytes(fingerprint) -> bytes:
+    if isinstance(fingerprint, tf.Tensor):
+        fingerprint = fingerprint.numpy()
+    return fmt.check_fingerprint(fingerprint)
 
 
 @functools.lru_cache(maxsize=32)
@@ -143,7 +150,7 @@ def decode_symbols(
         return decode_graph(bitstring, _fingerprint_tensor(fingerprint), backend, model_tables,
                             num_centers, num_channels)
     data = bitstring.numpy() if isinstance(bitstring, tf.Tensor) else bytes(bitstring)
-    fingerprint = fmt.check_fingerprint(fingerprint)
+    fingerprint = _fingerprint_bytes(fingerprint)
     if model_tables is not None:
         model_tables = np.asarray(model_tables)
         if model_tables.ndim != 2:
