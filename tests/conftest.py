@@ -53,3 +53,32 @@ def image_folder(tmp_path):
         pixels = np.clip(base + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
         Image.fromarray(pixels).save(folder / f"img{i}.png")
     return str(folder)
+
+
+def photo(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth gradient with noise: compressible, but not constant."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([x * 200 / max(w, 1), y * 200 / max(h, 1), np.full((h, w), 90.0)], -1)
+    return np.clip(base + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory):
+    """A tiny model trained for 2 steps: weights that are not the initial ones."""
+    from tfgc.training.trainer import train
+
+    config = tiny_config()
+    config.num_steps = config.warmup_steps = 2
+    path = str(tmp_path_factory.mktemp("tiny_run"))
+    train(config, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def codec(workdir):
+    from tfgc.codec import load_codec
+
+    return load_codec(workdir)
+
+

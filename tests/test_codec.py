@@ -13,34 +13,11 @@ import pytest
 from PIL import Image
 
 from tests.conftest import REPO_ROOT, tiny_config
+from tests.conftest import photo as _photo
 from tfgc import coding
-from tfgc.codec import Codec, load_codec
+from tfgc.codec import Codec
 from tfgc.data.images import load_image
 from tfgc.errors import BitstreamError, ModelMismatchError, TfgcError
-
-
-@pytest.fixture(scope="session")
-def workdir(tmp_path_factory):
-    """A tiny model trained for 2 steps: weights that are not the initial ones."""
-    from tfgc.training.trainer import train
-
-    config = tiny_config()
-    config.num_steps = config.warmup_steps = 2
-    path = str(tmp_path_factory.mktemp("tiny_run"))
-    train(config, path)
-    return path
-
-
-@pytest.fixture(scope="session")
-def codec(workdir):
-    return load_codec(workdir)
-
-
-def _photo(h: int, w: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w]
-    base = np.stack([x * 200 / max(w, 1), y * 200 / max(h, 1), np.full((h, w), 90.0)], -1)
-    return np.clip(base + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 17), (15, 16), (16, 16), (33, 47), (64, 96)])
