@@ -49,7 +49,7 @@ def _font(size: int = 13) -> ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
-def _panel(pixels: np.ndarray, lines: Sequence[str], alert: bool = False) -> Image.Image:
+def labelled_panel(pixels: np.ndarray, lines: Sequence[str], alert: bool = False) -> Image.Image:
     height, width = pixels.shape[:2]
     font = _font()
     text_width = max(int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(line, font=font))
@@ -83,8 +83,8 @@ def render_crops(image: np.ndarray, record: dict, reconstructions: dict[str, np.
     for index, factor in enumerate(factors):
         row: list[Optional[Image.Image]] = [None, None]
         if index == 0:
-            row = [_panel(cut(image), ["original", f"{side}px crop at x={left}, y={top}"]),
-                   _panel(cut(reconstructions["model"]),
+            row = [labelled_panel(cut(image), ["original", f"{side}px crop at x={left}, y={top}"]),
+                   labelled_panel(cut(reconstructions["model"]),
                           [f"ours: {model['name']}"[:40], _describe(model)])]
         key = factor_key(factor)
         bits = "same bits as ours" if factor == 1 else f"{factor:g}x our bits"
@@ -94,8 +94,8 @@ def render_crops(image: np.ndarray, record: dict, reconstructions: dict[str, np.
             if pixels is None or "error" in entry:
                 row.append(None)
                 continue
-            row.append(_panel(cut(pixels), [f"{baseline.label}, {bits}"[:40], _describe(entry)],
-                              alert=not entry["reached"]))
+            caption = [f"{baseline.label}, {bits}"[:40], _describe(entry)]
+            row.append(labelled_panel(cut(pixels), caption, alert=not entry["reached"]))
         rows.append(row)
     columns = max(len(r) for r in rows)
     cell_w = max(p.width for r in rows for p in r if p is not None)
