@@ -8,6 +8,7 @@ and on garbage, where "whatever tfc does" is the only correct answer.
 from __future__ import annotations
 
 import ast
+import functools
 import pathlib
 from typing import NamedTuple
 
@@ -32,12 +33,15 @@ def _random_cdf(rng: np.random.Generator, precision: int, symbols: int) -> list[
 def _random_tables(
     rng: np.random.Generator, count: int, overflow: bool = False
 ) -> tuple[np.ndarray, list[list[int]]]:
-    """tfc's 2-D padded lookup and, per table, its unpadded row (for the 1-D form)."""
+    """tfc's 2-D padded lookup and, per table, its unpadded row (for the 1-D form).
+
+    With `overflow`, even-numbered tables use tfc's overflow mode (negative precision).
+    """
     rows = []
     for t in range(count):
         precision = PRECISIONS[t % len(PRECISIONS)]
         cdf = _random_cdf(rng, precision, int(rng.integers(2, 9)))
-        rows.append([-precision if overflow else precision, *cdf])
+        rows.append([-precision if overflow and t % 2 == 0 else precision, *cdf])
     width = max(len(r) for r in rows) + 1  # at least one padding column everywhere
     lookup = np.array([r + [r[-1]] * (width - len(r)) for r in rows], np.int32)
     return lookup, rows
@@ -69,8 +73,9 @@ def _tfc_decode(strings, lookup, index: np.ndarray) -> tuple[np.ndarray, np.ndar
     return values.numpy(), tfc.entropy_decode_finalize(handle).numpy()
 
 
-def _stock_decode_and_finalize(strings, lookup, index):
-    state = StockRangeDecoder.create(strings, lookup)
+def _stock_decode_and_finalize(strings, lookup, index, overflow=False):
+    """Our decoder driven by a caller's own while loop, as the context-model decoder does."""
+    state = StockRangeDecoder.create(strings, lookup, overflow=overflow)
 
     def body(step, state, out):
         state, symbols = StockRangeDecoder.decode_index(state, index[:, step])
@@ -86,30 +91,18 @@ def _stock_decode_and_finalize(strings, lookup, index):
 
 
 # Traced once per lookup rank with unknown n, m, T and width: what an exported signature does.
-_decode_2d = tf.function(
-    _stock_decode_and_finalize,
-    input_signature=[
-        tf.TensorSpec([None], tf.string),
-        tf.TensorSpec([None, None], tf.int32),
-        tf.TensorSpec([None, None], tf.int32),
-    ],
-)
-_decode_1d = tf.function(
-    _stock_decode_and_finalize,
-    input_signature=[
-        tf.TensorSpec([None], tf.string),
-        tf.TensorSpec([None], tf.int32),
-        tf.TensorSpec([None, None], tf.int32),
-    ],
-)
-_decode_all = tf.function(
-    decode_index_all,
-    input_signature=[
-        tf.TensorSpec([None], tf.string),
-        tf.TensorSpec([None, None], tf.int32),
-        tf.TensorSpec([None, None], tf.int32),
-    ],
-)
+_SIG_2D = [
+    tf.TensorSpec([None], tf.string),
+    tf.TensorSpec([None, None], tf.int32),
+    tf.TensorSpec([None, None], tf.int32),
+]
+_SIG_1D = [_SIG_2D[0], tf.TensorSpec([None], tf.int32), _SIG_2D[2]]
+_decode_2d = tf.function(_stock_decode_and_finalize, input_signature=_SIG_2D)
+_decode_1d = tf.function(_stock_decode_and_finalize, input_signature=_SIG_1D)
+_decode_2d_overflow = tf.function(
+    functools.partial(_stock_decode_and_finalize, overflow=True), input_signature=_SIG_2D)
+_decode_all = tf.function(decode_index_all, input_signature=_SIG_2D)
+_decode_all_1d = tf.function(decode_index_all, input_signature=_SIG_1D)
 
 
 class Case(NamedTuple):
@@ -132,9 +125,12 @@ def _streams_case(seed: int, overflow: bool = False) -> Case:
     if overflow:
         # Out-of-range values both ways go through the Elias-gamma escape.
         big = rng.integers(-(2**20), 2**20, size=values.shape)
-        values = np.where(rng.random(values.shape) < 0.2, big, values).astype(np.int32)
+        escaped = (lookup[index, 0] < 0) & (rng.random(values.shape) < 0.3)
+        values = np.where(escaped, big, values).astype(np.int32)
         # The extremes: tfc's encoder never returns for an Elias-gamma magnitude >= 2**30.
-        values[int(np.argmax(counts)), :3] = [2**30 - 2, -(2**30) + 1, -1]
+        longest = int(np.argmax(counts))
+        index[longest, :3] = 0
+        values[longest, :3] = [2**30 - 2, -(2**30) + 1, -1]
     strings = [_tfc_encode(lookup, index[i, :c], values[i, :c]) for i, c in enumerate(counts)]
     return Case(lookup, rows, index, values, counts, strings)
 
@@ -178,13 +174,17 @@ def test_one_dimensional_lookup_matches_two_dimensional() -> None:
     ours, _, _ = _decode_1d(case.strings, flat, index)
     theirs, _ = _tfc_decode(case.strings, flat, index)
     np.testing.assert_array_equal(ours.numpy(), theirs)
+    np.testing.assert_array_equal(_decode_all_1d(case.strings, flat, index).numpy(), theirs)
     for i, c in enumerate(case.counts):
         np.testing.assert_array_equal(ours.numpy()[i, :c], case.values[i, :c])
 
 
 def test_overflow_tables_match_tfc() -> None:
     case = _streams_case(5, overflow=True)
-    ours, _, _ = _decode_2d(case.strings, case.lookup, case.index)
+    ours, _, _ = _decode_2d_overflow(case.strings, case.lookup, case.index)
+    # decode_index_all picks the overflow decoder by itself.
+    automatic = _decode_all(case.strings, case.lookup, case.index)
+    np.testing.assert_array_equal(automatic.numpy(), ours.numpy())
     for i, c in enumerate(case.counts):
         # Stream by stream and only up to its end: past the end tfc's escape decoding can
         # spin forever on the implicit zero bytes.
@@ -219,8 +219,14 @@ def test_garbage_with_overflow_tables_never_hangs() -> None:
     lookup[0, 1:] = [0] + [0] * (lookup.shape[1] - 3) + [lookup[0, -1]]  # escape-only table
     strings = [b"", b"\x00" * 3, bytes(rng.integers(0, 256, size=25, dtype=np.uint8))]
     index = np.zeros((3, 20), np.int32)
-    ours, _, _ = _decode_2d(strings, lookup, index)
+    ours, _, _ = _decode_2d_overflow(strings, lookup, index)
     assert ours.shape == (3, 20)
+
+
+def test_overflow_tables_need_the_overflow_decoder() -> None:
+    case = _streams_case(13, overflow=True)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="overflow=True"):
+        _decode_2d(case.strings, case.lookup, case.index)
 
 
 def test_finalize_flags_unread_bytes_like_tfc() -> None:

@@ -2,28 +2,28 @@
 
 Stock TF Serving (and the TFLite / TF.js converters) cannot load tfc's custom coding ops, so
 the exported `decompress` signature decodes with this module instead. It reproduces tfc's
-range decoder (tfc 2.14.1, `RangeDecoder` + the `EntropyDecodeIndex` kernel) bit for bit,
-including what it does on truncated or garbage input, so a file written with tfc's encoder
-decodes identically with either backend.
+range decoder (tfc 2.14.1: `RangeDecoder` and the `EntropyDecodeIndex` kernel) bit for bit,
+including what it does past the end of a stream and on garbage, so a file written with tfc's
+encoder decodes identically with either backend.
 
-Every stream of the batch is decoded in lockstep: one loop step decodes one symbol of each of
-the `n` streams with vectorised int64 arithmetic. Per-row streams therefore make this decoder
-fast enough; a single long stream is decoded one symbol per step.
+All `n` streams are decoded in lockstep: one step decodes one symbol of every stream with
+vectorised int64 arithmetic, so per-row streams make this decoder fast enough while a single
+long stream costs one loop step per symbol.
 
-How the arithmetic maps onto tfc's coder (32-bit state, 16-bit renormalisation):
+How the arithmetic maps onto tfc's coder (uint32 state, 16-bit renormalisation):
 
-* tfc keeps `base`, `size - 1` and `value` as uint32. The search and the interval update only
-  ever need `offset = value - base (mod 2**32)`, which never wraps once tracked on its own
-  (`0 <= offset <= size - 1` is an invariant, even on garbage input). So the hot path works on
-  `offset` and needs no modular masking; `base` is kept only for `finalize`.
-* Every table is rescaled to precision 16 once (`cdf << (16 - precision)`): comparing
-  `size * cdf16 < (offset + 1) << 16` and taking `(size * cdf16) >> 16` are exactly tfc's
-  `size * cdf < (offset + 1) << precision` and `(size * cdf) >> precision`, so one code path
-  serves rows of mixed precision without a per-row shift.
-* The decoded symbol is the number of CDF entries `cdf[1:]` whose scaled bound lies below the
-  target. That is the same index tfc's binary search finds (the predicate is monotone), and
-  padding entries equal to `2**precision` never count, which is why padded 2-D tables work.
-* Bytes are read as big-endian 16-bit words; past the end of a stream zero words are read, as
+* tfc keeps `base`, `size - 1` and `value` as uint32. Decoding only needs
+  `offset = value - base (mod 2**32)`, and tracked on its own it never wraps
+  (`0 <= offset <= size - 1` holds after every step, even on garbage input), so the hot path
+  needs no modular masking. `base` is kept only for `finalize`.
+* The interval boundaries of a table are `q_j = (size * cdf_j) >> precision`. tfc's symbol
+  is the smallest `j` with `(offset + 1) << precision <= size * cdf_j`, minus one, which is
+  the same as counting the `q_j` (j >= 1) that are `<= offset`; the new interval is
+  `[q_s, q_{s+1})`. Counting gives the index tfc's binary search finds, and padding entries
+  (`2**precision`, so `q = size`) never count, which is why padded 2-D tables just work.
+* Tables are rescaled to precision 16 once (`cdf << (16 - precision)`), which leaves every
+  `q_j` unchanged, so rows of mixed precision share one code path.
+* Bytes are read as big-endian 16-bit words, with zero words past the end of a stream, as
   tfc does.
 """
 
@@ -36,34 +36,47 @@ import tensorflow as tf
 __all__ = [
     "StockRangeDecoder",
     "StockRangeDecoderState",
+    "StockRangeOverflowState",
     "decode_index_all",
     "lookup_to_matrix",
 ]
 
 _MASK32 = 0xFFFFFFFF
+_LARGE = 1 << 62  # above every interval boundary (those are <= 2**32)
 # The longest Elias-gamma prefix the overflow decoder follows. tfc's encoder only terminates
 # for magnitudes below 2**30 (at most 29 leading zeros); on garbage tfc's decoder can loop
 # for ever, we stop after this many zeros instead (the symbol is then garbage too).
 _MAX_GAMMA_ZEROS = 32
-# Scaled CDF of a fair bit ({0, 1, 2} at precision 1), as used by tfc's overflow escape code.
+# Rescaled cdf[1:] of a fair bit ({0, 1, 2} at precision 1): tfc's overflow escape code.
 _BIT_CDF16 = (1 << 15, 1 << 16)
 
 
 class StockRangeDecoderState(NamedTuple):
-    """Decoder state: a flat tuple of tensors, so it can be a `tf.while_loop` loop variable.
+    """Decoder state: a flat tuple of tensors, usable as a `tf.while_loop` loop variable.
 
-    Per-stream fields have shape [n]; `words` is [n, k]; the two table fields are [T, w] and
-    [T] and never change while decoding.
+    Per-stream fields are [n] and `words` is [n, k]; `cdf16` [T, w] and `escape` [T] are the
+    tables and never change. Dtypes are all int64 and no static shape changes while decoding.
     """
 
-    words: tf.Tensor  # int64 [n, k]: stream bytes as big-endian uint16, zero-padded
-    length: tf.Tensor  # int64 [n]: stream length in bytes (for finalize)
-    word_pos: tf.Tensor  # int64 [n]: number of 16-bit words consumed so far
-    base: tf.Tensor  # int64 [n]: tfc's uint32 `base`
-    size_minus1: tf.Tensor  # int64 [n]: tfc's uint32 `size - 1`
-    offset: tf.Tensor  # int64 [n]: `value - base` mod 2**32
-    cdf16: tf.Tensor  # int64 [T, w]: cdf[1:] of every table, rescaled to precision 16
-    escape: tf.Tensor  # int64 [T]: escape symbol of overflow tables, -1 for plain tables
+    words: tf.Tensor  # [n, k]: stream bytes as big-endian uint16, zero-padded (>= 1 zero word)
+    word_index: tf.Tensor  # [n]: flat index into `words` of the next word to read
+    word_limit: tf.Tensor  # [n]: flat index of the stream's last (always zero) word
+    length: tf.Tensor  # [n]: stream length in bytes (for finalize)
+    base: tf.Tensor  # [n]: tfc's uint32 `base`
+    size_minus1: tf.Tensor  # [n]: tfc's uint32 `size - 1`
+    offset: tf.Tensor  # [n]: `value - base` mod 2**32
+    cdf16: tf.Tensor  # [T, w]: cdf[1:] of every table rescaled to precision 16, 2**16-padded
+    escape: tf.Tensor  # [T]: escape symbol of overflow tables, -1 for the others
+
+
+class StockRangeOverflowState(StockRangeDecoderState):
+    """State of a decoder made with `overflow=True`: `decode_index` follows tfc's escapes.
+
+    A separate type so the choice is static (it survives `tf.while_loop`) and the common,
+    escape-free decoder pays nothing for it.
+    """
+
+    __slots__ = ()
 
 
 def _matrix_from_vector(lookup: tf.Tensor) -> tf.Tensor:
@@ -154,38 +167,52 @@ class StockRangeDecoder:
     """Drop-in for tfc's `create_range_decoder` / `entropy_decode_index` / `..._finalize`."""
 
     @staticmethod
-    def create(strings: tf.Tensor, lookup: tf.Tensor) -> StockRangeDecoderState:
-        """State for decoding `strings` (tf.string [n]) with tfc-format `lookup` (int32)."""
+    def create(
+        strings: tf.Tensor, lookup: tf.Tensor, overflow: bool = False
+    ) -> StockRangeDecoderState:
+        """State for decoding `strings` (tf.string [n]) with tfc-format `lookup` (int32).
+
+        `overflow=True` is needed for tables with negative precision (tfc's overflow mode);
+        without it such tables fail at run time rather than decode wrongly. It costs a
+        little per step even when no escape occurs, hence opt-in.
+        """
         strings = tf.reshape(tf.convert_to_tensor(strings, tf.string), [-1])
         table = lookup_to_matrix(lookup)
         precision = table[:, 0]
-        cdf = table[:, 2:]  # cdf[1:]; cdf[0] == 0 is implied
-        abs_precision = tf.abs(precision)
-        cdf16 = tf.bitwise.left_shift(cdf, (16 - abs_precision)[:, None])
-        # tfc's overflow escape is the last symbol before the first 2**p: the number of
-        # cdf[1:] entries below 2**p.
+        if not overflow:
+            tf.debugging.assert_non_negative(
+                precision,
+                message="lookup has overflow tables (negative precision): decode them with "
+                        "StockRangeDecoder.create(..., overflow=True)")
+        cdf16 = tf.bitwise.left_shift(table[:, 2:], (16 - tf.abs(precision))[:, None])
+        # tfc's escape symbol is the last one before the first 2**p: the number of cdf[1:]
+        # entries below 2**p.
         below_top = tf.reduce_sum(tf.cast(cdf16 < (1 << 16), tf.int64), axis=1)
         escape = tf.where(precision < 0, below_top, -tf.ones_like(below_top))
 
         length = tf.strings.length(strings)
         max_length = tf.reduce_max(tf.concat([length, [0]], axis=0))
-        # Two extra zero words: the initial 4-byte read fits, and there is always a zero word
-        # after the data to read past the end.
+        # Two zero words more than the longest stream needs: the first 4-byte read always
+        # fits, and every stream has a zero word after its data for reads past the end.
         padded_length = 2 * ((max_length + 1) // 2) + 4
         zeros = tf.strings.reduce_join(tf.fill([padded_length], b"\x00"))
         padded = strings + tf.strings.substr(
             tf.fill(tf.shape(strings), zeros), tf.zeros_like(length), padded_length - length)
         words = tf.io.decode_raw(padded, tf.uint16, little_endian=False)
-        words = tf.reshape(tf.cast(words, tf.int64), [tf.size(strings), padded_length // 2])
+        num_words = tf.cast(padded_length // 2, tf.int64)
+        words = tf.reshape(tf.cast(words, tf.int64), tf.stack([tf.size(strings, tf.int64),
+                                                               num_words]))
+        first_word = tf.range(tf.size(strings, tf.int64)) * num_words
 
         value = tf.bitwise.bitwise_or(tf.bitwise.left_shift(words[:, 0], 16), words[:, 1])
-        zero = tf.zeros_like(value)
-        return StockRangeDecoderState(
+        state_type = StockRangeOverflowState if overflow else StockRangeDecoderState
+        return state_type(
             words=words,
+            word_index=first_word + 2,
+            word_limit=first_word + num_words - 1,
             length=tf.cast(length, tf.int64),
-            word_pos=zero + 2,
-            base=zero,
-            size_minus1=zero + _MASK32,
+            base=tf.zeros_like(value),
+            size_minus1=tf.fill(tf.shape(value), tf.constant(_MASK32, tf.int64)),
             offset=value,
             cdf16=cdf16,
             escape=escape,
@@ -195,17 +222,36 @@ class StockRangeDecoder:
     def decode_index(
         state: StockRangeDecoderState, index: tf.Tensor
     ) -> tuple[StockRangeDecoderState, tf.Tensor]:
-        """Decode one symbol per stream, stream i with table `index[i]` (int32 [n])."""
+        """One symbol per stream, stream i with table `index[i]` (int32 [n] -> int32 [n])."""
         index = tf.convert_to_tensor(index, tf.int32)
         state, symbols = _decode_step(state, tf.gather(state.cdf16, index))
-        escape = tf.gather(state.escape, index)
-        is_escape = tf.equal(symbols, escape)
-        state, symbols = tf.cond(
-            tf.reduce_any(is_escape),
-            lambda: _decode_overflow(state, symbols, escape, is_escape),
-            lambda: (state, symbols),
-        )
+        if isinstance(state, StockRangeOverflowState):
+            escape = tf.gather(state.escape, index)
+            # A while loop that usually runs zero times is cheaper here than a tf.cond.
+            state, symbols = _decode_overflow(state, symbols, escape, tf.equal(symbols, escape))
         return state, tf.cast(symbols, tf.int32)
+
+    @staticmethod
+    def decode_block(
+        state: StockRangeDecoderState, index: tf.Tensor
+    ) -> tuple[StockRangeDecoderState, tf.Tensor]:
+        """`index.shape[1]` symbols per stream (int32 [n, m] -> int32 [n, m]), m may be 0."""
+        index = tf.convert_to_tensor(index, tf.int32)
+        n = tf.shape(index)[0]
+        m = tf.shape(index)[1]
+        index_by_step = tf.transpose(index)
+
+        def body(step, state, out):
+            state, symbols = StockRangeDecoder.decode_index(state, index_by_step[step])
+            return step + 1, state, out.write(step, symbols)
+
+        # One spare slot written up front: stacking an empty TensorArray fails when n is
+        # unknown.
+        out = tf.TensorArray(tf.int32, size=m + 1, element_shape=[None])
+        out = out.write(m, tf.zeros([n], tf.int32))
+        _, state, out = tf.while_loop(
+            lambda step, *_: step < m, body, (tf.constant(0), state, out))
+        return state, tf.reshape(tf.transpose(out.stack()[:m]), tf.stack([n, m]))
 
     @staticmethod
     def finalize_streams(state: StockRangeDecoderState) -> tf.Tensor:
@@ -214,7 +260,9 @@ class StockRangeDecoder:
         True does not mean the data was right: tfc's check passes on truncated streams and
         on decoding too many symbols. Integrity needs its own check (CRC in the container).
         """
-        read_all = 2 * state.word_pos >= state.length
+        num_words = tf.shape(state.words, out_type=tf.int64)[1]
+        words_read = state.word_index - (state.word_limit - num_words + 1)
+        read_all = 2 * words_read >= state.length
         base = state.base
         value = tf.bitwise.bitwise_and(base + state.offset, _MASK32)
         upper = tf.bitwise.bitwise_and(base + state.size_minus1, _MASK32)
@@ -239,52 +287,37 @@ class StockRangeDecoder:
 def _decode_step(
     state: StockRangeDecoderState, cdf16: tf.Tensor, active: tf.Tensor | None = None
 ) -> tuple[StockRangeDecoderState, tf.Tensor]:
-    """One decode per stream with per-stream scaled cdf[1:] rows (`cdf16`, [n, w] or [1, w]).
+    """One decode per stream with rescaled cdf[1:] rows `cdf16` ([n, w], or [1, w] for all).
 
-    Streams where `active` is False keep their state (used by the overflow escape loop).
-    Returns int64 symbols.
+    Streams where `active` is False keep their state (the overflow loop). Returns int64
+    symbols. Written for few ops per step: at ~1 us per op the op count is the decode time.
     """
-    size = state.size_minus1 + 1
-    scaled = size[:, None] * cdf16
-    target = tf.bitwise.left_shift(state.offset + 1, 16)
-    below = scaled < target[:, None]
-    below_int = tf.cast(below, tf.int64)
-    symbols = tf.reduce_sum(below_int, axis=1)
-    # Bounds of the decoded interval: the largest scaled entry below the target (cdf[0] == 0
-    # if none) and the smallest one at or above it (always exists: the last one is 2**16).
-    low = tf.bitwise.right_shift(tf.reduce_max(scaled * below_int, axis=1), 16)
-    high = tf.bitwise.right_shift(
-        tf.reduce_min(tf.where(below, tf.constant(1 << 62, tf.int64), scaled), axis=1), 16)
-
-    base = tf.bitwise.bitwise_and(state.base + low, _MASK32)
-    offset = state.offset - low
-    size_minus1 = high - 1 - low
-    renorm = size_minus1 < (1 << 16)
+    # Interval boundaries q_j in coder units; the symbol is how many are <= offset.
+    bounds = tf.bitwise.right_shift((state.size_minus1 + 1)[:, None] * cdf16, 16)
+    below = bounds <= state.offset[:, None]
+    symbols = tf.reduce_sum(tf.cast(below, tf.int64), axis=1)
+    low = tf.reduce_max(tf.where(below, bounds, tf.zeros_like(bounds)), axis=1)
+    high = tf.reduce_min(tf.where(below, tf.fill(tf.shape(bounds), tf.constant(
+        _LARGE, tf.int64)), bounds), axis=1)
+    size = high - low
+    # Renormalise when the new size is <= 2**16: shift base, size and offset left by 16 bits
+    # and read the next 16-bit word into offset. A shift of 0 or 16 avoids three selects.
+    renorm = size <= (1 << 16)
     if active is not None:
         renorm = tf.logical_and(renorm, active)
-
-    num_words = tf.shape(state.words, out_type=tf.int64)[1]
-    row_start = tf.range(tf.size(state.word_pos, out_type=tf.int64)) * num_words
-    flat_pos = row_start + tf.minimum(state.word_pos, num_words - 1)
-    word = tf.gather(tf.reshape(state.words, [-1]), flat_pos)
-
-    new_base = tf.where(
-        renorm, tf.bitwise.bitwise_and(tf.bitwise.left_shift(base, 16), _MASK32), base)
-    new_size_minus1 = tf.where(
-        renorm, tf.bitwise.bitwise_or(tf.bitwise.left_shift(size_minus1, 16), 0xFFFF),
-        size_minus1)
-    new_offset = tf.where(
-        renorm, tf.bitwise.bitwise_or(tf.bitwise.left_shift(offset, 16), word), offset)
+    shift = tf.where(renorm, tf.constant(16, tf.int64), tf.constant(0, tf.int64))
+    step = tf.bitwise.right_shift(shift, 4)  # 1 where a word is read
+    word = tf.gather(tf.reshape(state.words, [-1]),
+                     tf.minimum(state.word_index, state.word_limit))
+    base = tf.bitwise.bitwise_and(tf.bitwise.left_shift(state.base + low, shift), _MASK32)
+    size_minus1 = tf.bitwise.left_shift(size, shift) - 1
+    offset = tf.bitwise.left_shift(state.offset - low, shift) + word * step
     if active is not None:
-        new_base = tf.where(active, new_base, state.base)
-        new_size_minus1 = tf.where(active, new_size_minus1, state.size_minus1)
-        new_offset = tf.where(active, new_offset, state.offset)
+        base = tf.where(active, base, state.base)
+        size_minus1 = tf.where(active, size_minus1, state.size_minus1)
+        offset = tf.where(active, offset, state.offset)
     new_state = state._replace(
-        word_pos=state.word_pos + tf.cast(renorm, tf.int64),
-        base=new_base,
-        size_minus1=new_size_minus1,
-        offset=new_offset,
-    )
+        word_index=state.word_index + step, base=base, size_minus1=size_minus1, offset=offset)
     return new_state, symbols
 
 
@@ -344,25 +377,24 @@ def _decode_overflow(
     return state, result
 
 
-def decode_index_all(strings: tf.Tensor, lookup: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
+def decode_index_all(
+    strings: tf.Tensor, lookup: tf.Tensor, index: tf.Tensor, overflow: bool | None = None
+) -> tf.Tensor:
     """Decode `index.shape[1]` symbols from each of the `n` strings: int32 [n, m].
 
-    Same result as tfc's `create_range_decoder` + `entropy_decode_index(handle, index,
-    [m], tf.int32)` with a handle of shape [n].
+    Same result as tfc's `create_range_decoder` + `entropy_decode_index(handle, index, [m],
+    tf.int32)` with a handle of shape [n]. `overflow=None` picks the decoder at run time
+    from the table precisions (one tf.cond for the whole decode); True/False force it.
     """
     index = tf.convert_to_tensor(index, tf.int32)
-    state = StockRangeDecoder.create(strings, lookup)
-    n = tf.size(state.length)
-    m = tf.shape(index)[1]
-    index = tf.reshape(index, [n, m])
-    index_by_step = tf.transpose(index)
+    strings = tf.reshape(tf.convert_to_tensor(strings, tf.string), [-1])
+    lookup = tf.convert_to_tensor(lookup)
 
-    def body(step, state, out):
-        state, symbols = StockRangeDecoder.decode_index(state, index_by_step[step])
-        return step + 1, state, out.write(step, symbols)
+    def decode(with_overflow: bool) -> tf.Tensor:
+        state = StockRangeDecoder.create(strings, lookup, overflow=with_overflow)
+        return StockRangeDecoder.decode_block(state, index)[1]
 
-    # One spare slot written up front: stacking an empty TensorArray fails when n is unknown.
-    out = tf.TensorArray(tf.int32, size=m + 1, element_shape=[None])
-    out = out.write(m, tf.zeros([n], tf.int32))
-    _, _, out = tf.while_loop(lambda step, *_: step < m, body, (tf.constant(0), state, out))
-    return tf.reshape(tf.transpose(out.stack()[:m]), [n, m])
+    if overflow is not None:
+        return decode(overflow)
+    has_overflow = tf.reduce_any(tf.reshape(lookup, [-1]) < 0)
+    return tf.cond(has_overflow, lambda: decode(True), lambda: decode(False))
