@@ -239,10 +239,11 @@ class StockRangeDecoder:
         index = tf.convert_to_tensor(index, tf.int32)
         n = tf.shape(index)[0]
         m = tf.shape(index)[1]
-        index_by_step = tf.transpose(index)
+        index_by_step = tf.TensorArray(tf.int32, size=m, element_shape=[None]).unstack(
+            tf.transpose(index))
 
         def body(step, state, out):
-            state, symbols = StockRangeDecoder.decode_index(state, index_by_step[step])
+            state, symbols = StockRangeDecoder.decode_index(state, index_by_step.read(step))
             return step + 1, state, out.write(step, symbols)
 
         # One spare slot written up front: stacking an empty TensorArray fails when n is
@@ -296,9 +297,8 @@ def _decode_step(
     bounds = tf.bitwise.right_shift((state.size_minus1 + 1)[:, None] * cdf16, 16)
     below = bounds <= state.offset[:, None]
     symbols = tf.reduce_sum(tf.cast(below, tf.int64), axis=1)
-    low = tf.reduce_max(tf.where(below, bounds, tf.zeros_like(bounds)), axis=1)
-    high = tf.reduce_min(tf.where(below, tf.fill(tf.shape(bounds), tf.constant(
-        _LARGE, tf.int64)), bounds), axis=1)
+    low = tf.reduce_max(tf.where(below, bounds, tf.constant(0, tf.int64)), axis=1)
+    high = tf.reduce_min(tf.where(below, tf.constant(_LARGE, tf.int64), bounds), axis=1)
     size = high - low
     # Renormalise when the new size is <= 2**16: shift base, size and offset left by 16 bits
     # and read the next 16-bit word into offset. A shift of 0 or 16 avoids three selects.
