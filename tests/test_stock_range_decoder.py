@@ -319,6 +319,16 @@ def test_invalid_flat_lookup_is_rejected_like_tfc(bad_flat: list[int]) -> None:
         _decode_1d([b"\x12\x34"], lookup, np.zeros([1, 1], np.int32))
 
 
+@pytest.mark.parametrize("bad_index", [-1, 4])
+def test_index_out_of_range_is_an_error_like_tfc(bad_index: int) -> None:
+    lookup, _ = _random_tables(np.random.default_rng(14), 4)
+    index = np.array([[0, 1], [2, bad_index]], np.int32)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        _tfc_decode([b"\x12\x34", b"\x56"], lookup, index)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        _decode_2d([b"\x12\x34", b"\x56"], lookup, index)
+
+
 def test_module_is_free_of_tfc() -> None:
     source = pathlib.Path(srd.__file__).read_text()
     imported = set()
