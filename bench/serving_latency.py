@@ -182,6 +182,16 @@ def summarize(times: dict[str, list[list[float]]]) -> dict[str, dict[str, Any]]:
 # Report
 
 
+def git_state() -> dict[str, Any]:
+    """The commit, and uncommitted changes to the code under test (others share this checkout)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True,
+                              cwd=REPO).stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"),
+            "dirty_files": git("status", "--porcelain", "--", "tfgc", "export.py").splitlines()}
+
+
 def cpu_model() -> str:
     cpuinfo = Path("/proc/cpuinfo")
     lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
@@ -197,7 +207,11 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"{result['date']}; {env['cpu']}, {env['cpu_count']} logical CPUs; TensorFlow "
         f"{env['tensorflow']}, tensorflow-compression {env['tensorflow_compression']}. "
-        f"`bench/serving_latency.py`, {result['wall_minutes']:.1f} min.",
+        f"`bench/serving_latency.py` at {env['git_start']['commit'][:7]}"
+        f"{' + uncommitted changes' if env['git_start']['dirty_files'] else ''}, "
+        f"{result['wall_minutes']:.1f} min."
+        + ("" if env["git_start"] == env["git_end"] else
+           f" **The checkout changed during the run** (now {env['git_end']['commit'][:7]})."),
         "",
         "**Shared machine:** the 2 CPUs were shared with a background train.py run and other "
         "engineers' jobs, so absolute times are pessimistic and noisy; compare the ratios, which "
@@ -277,6 +291,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error("--warmup, --images and --repeats must be at least 1")
 
     wall_start = time.perf_counter()
+    git_start = git_state()  # before anything imports or exports the code
     load_start = [round(x, 2) for x in os.getloadavg()]
     images = kodak_images(args.images)
     tmp = Path(tempfile.mkdtemp(prefix="serving_latency-"))
@@ -287,6 +302,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+    result["environment"]["git_start"] = git_start
+    result["environment"]["git_end"] = git_state()
     result["environment"]["load_start"] = load_start
     result["environment"]["load_end"] = [round(x, 2) for x in os.getloadavg()]
     result["wall_minutes"] = (time.perf_counter() - wall_start) / 60
@@ -426,8 +443,6 @@ def _run(args: argparse.Namespace, images: list[tuple[str, np.ndarray]],
             "tensorflow": tf.__version__,
             "tensorflow_compression": importlib.metadata.version("tensorflow-compression"),
             "python": platform.python_version(),
-            "git_commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True,
-                                         text=True, cwd=REPO).stdout.strip(),
         },
     }
 
