@@ -21,6 +21,9 @@ flags.DEFINE_string("tables_data", None,
                     "model; default: the config's training data if present, else the bundled "
                     "samples.")
 flags.DEFINE_integer("max_tables_images", 24, "At most this many images for the tables.")
+flags.DEFINE_float("stated_max_bpp", None,
+                   "A rate the model card promises files stay below (checked by tests for the "
+                   "bundled model; export warns if a table image exceeds it).")
 flags.mark_flags_as_required(["export_dir"])
 FLAGS = flags.FLAGS
 
@@ -55,7 +58,8 @@ def _export() -> int:
         source = config.data.train if config.data.train and os.path.exists(
             config.data.train) else ""
     images = find_images(source).paths[: FLAGS.max_tables_images]
-    result = export(codec.model, config, FLAGS.export_dir, FLAGS.version, codec.step, images)
+    result = export(codec.model, config, FLAGS.export_dir, FLAGS.version, codec.step, images,
+                    FLAGS.stated_max_bpp)
     print(f"exported step {codec.step} as version {result.version}:\n  {result.full_dir}\n"
           f"  {result.stock_dir}\nfingerprint {result.fingerprint.hex()}, "
           f"{result.mean_bpp:.4f} bpp on the {len(images)} table image(s)")

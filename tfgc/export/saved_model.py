@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -93,7 +94,8 @@ def model_card(config, step: int, fingerprint: bytes, tables_images: list[str],
 
 
 def export(model, config, export_dir: str, version: int | None = None, step: int = 0,
-           tables_images: list[str] | None = None) -> ExportResult:
+           tables_images: list[str] | None = None,
+           stated_max_bpp: float | None = None) -> ExportResult:
     """Saves the full and the stock SavedModel of `model` as version `version` (default next)."""
     version = version or next_version(export_dir)
     for name in (FULL_NAME, STOCK_NAME):
@@ -115,12 +117,18 @@ def export(model, config, export_dir: str, version: int | None = None, step: int
     sizes = [len(full.compress_one(tf.constant(p), tf.constant(0, tf.int64)).numpy()) * 8
              / (p.shape[0] * p.shape[1]) for p in pixels]
     mean_bpp = float(np.mean(sizes)) if sizes else float("nan")
+    if stated_max_bpp is not None and sizes and max(sizes) > stated_max_bpp:
+        print(f"warning: {max(sizes):.4f} bpp on a table image exceeds the stated maximum "
+              f"{stated_max_bpp}", file=sys.stderr)
     from tfgc.config import to_json
 
     assets = {"fingerprint.txt": fingerprint.hex() + "\n", "config.json": to_json(config),
               "model_card.md": model_card(config, step, fingerprint, tables_images, mean_bpp),
-              "export.json": json.dumps({"version": version, "step": step,
-                                         "mean_bpp_on_table_images": mean_bpp}, indent=2)}
+              "export.json": json.dumps({
+                  "version": version, "step": step, "fingerprint": fingerprint.hex(),
+                  "mean_bpp_on_table_images": mean_bpp,
+                  "max_bpp_on_table_images": max(sizes) if sizes else None,
+                  "stated_max_bpp": stated_max_bpp}, indent=2)}
     full_dir = os.path.join(export_dir, FULL_NAME, str(version))
     stock_dir = os.path.join(export_dir, STOCK_NAME, str(version))
     _save(full, {"compress": full.compress, "decompress": full.decompress,
