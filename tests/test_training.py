@@ -167,3 +167,26 @@ def test_sigkill_never_leaves_a_corrupt_latest_checkpoint(image_folder, tmp_path
         model, _ = build_model(config)
         make_checkpoint(model).restore(latest).assert_existing_objects_matched()
         assert model.current_step() == int(latest.rsplit("-", 1)[1])
+
+
+_MIXED = """
+import sys, numpy as np, tensorflow as tf
+sys.path.insert(0, {root!r})
+tf.keras.mixed_precision.set_global_policy('mixed_float16')
+from tests.conftest import tiny_config
+from tfgc.training.trainer import build_model
+config = tiny_config()
+config.mixed_precision = True
+model, _ = build_model(config)
+model.gan_active = True
+logs = model.train_step(tf.random.uniform([2, 64, 64, 3], seed=1))
+assert isinstance(model.g_optimizer, tf.keras.mixed_precision.LossScaleOptimizer)
+print('FINITE', all(np.isfinite(float(v)) for v in logs.values()))
+"""
+
+
+def test_mixed_precision_step_runs():
+    result = subprocess.run([sys.executable, "-c", _MIXED.format(root=REPO_ROOT)],
+                            capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "FINITE True" in result.stdout
