@@ -1,8 +1,9 @@
 """A CPU-sized GC model that trains out of the box on the sample photos bundled with tfgc.
 
 Same code as the paper's model at 1/8 width with 3 residual blocks. Norm, upsampling and init
-follow what the CPU probe found (see configs/README.md): channel norm instead of instance norm,
-resize-conv instead of transposed conv, latents rescaled at step 0 to spread over the centers.
+follow what the CPU probe found (measured again by bench/cpu_config_choices.py): channel norm
+instead of instance norm, resize-conv instead of transposed conv, latents rescaled at step 0 to
+spread over the centers.
 """
 
 from tfgc.config import default_config
