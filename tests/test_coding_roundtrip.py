@@ -51,6 +51,11 @@ def _round_trip(symbols, num_centers, backends=("tfc",), **kwargs):
                                                      w * 16 - image_shape[1])
     assert header.noise_seed == h * 1000 + w
     assert header_size(data) == len(data) - header.payload_size
+    # The stock-op range encoder writes the same file.
+    stock = encode_symbols(symbols, num_centers=num_centers, image_shape=image_shape,
+                           fingerprint=FP, noise_seed=h * 1000 + w, backend="stock",
+                           **kwargs).numpy()
+    assert stock == data
     for backend in backends:
         decoded, fields = decode_symbols(data, fingerprint=FP, backend=backend,
                                          model_tables=kwargs.get("model_tables"))
@@ -154,12 +159,24 @@ def test_tf_function_path_gives_identical_bytes_and_decodes():
         return encode_symbols(symbols, num_centers=num_centers, image_shape=image_shape,
                               fingerprint=FP, noise_seed=seed)
 
+    @tf.function(input_signature=[tf.TensorSpec([None, None, channels], tf.int32),
+                                  tf.TensorSpec([2], tf.int32), tf.TensorSpec([], tf.int64)])
+    def compress_stock(symbols, image_shape, seed):
+        return encode_symbols(symbols, num_centers=num_centers, image_shape=image_shape,
+                              fingerprint=FP, noise_seed=seed, backend="stock")
+
     @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
     def decompress(data):
         symbols, header = decode_symbols(data, fingerprint=FP, backend="stock",
                                          num_centers=num_centers, num_channels=channels)
         return symbols, header["noise_seed"]
 
+    graph = compress_stock.get_concrete_function().graph.as_graph_def()
+    op_types = {node.op for node in graph.node} | {
+        node.op for function in graph.library.function for node in function.node_def}
+    assert "While" in op_types or "StatelessWhile" in op_types  # the library was searched
+    assert op_types.isdisjoint({"CreateRangeEncoder", "EntropyEncodeIndex",
+                                "EntropyEncodeFinalize"}), op_types
     for shape in [(1, 1), (3, 5), (12, 9)]:
         symbols = correlated_symbols(*shape, channels, num_centers, seed=shape[0])
         image_shape = (shape[0] * 16, shape[1] * 16 - 7)
@@ -167,6 +184,7 @@ def test_tf_function_path_gives_identical_bytes_and_decodes():
         eager_bytes = encode_symbols(symbols, num_centers=num_centers, image_shape=image_shape,
                                      fingerprint=FP, noise_seed=2**32 - 1).numpy()
         assert graph_bytes == eager_bytes
+        assert compress_stock(symbols, image_shape, 2**32 - 1).numpy() == graph_bytes
         decoded, seed = decompress(graph_bytes)
         assert decoded.shape[2] == channels
         np.testing.assert_array_equal(decoded.numpy(), symbols)
@@ -188,3 +206,6 @@ def test_encode_rejects_bad_arguments():
     with pytest.raises(ValueError, match="model_tables"):
         encode_symbols(symbols, num_centers=5, image_shape=(32, 48), fingerprint=FP,
                        entropy_models=["model"])
+    with pytest.raises(ValueError, match="backend"):
+        encode_symbols(symbols, num_centers=5, image_shape=(32, 48), fingerprint=FP,
+                       backend="tfc_stock")

@@ -64,6 +64,7 @@ def encode_symbols(
     noise_seed=0,
     model_tables: np.ndarray | None = None,
     entropy_models: str | Sequence[int | str] = "auto",
+    backend: str = "tfc",
 ) -> tf.Tensor:
     """The `.tfgc` file (scalar tf.string) for one image's quantizer symbols.
 
@@ -73,11 +74,14 @@ def encode_symbols(
     noise_seed: uint32 stored for the generator's noise. model_tables: from
     `fit_model_tables`, stored in the model. entropy_models: "auto" (every candidate, the
     smallest file wins) or a list of structures 0..4 (tables in the file) and/or "model".
+    backend: range encoder, "tfc" (custom ops) or "stock" (stock TF ops only, for graphs
+    that must run without tfc); the bytes are the same.
     """
     symbols = tf.convert_to_tensor(symbols)
     if symbols.shape.rank != 3 or symbols.shape[2] is None:
         raise ValueError(f"symbols must be [h, w, C] with a static C, got shape {symbols.shape}")
-    config = make_config(int(num_centers), int(symbols.shape[2]), model_tables, entropy_models)
+    config = make_config(int(num_centers), int(symbols.shape[2]), model_tables, entropy_models,
+                         backend)
     symbols = tf.cast(symbols, tf.int32)
     latent_hw = tf.shape(symbols, out_type=tf.int64)[:2]
     image_shape = tf.cast(tf.reshape(image_shape, [2]), tf.int64)

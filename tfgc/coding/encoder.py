@@ -44,6 +44,8 @@ MODEL = "model"
 # Structure 4 with tables in the file never paid for its tables in our measurements (it is
 # meant for model tables); 'auto' leaves it out to keep encoding fast.
 AUTO_STRUCTURES = (0, 1, 2, 3)
+# Range encoders, byte-identical: tfc's custom ops (fast) or stock_range_encoder (stock ops).
+ENCODER_BACKENDS = ("tfc", "stock")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class EncoderConfig:
     candidates: tuple[int | str, ...]  # file-table structures and/or "model"
     model_tables: bytes | None  # int32 [K, L] raw bytes (hashable cache key)
     model_structure: int | None
+    backend: str = "tfc"  # range encoder: "tfc" (custom ops) or "stock" (stock TF ops)
 
 
 def _file_structure_ok(channels: int, centers: int, structure: int) -> bool:
@@ -64,8 +67,12 @@ def _file_structure_ok(channels: int, centers: int, structure: int) -> bool:
 
 
 def make_config(num_centers: int, num_channels: int, model_tables: np.ndarray | None,
-                entropy_models: str | Sequence[int | str]) -> EncoderConfig:
+                entropy_models: str | Sequence[int | str], backend: str = "tfc"
+                ) -> EncoderConfig:
     """Checks the static arguments and resolves 'auto' into the list of candidates."""
+    if backend not in ENCODER_BACKENDS:
+        raise ValueError(f"unknown range-encoder backend {backend!r}; use one of "
+                         f"{list(ENCODER_BACKENDS)}")
     if not MIN_CENTERS <= num_centers <= MAX_CENTERS:
         raise ValueError(f"num_centers must be in {MIN_CENTERS}..{MAX_CENTERS}, got {num_centers}")
     if not 1 <= num_channels <= MAX_CHANNELS:
@@ -98,11 +105,17 @@ def make_config(num_centers: int, num_channels: int, model_tables: np.ndarray | 
         if not candidates:
             raise ValueError("entropy_models is empty")
     return EncoderConfig(num_centers, num_channels, tuple(dict.fromkeys(candidates)), raw_tables,
-                         model_structure)
+                         model_structure, backend)
 
 
-def _range_encode(values: tf.Tensor, index: tf.Tensor, lookup: tf.Tensor) -> tf.Tensor:
-    import tensorflow_compression as tfc  # lazily: decoding graphs must not reference tfc
+def _range_encode(values: tf.Tensor, index: tf.Tensor, lookup: tf.Tensor,
+                  backend: str) -> tf.Tensor:
+    """One string per row of `values` (int32 [n, m]); both backends give the same bytes."""
+    if backend == "stock":  # stock TF ops only: the stock SavedModel's compress
+        from tfgc.coding.stock_range_encoder import encode_index_all
+
+        return encode_index_all(index, values, lookup)
+    import tensorflow_compression as tfc  # lazily: stock graphs must not reference tfc
 
     handle = tfc.create_range_encoder(tf.shape(values)[:1], lookup)
     handle = tfc.entropy_encode_index(handle, index, values)
@@ -193,7 +206,7 @@ def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
     num = len(indexes)
     streams = tf.reshape(_range_encode(
         tf.tile(rows, [num, 1]), tf.reshape(tf.stack(indexes), [num * h, w * C]),
-        tf.concat(lookups, 0)), [num, h])
+        tf.concat(lookups, 0), config.backend), [num, h])
     lengths = tf.cast(tf.strings.length(streams), tf.int64)
     max_length = tf.reduce_max(lengths, axis=1)
     length_bits = bitops.bit_length(max_length)
