@@ -4,7 +4,7 @@
     python export.py --checkpoint=runs/tiny/checkpoints/ckpt-300 --export_dir=exports
 
 writes exports/tfgc/<N>/ (compress, decompress; needs tensorflow-compression's ops) and
-exports/tfgc_stock/<N>/ (analysis, synthesis, decompress in stock TF ops only).
+exports/tfgc_stock/<N>/ (analysis, synthesis, compress, decompress in stock TF ops only).
 """
 
 import os

@@ -78,8 +78,12 @@ import sys, hashlib, numpy as np, tensorflow as tf
 m = tf.saved_model.load({path!r})
 data = open({data!r}, 'rb').read()
 out = m.signatures['decompress'](bitstring=tf.constant([data]))
-symbols = m.signatures['analysis'](image=tf.constant(np.load({image!r})[None]))['symbols']
+image = tf.constant(np.load({image!r})[None])
+symbols = m.signatures['analysis'](image=image)['symbols']
 assert symbols.dtype == tf.uint8
+compressed = m.signatures['compress'](image=image)['bitstring_bytes']
+assert compressed.shape == (1,), compressed.shape
+open({stock_file!r}, 'wb').write(compressed.numpy()[0])
 assert 'tensorflow_compression' not in sys.modules and 'tfgc' not in sys.modules
 np.save({symbols_out!r}, symbols.numpy())
 print(hashlib.sha256(out['image'].numpy().tobytes()).hexdigest())
@@ -98,10 +102,14 @@ def test_full_and_stock_exports_match_the_python_codec(export_dir, workdir, samp
     stock = os.path.join(export_dir, "tfgc_stock", "1")
     data_path = str(tmp_path / "file.tfgc")
     full_pixels = _run(_FULL.format(path=full, image=image_path, out=data_path)).split()[-1]
+    stock_path = str(tmp_path / "stock.tfgc")
     stock_pixels = _run(_STOCK.format(path=stock, data=data_path, image=image_path,
-                                      symbols_out=str(tmp_path / "symbols.npy"))).split()[-1]
+                                      symbols_out=str(tmp_path / "symbols.npy"),
+                                      stock_file=stock_path)).split()[-1]
     with open(data_path, "rb") as f:
         data = f.read()
+    with open(stock_path, "rb") as f:
+        assert f.read() == data  # the stock export's compress writes the same file
 
     # The Python codec built from the training checkpoint, with the export's tables.
     loaded = tf.saved_model.load(full)
@@ -137,13 +145,15 @@ def test_saved_model_cli_runs_stock_decompress(export_dir, codec, tmp_path):
     from tfgc.codec import load_codec
 
     # --input_exprs takes a Python literal, which saved_model_cli turns into a numpy 'S' array;
-    # numpy strips trailing NUL bytes there, so use a file that does not end in one.
+    # numpy strips trailing NUL bytes there, so use a file that does not end in one. It also
+    # splits the flag at ';', so that byte is written as an escape.
     exported = load_codec(export_dir)
     data = next(d for d in (exported.compress(photo(20, 36, seed)) for seed in range(20))
                 if d[-1] != 0)
     result = _saved_model_cli(
         "run", "--dir", os.path.join(export_dir, "tfgc_stock", "1"), "--tag_set", "serve",
-        "--signature_def", "decompress", "--input_exprs", f"bitstring=[{data!r}]",
+        "--signature_def", "decompress", "--input_exprs",
+        "bitstring=[{}]".format(repr(data).replace(";", "\\x3b")),
         "--outdir", str(tmp_path / "cli"))
     assert result.returncode == 0, result.stderr[-3000:]
     image = np.load(tmp_path / "cli" / "image.npy")

@@ -3,8 +3,9 @@ that `export.py` saves. One implementation for both, so Python and SavedModel ou
 identical by construction.
 
 `CodecModule` compresses and decompresses with tfc's range coder (custom ops). `StockModule`
-holds only stock-TF functions (analysis, synthesis, and a decoder written in stock ops): nothing
-reachable from it may use a tfc op, or stock TF Serving could not load it.
+holds only stock-TF functions (analysis, synthesis, and compress / decompress with a range
+encoder and decoder written in stock ops, byte-identical to tfc's): nothing reachable from it
+may use a tfc op, or stock TF Serving could not load it.
 """
 
 from __future__ import annotations
@@ -94,6 +95,13 @@ class _Networks(tf.Module):
                  if self._noise_channels else None)
         return (self.generator(latents, noise, None, training=False)[0] + 1.0) / 2.0
 
+    def _compress(self, image: tf.Tensor, noise_seed: tf.Tensor, backend: str) -> tf.Tensor:
+        """uint8 [H, W, 3] -> the `.tfgc` file (scalar string); same bytes for both backends."""
+        return coding.encode_symbols(
+            self._analysis(image), num_centers=self._num_centers,
+            image_shape=tf.shape(image)[:2], fingerprint=self._fingerprint, stride=STRIDE,
+            noise_seed=noise_seed, model_tables=self._tables, backend=backend)
+
     def _decompress(self, bitstring: tf.Tensor, backend: str) -> tf.Tensor:
         symbols, header = coding.decode_symbols(
             bitstring, fingerprint=self._fingerprint, model_tables=self._tables,
@@ -108,11 +116,7 @@ class CodecModule(_Networks):
     @_function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8),
                                   tf.TensorSpec([], tf.int64)])
     def compress_one(self, image, noise_seed):
-        symbols = self._analysis(image)
-        return coding.encode_symbols(
-            symbols, num_centers=self._num_centers, image_shape=tf.shape(image)[:2],
-            fingerprint=self._fingerprint, stride=STRIDE, noise_seed=noise_seed,
-            model_tables=self._tables)
+        return self._compress(image, noise_seed, "tfc")
 
     @_function(input_signature=[tf.TensorSpec([], tf.string)])
     def decompress_one(self, bitstring):
@@ -131,7 +135,17 @@ class CodecModule(_Networks):
 
 
 class StockModule(_Networks):
-    """Stock TF ops only: analysis, synthesis and decompress for stock TF Serving/TFLite."""
+    """Stock TF ops only (stock TF Serving/TFLite): analysis, synthesis, compress, decompress."""
+
+    @_function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8),
+                                  tf.TensorSpec([], tf.int64)])
+    def compress_one(self, image, noise_seed):
+        return self._compress(image, noise_seed, "stock")
+
+    @_function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8, name="image")])
+    def compress(self, image):
+        bitstring = self.compress_one(image[0], tf.constant(0, tf.int64))
+        return {"bitstring_bytes": tf.reshape(bitstring, [1])}
 
     @_function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8, name="image")])
     def analysis(self, image):

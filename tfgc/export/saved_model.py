@@ -1,7 +1,7 @@
 """Writing a trained model as two SavedModels in TF Serving's layout.
 
     OUT/tfgc/<N>/        compress + decompress with tfc's range coder (needs tfc's ops)
-    OUT/tfgc_stock/<N>/  analysis, synthesis, decompress in stock TF ops only
+    OUT/tfgc_stock/<N>/  analysis, synthesis, compress, decompress in stock TF ops only
 
 Both carry the same fingerprint, so a file made by one decodes with the other. Each version
 directory is written under a temporary name and renamed into place when complete.
@@ -134,6 +134,7 @@ def export(model, config, export_dir: str, version: int | None = None, step: int
     _save(full, {"compress": full.compress, "decompress": full.decompress,
                  "serving_default": full.decompress}, full_dir, assets)
     _save(stock, {"analysis": stock.analysis, "synthesis": stock.synthesis,
-                  "decompress": stock.decompress, "serving_default": stock.decompress},
+                  "compress": stock.compress, "decompress": stock.decompress,
+                  "serving_default": stock.decompress},
           stock_dir, assets)
     return ExportResult(full_dir, stock_dir, version, fingerprint, mean_bpp)
