@@ -1,11 +1,12 @@
 """Entropy coding of quantizer symbols and the versioned `.tfgc` file format.
 
-    data = encode_symbols(symbols, num_centers=5, image_shape=(H, W), fingerprint=fp)
+    data = encode_symbols(symbols, num_centers=5, image_shape=(H, W), fingerprint=fp)  # tfc ops
+    data = encode_symbols(..., backend="stock")                       # same bytes, stock TF ops
     symbols, header = decode_symbols(data, fingerprint=fp)            # tfc ops
     symbols, header = decode_symbols(data, fingerprint=fp, backend="stock")  # stock TF ops
 
 The layout is documented in docs/bitstream.md. Importing this package does not import
-tensorflow_compression (only encoding and the "tfc" backend do, lazily).
+tensorflow_compression (only the "tfc" encoder and decoder backends do, lazily).
 """
 
 from tfgc.coding.api import (
