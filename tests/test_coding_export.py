@@ -1,7 +1,7 @@
 """The coding stage inside SavedModels: the full export writes the same bytes as the Python
-API, and the stock export decodes them with stock TF ops only (checked op by op, and by
-loading it in a fresh process where tensorflow_compression cannot be imported; the same
-process also decodes through `tfgc.coding` with the stock backend)."""
+API, and the stock export writes and decodes them with stock TF ops only (checked op by op,
+and by loading it in a fresh process where tensorflow_compression cannot be imported; the
+same process also encodes and decodes through `tfgc.coding` with the stock backends)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,12 @@ class _Stock(tf.Module):
                                          backend="stock", num_centers=L, num_channels=C)
         return {"symbols": symbols, "noise_seed": header["noise_seed"]}
 
+    @tf.function(input_signature=[tf.TensorSpec([None, None, C], tf.int32),
+                                  tf.TensorSpec([2], tf.int32)])
+    def compress(self, symbols, image_shape):
+        return encode_symbols(symbols, num_centers=L, image_shape=image_shape, fingerprint=FP,
+                              model_tables=self.tables, backend="stock")
+
 
 def _op_types(path: str) -> set[str]:
     proto = saved_model_pb2.SavedModel()
@@ -65,6 +71,7 @@ def test_saved_models_full_and_stock(tmp_path):
 
     stock_ops = _op_types(stock_dir)
     assert "CreateRangeDecoder" not in stock_ops and "EntropyDecodeIndex" not in stock_ops
+    assert "CreateRangeEncoder" not in stock_ops and "EntropyEncodeIndex" not in stock_ops
     custom = sorted(op for op in stock_ops if not hasattr(tf.raw_ops, op))
     assert not custom, f"non-stock ops in the stock export: {custom}"
     assert "CreateRangeEncoder" in _op_types(full_dir)
@@ -81,8 +88,9 @@ def test_saved_models_full_and_stock(tmp_path):
         cases.append((symbols, data))
 
     # A fresh process that cannot import tensorflow_compression, like a stock TF server.
-    for k, (_, data) in enumerate(cases):
+    for k, (symbols, data) in enumerate(cases):
         (tmp_path / f"{k}.tfgc").write_bytes(data)  # not npz: numpy bytes arrays drop NULs
+        np.save(tmp_path / f"{k}.npy", symbols)
     script = textwrap.dedent(f"""
         import sys
         sys.modules["tensorflow_compression"] = None  # any import of it now fails
@@ -93,6 +101,11 @@ def test_saved_models_full_and_stock(tmp_path):
             with open({str(tmp_path)!r} + f"/{{k}}.tfgc", "rb") as f:
                 out.append(model.decompress(tf.constant(f.read()))["symbols"].numpy())
         np.savez({str(tmp_path / "out.npz")!r}, *out)
+        for k in range({len(cases)}):  # the stock export's compress writes the same bytes
+            symbols = np.load({str(tmp_path)!r} + f"/{{k}}.npy")
+            shape = np.array([symbols.shape[0] * 16 - 1, symbols.shape[1] * 16], np.int32)
+            with open({str(tmp_path)!r} + f"/{{k}}.tfgc", "rb") as f:
+                assert model.compress(symbols, shape).numpy() == f.read(), k
         # The Python API's stock path, too, never needs tensorflow_compression.
         import tfgc.coding
         tables = np.load({str(tmp_path / "tables.npy")!r})
@@ -101,6 +114,11 @@ def test_saved_models_full_and_stock(tmp_path):
                 symbols, _ = tfgc.coding.decode_symbols(
                     f.read(), fingerprint={FP!r}, model_tables=tables, backend="stock")
             assert np.array_equal(symbols.numpy(), out[k])
+            shape = np.array([symbols.shape[0] * 16 - 1, symbols.shape[1] * 16], np.int32)
+            with open({str(tmp_path)!r} + f"/{{k}}.tfgc", "rb") as f:
+                assert tfgc.coding.encode_symbols(
+                    symbols, num_centers={L}, image_shape=shape, fingerprint={FP!r},
+                    model_tables=tables, backend="stock").numpy() == f.read(), k
     """)
     np.save(tmp_path / "tables.npy", tables)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
