@@ -11,7 +11,7 @@ latents rescaled at step 0 so all 5 centers are in use). Trained with
 distortion-only first (warmup_steps), then the least-squares GAN with feature matching.
 """
 
-from tfgc.config import default_config
+from tfgc.config import apply_cpu_choices, default_config
 
 
 def get_config():
@@ -20,11 +20,7 @@ def get_config():
     m.num_channels = 8
     m.width_multiplier = 1 / 6
     m.num_residual_blocks = 6
-    m.encoder_norm = "channel"
-    m.generator_norm = "channel"
-    m.generator_upsample_norm = "channel"
-    m.upsampling = "resize_conv"
-    m.latent_init_std = 1.0
+    apply_cpu_choices(m)
 
     config.data.crop_size = 128
     config.data.eval_crop_size = 256

@@ -6,7 +6,7 @@ instead of instance norm, resize-conv instead of transposed conv, latents rescal
 spread over the centers.
 """
 
-from tfgc.config import default_config
+from tfgc.config import apply_cpu_choices, default_config
 
 
 def get_config():
@@ -14,11 +14,7 @@ def get_config():
     m = config.model
     m.width_multiplier = 1 / 8
     m.num_residual_blocks = 3
-    m.encoder_norm = "channel"
-    m.generator_norm = "channel"
-    m.generator_upsample_norm = "channel"
-    m.upsampling = "resize_conv"
-    m.latent_init_std = 1.0
+    apply_cpu_choices(m)
     m.discriminator_scales = 2
 
     config.data.train = ""  # bundled samples

@@ -102,3 +102,30 @@ def _flatten(d: dict, prefix: str = "") -> dict:
         else:
             out[key] = tuple(v) if isinstance(v, list) else v
     return out
+
+
+def paper_gc_config(num_channels: int) -> ml_collections.ConfigDict:
+    """The paper's GC model at full width (Appendix E) with C bottleneck channels.
+
+    Instance norm, transposed-conv upsampling, least-squares GAN, lambda_mse = 10, feature
+    matching 10. The paper also uses pix2pixHD's VGG loss (weight 10): set lambda_vgg and
+    vgg_weights_path to enable it. Train data must be given with --config.data.train.
+    """
+    config = default_config()
+    config.model.num_channels = num_channels
+    config.data.crop_size = 256
+    config.batch_size = 8
+    config.num_steps = 150_000
+    config.warmup_steps = 0
+    return config
+
+
+def apply_cpu_choices(model: ml_collections.ConfigDict) -> None:
+    """The choices a small CPU-trained model needs (bench/cpu_config_choices.py): channel norm
+    keeps global colour, resize-conv avoids the transposed-conv grid, and latents rescaled at
+    step 0 spread over all centers (the probe's 'dead start')."""
+    model.encoder_norm = "channel"
+    model.generator_norm = "channel"
+    model.generator_upsample_norm = "channel"
+    model.upsampling = "resize_conv"
+    model.latent_init_std = 1.0
