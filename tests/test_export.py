@@ -206,3 +206,30 @@ def test_bad_bitstrings_are_errors_not_crashes(export_dir, tree):
     if tree == "tfgc":
         code = "import tensorflow_compression\n" + code
     assert "ERRORS 4 THEN (1, 16, 16, 3)" in _run(code)
+
+
+@pytest.mark.parametrize("structure", [0, 1, 2, 3])
+def test_exports_decode_every_file_table_structure(export_dir, structure):
+    """Files whose context tables travel in the file, not only the model-table files that the
+    export's own compress may prefer (export.py once produced graphs that refused these)."""
+    import tensorflow as tf
+    import tensorflow_compression  # noqa: F401
+
+    from tfgc import coding
+    from tfgc.codec import load_codec
+
+    codec = load_codec(export_dir)
+    image = photo(40, 72, seed=structure)
+    symbols, _ = coding.decode_symbols(codec.compress(image), fingerprint=codec.fingerprint,
+                                       model_tables=codec.model_tables)
+    data = bytes(coding.encode_symbols(
+        symbols, num_centers=codec.num_centers, image_shape=image.shape[:2],
+        fingerprint=codec.fingerprint, model_tables=codec.model_tables,
+        entropy_models=[structure]).numpy())
+    assert coding.parse_header(data).structure == structure
+    assert not coding.parse_header(data).model_tables
+    expected = codec.decompress(data)
+    for tree in ("tfgc", "tfgc_stock"):
+        model = tf.saved_model.load(os.path.join(export_dir, tree, "1"))
+        out = model.signatures["decompress"](bitstring=tf.constant([data]))["image"][0]
+        np.testing.assert_array_equal(out.numpy(), expected)
