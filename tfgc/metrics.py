@@ -1,39 +1,55 @@
-"""Image quality metrics shared by training, the codec and evaluation."""
+"""Image quality metrics shared by training, the codec and evaluation.
+
+TensorFlow is imported inside the TF functions, so the scale rule costs nothing to import.
+"""
 
 from __future__ import annotations
 
-import math
-
-import tensorflow as tf
-
-_MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+# Wang, Simoncelli & Bovik (2003) scale weights; TF uses the same defaults.
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+MS_SSIM_FILTER_SIZE = 11
 
 
-def ms_ssim_scales(height: int, width: int, filter_size: int = 11) -> int:
-    """How many MS-SSIM scales fit: the coarsest scale must still hold the 11x11 filter."""
-    side = min(height, width)
-    if side < filter_size:
-        return 0
-    return max(1, min(len(_MS_SSIM_WEIGHTS), int(math.log2(side / filter_size)) + 1))
+def ms_ssim_scales(height: int, width: int) -> int:
+    """How many of the 5 scales fit: each scale must still be at least the 11-px filter.
 
-
-def ms_ssim(a: tf.Tensor, b: tf.Tensor, max_val: float = 1.0) -> tf.Tensor:
-    """MS-SSIM per image [B]; uses fewer scales (renormalised weights) on small images.
-
-    Needs static H, W. Images smaller than the 11x11 filter fall back to single-scale SSIM
-    with a smaller filter.
+    tf.image.ssim_multiscale pads odd sizes, then 2x2 average-pools, so a side of 161 px is
+    the smallest that keeps all 5 scales.
     """
+    scales, h, w = 1, height, width
+    while scales < len(MS_SSIM_WEIGHTS):
+        h, w = (h + 1) // 2, (w + 1) // 2
+        if min(h, w) < MS_SSIM_FILTER_SIZE:
+            break
+        scales += 1
+    return scales
+
+
+def ms_ssim_settings(height: int, width: int) -> tuple[int, int, tuple[float, ...]]:
+    """(filter size, scales, renormalised weights) that fit an image of this size.
+
+    Dropping the coarsest scales and renormalising keeps identical images at 1; under 11 px
+    the filter shrinks to fit and one scale is used.
+    """
+    filter_size = min(MS_SSIM_FILTER_SIZE, height, width)
+    scales = ms_ssim_scales(height, width) if filter_size == MS_SSIM_FILTER_SIZE else 1
+    weights = MS_SSIM_WEIGHTS[:scales]
+    return filter_size, scales, tuple(w / sum(weights) for w in weights)
+
+
+def ms_ssim(a, b, max_val: float = 1.0):
+    """MS-SSIM per image [B]; needs static H, W to fit the scales (else all 5)."""
+    import tensorflow as tf
+
     height, width = a.shape[1], a.shape[2]
     if height is None or width is None:
         return tf.image.ssim_multiscale(a, b, max_val)
-    scales = ms_ssim_scales(height, width)
-    if scales == 0:
-        size = max(1, min(height, width))
-        return tf.image.ssim(a, b, max_val, filter_size=size)
-    weights = _MS_SSIM_WEIGHTS[:scales]
-    weights = [w / sum(weights) for w in weights]
-    return tf.image.ssim_multiscale(a, b, max_val, power_factors=weights)
+    filter_size, _, weights = ms_ssim_settings(height, width)
+    return tf.image.ssim_multiscale(a, b, max_val, power_factors=weights,
+                                    filter_size=filter_size)
 
 
-def psnr(a: tf.Tensor, b: tf.Tensor, max_val: float = 1.0) -> tf.Tensor:
+def psnr(a, b, max_val: float = 1.0):
+    import tensorflow as tf
+
     return tf.image.psnr(a, b, max_val)

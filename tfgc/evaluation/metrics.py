@@ -11,10 +11,14 @@ import math
 
 import numpy as np
 
+from tfgc.metrics import (  # noqa: F401  (the scale rule lives there; re-exported here)
+    MS_SSIM_FILTER_SIZE,
+    MS_SSIM_WEIGHTS,
+    ms_ssim_scales,
+    ms_ssim_settings,
+)
+
 PSNR_CAP_DB = 100.0
-# Wang, Simoncelli & Bovik (2003) scale weights; TF uses the same defaults.
-MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-MS_SSIM_FILTER_SIZE = 11
 
 
 def _as_float(image: np.ndarray) -> np.ndarray:
@@ -42,22 +46,6 @@ def psnr(original: np.ndarray, reconstruction: np.ndarray) -> float:
     return min(value, PSNR_CAP_DB)
 
 
-def _downscaled(size: int) -> int:
-    # tf.image.ssim_multiscale pads odd sizes, then 2x2 average-pools.
-    return (size + 1) // 2
-
-
-def ms_ssim_scales(height: int, width: int) -> int:
-    """How many of the 5 scales fit: each scale must still be at least the 11-px filter."""
-    scales, h, w = 1, height, width
-    while scales < len(MS_SSIM_WEIGHTS):
-        h, w = _downscaled(h), _downscaled(w)
-        if min(h, w) < MS_SSIM_FILTER_SIZE:
-            break
-        scales += 1
-    return scales
-
-
 def ms_ssim(original: np.ndarray, reconstruction: np.ndarray) -> tuple[float, int]:
     """MS-SSIM on RGB in [0, 1]; returns (value, scales used).
 
@@ -68,11 +56,7 @@ def ms_ssim(original: np.ndarray, reconstruction: np.ndarray) -> tuple[float, in
     import tensorflow as tf
 
     a, b = _check_pair(original, reconstruction)
-    height, width = a.shape[:2]
-    filter_size = min(MS_SSIM_FILTER_SIZE, height, width)
-    scales = ms_ssim_scales(height, width) if filter_size == MS_SSIM_FILTER_SIZE else 1
-    weights = np.asarray(MS_SSIM_WEIGHTS[:scales], dtype=np.float64)
-    weights = tuple(float(w) for w in weights / weights.sum())
+    filter_size, scales, weights = ms_ssim_settings(*a.shape[:2])
     value = tf.image.ssim_multiscale(
         a, b, max_val=255.0, power_factors=weights, filter_size=filter_size)
     return float(value.numpy()), scales
