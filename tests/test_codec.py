@@ -34,7 +34,7 @@ def test_round_trip_any_size(codec, shape):
 def test_symbols_round_trip_bit_exact(codec):
     import tensorflow as tf
 
-    from tfgc.export.modules import edge_pad
+    from tfgc.data.padding import edge_pad
 
     image = _photo(48, 80, seed=1)
     data = codec.compress(image)

@@ -14,6 +14,7 @@ from PIL import Image
 
 from tfgc import assets
 from tfgc.data.images import list_images
+from tfgc.data.padding import edge_pad
 from tfgc.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -101,17 +102,6 @@ def train_dataset(files: ImageFiles, crop_size: int, batch_size: int, seed: int 
     return ds.batch(batch_size, drop_remainder=True).prefetch(autotune)
 
 
-def pad_to_multiple(image: tf.Tensor, multiple: int = 16) -> tf.Tensor:
-    """Edge-pads [..., H, W, C] at the bottom/right to multiples of `multiple`."""
-    shape = tf.shape(image)
-    h, w = shape[-3], shape[-2]
-    pad_h = (multiple - h % multiple) % multiple
-    pad_w = (multiple - w % multiple) % multiple
-    rank = len(image.shape)
-    paddings = [[0, 0]] * (rank - 3) + [[0, pad_h], [0, pad_w], [0, 0]]
-    return tf.pad(image, paddings, mode="SYMMETRIC")
-
-
 def eval_dataset(files: ImageFiles, crop_size: int, num_images: int) -> tf.data.Dataset:
     """Center crops (batched) or, with crop_size=0, whole images padded to x16 (batch 1)."""
     paths = files.paths[:num_images] if num_images > 0 else files.paths
@@ -126,4 +116,4 @@ def eval_dataset(files: ImageFiles, crop_size: int, num_images: int) -> tf.data.
             crop = image[top:top + crop_size, left:left + crop_size]
             return tf.cast(tf.ensure_shape(crop, [crop_size, crop_size, 3]), tf.float32) / 255.0
         return ds.map(center).batch(len(paths))
-    return ds.map(lambda im: pad_to_multiple(tf.cast(im, tf.float32) / 255.0)).batch(1)
+    return ds.map(lambda im: tf.cast(edge_pad(im), tf.float32) / 255.0).batch(1)

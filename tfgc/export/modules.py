@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgc import coding
+from tfgc.data.padding import edge_pad
 from tfgc.layers.noise import latent_noise
 from tfgc.layers.quantizer import Quantizer
 from tfgc.networks import Encoder, Generator
@@ -37,16 +38,6 @@ def model_fingerprint(config_json: str, encoder: Encoder, generator: Generator,
     if model_tables is not None:
         digest.update(np.ascontiguousarray(model_tables, dtype=np.int32).tobytes())
     return digest.digest()[:16]
-
-
-def edge_pad(image: tf.Tensor, multiple: int = STRIDE) -> tf.Tensor:
-    """Pads [H, W, C] at the bottom/right to multiples of `multiple` by repeating the last
-    row/column; works down to 1x1 (mirror padding needs more pixels than it adds)."""
-    shape = tf.shape(image)
-    rows = (shape[0] + multiple - 1) // multiple * multiple
-    cols = (shape[1] + multiple - 1) // multiple * multiple
-    image = tf.gather(image, tf.minimum(tf.range(rows), shape[0] - 1), axis=0)
-    return tf.gather(image, tf.minimum(tf.range(cols), shape[1] - 1), axis=1)
 
 
 def png_bytes(image: tf.Tensor) -> tf.Tensor:

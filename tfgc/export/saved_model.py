@@ -47,7 +47,7 @@ def next_version(export_dir: str) -> int:
 
 def fit_tables(model, images: Iterable[np.ndarray]) -> np.ndarray:
     """Context tables for the 'model tables' entropy model, from the model's own latents."""
-    from tfgc.export.modules import edge_pad
+    from tfgc.data.padding import edge_pad
 
     def latents():
         for pixels in images:
