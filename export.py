@@ -40,27 +40,24 @@ def main(argv):
 
 
 def _export() -> int:
-    from tfgc.codec import Codec
     from tfgc.data.pipeline import find_images
     from tfgc.errors import ConfigError
     from tfgc.export.saved_model import export
+    from tfgc.training.trainer import restore_from_workdir
 
     if bool(FLAGS.workdir) == bool(FLAGS.checkpoint):
         raise ConfigError("pass exactly one of --workdir or --checkpoint")
     workdir = FLAGS.workdir or os.path.dirname(os.path.dirname(os.path.abspath(FLAGS.checkpoint)))
-    codec = Codec.from_workdir(workdir, FLAGS.checkpoint)
-    from tfgc.config import from_json
-
-    with open(os.path.join(workdir, "config.json")) as f:
-        config = from_json(f.read())
+    model, config = restore_from_workdir(workdir, FLAGS.checkpoint)
+    step = model.current_step()
     source = FLAGS.tables_data
     if source is None:
         source = config.data.train if config.data.train and os.path.exists(
             config.data.train) else ""
     images = find_images(source).paths[: FLAGS.max_tables_images]
-    result = export(codec.model, config, FLAGS.export_dir, FLAGS.version, codec.step, images,
+    result = export(model, config, FLAGS.export_dir, FLAGS.version, step, images,
                     FLAGS.stated_max_bpp)
-    print(f"exported step {codec.step} as version {result.version}:\n  {result.full_dir}\n"
+    print(f"exported step {step} as version {result.version}:\n  {result.full_dir}\n"
           f"  {result.stock_dir}\nfingerprint {result.fingerprint.hex()}, "
           f"{result.mean_bpp:.4f} bpp on the {len(images)} table image(s)")
     return 0

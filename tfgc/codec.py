@@ -75,26 +75,12 @@ class Codec:
     @classmethod
     def from_workdir(cls, workdir: str, checkpoint: str | None = None,
                      model_tables: np.ndarray | None = None) -> Codec:
-        from tfgc.config import from_json
-        from tfgc.training.trainer import CHECKPOINT_DIR, CONFIG_FILE, build_model, make_checkpoint
+        from tfgc.training.trainer import restore_from_workdir
 
-        config_path = os.path.join(workdir, CONFIG_FILE)
-        if not os.path.exists(config_path):
-            raise ModelLoadError(f"{workdir} is not a training workdir (no {CONFIG_FILE})")
-        with open(config_path) as f:
-            config = from_json(f.read())
-        checkpoint = checkpoint or tf.train.latest_checkpoint(
-            os.path.join(workdir, CHECKPOINT_DIR))
-        if not checkpoint:
-            raise ModelLoadError(f"no checkpoint in {os.path.join(workdir, CHECKPOINT_DIR)}")
-        config.lambda_vgg = 0.0  # the perceptual loss is not needed to run the model
-        model, _ = build_model(config)
-        status = make_checkpoint(model).restore(checkpoint)
-        status.expect_partial()
+        model, _ = restore_from_workdir(workdir, checkpoint)
         name = f"{os.path.basename(os.path.normpath(workdir))}@{model.current_step()}"
         codec = cls.from_model(model, model_tables, name=name)
         codec.model = model
-        codec.checkpoint = checkpoint
         codec.step = model.current_step()
         return codec
 

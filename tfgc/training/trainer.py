@@ -79,6 +79,26 @@ def make_checkpoint(model: GenerativeCompression) -> tf.train.Checkpoint:
                                d_optimizer=model.d_optimizer)
 
 
+def restore_from_workdir(workdir: str, checkpoint: str | None = None):
+    """(model, config) of a training workdir at `checkpoint` (default: its latest)."""
+    from tfgc.config import from_json
+    from tfgc.errors import ModelLoadError
+
+    config_path = os.path.join(workdir, CONFIG_FILE)
+    if not os.path.exists(config_path):
+        raise ModelLoadError(f"{workdir} is not a training workdir (no {CONFIG_FILE})")
+    with open(config_path) as f:
+        config = from_json(f.read())
+    checkpoint = checkpoint or tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))
+    if not checkpoint:
+        raise ModelLoadError(f"no checkpoint in {os.path.join(workdir, CHECKPOINT_DIR)}")
+    runnable = config.copy_and_resolve_references()
+    runnable.lambda_vgg = 0.0  # the perceptual loss is not needed to run the model
+    model, _ = build_model(runnable)
+    make_checkpoint(model).restore(checkpoint).expect_partial()
+    return model, config
+
+
 def _initialise(model: GenerativeCompression, batch: tf.Tensor, target_std: float) -> None:
     if target_std > 0:
         latents = model.encoder(batch * 2.0 - 1.0, training=False)
