@@ -1,36 +1,39 @@
-"""`python -m tfgc COMMAND ...`; see `python -m tfgc --help`."""
+"""`tfgc COMMAND ...` (or `python -m tfgc COMMAND ...`); see `tfgc --help`.
+
+Building the parser imports no TensorFlow: each command imports what it needs when it runs, so
+`tfgc info` and `--help` start instantly.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF start-up noise, not ours
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tfgc.cli import codec_commands
+    from tfgc.cli import codec_commands, demo
     from tfgc.evaluation import cli as evaluate_command
 
-    parser = argparse.ArgumentParser(prog="python -m tfgc",
+    parser = argparse.ArgumentParser(prog="tfgc",
                                      description="GAN-based extreme image compression.")
+    verbose_help = "also show TensorFlow's log (hidden by default)"
+    parser.add_argument("-v", "--verbose", action="store_true", help=verbose_help)
     subparsers = parser.add_subparsers(dest="command", required=True)
     codec_commands.register(subparsers)
     evaluate_command.register(subparsers)
-    try:
-        from tfgc.cli import demo
-    except ImportError:
-        demo = None
-    if demo is not None:
-        demo.register(subparsers)
+    demo.register(subparsers)
+    for command in subparsers.choices.values():  # `tfgc compress ... --verbose` works too
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help=verbose_help)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from tfgc.errors import TfgcError
+    from tfgc.utils.logs import set_verbose
 
     args = build_parser().parse_args(argv)
+    set_verbose(args.verbose)
     try:
         return int(args.run(args) or 0)
     except TfgcError as e:

@@ -85,7 +85,7 @@ def train_dataset(files: ImageFiles, crop_size: int, batch_size: int, seed: int 
     autotune = tf.data.AUTOTUNE
     ds = tf.data.Dataset.from_tensor_slices(files.paths)
     ds = ds.map(_decode, num_parallel_calls=autotune)
-    ds = ds.apply(tf.data.experimental.ignore_errors(log_warning=True))
+    ds = ds.ignore_errors(log_warning=True)
     ds = ds.map(lambda im: _cover(im, crop_size), num_parallel_calls=autotune)
     if cache:
         ds = ds.cache()
@@ -106,7 +106,7 @@ def eval_dataset(files: ImageFiles, crop_size: int, num_images: int) -> tf.data.
     """Center crops (batched) or, with crop_size=0, whole images padded to x16 (batch 1)."""
     paths = files.paths[:num_images] if num_images > 0 else files.paths
     ds = tf.data.Dataset.from_tensor_slices(paths).map(_decode)
-    ds = ds.apply(tf.data.experimental.ignore_errors(log_warning=True))
+    ds = ds.ignore_errors(log_warning=True)
     if crop_size:
         def center(image):
             image = _cover(image, crop_size)

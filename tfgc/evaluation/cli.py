@@ -88,7 +88,6 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit status: 0 when at least one image was evaluated, 1 otherwise, 2 for bad input."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tfgc.errors import ConfigError, DataError, TfgcError
 
     try:
