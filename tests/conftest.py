@@ -10,7 +10,19 @@ import numpy as np
 import pytest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_DATA = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data")
+# Test data that does not ship with tfgc (the Kodak images): the one setting that points at it,
+# documented in README.md (Development). Tests reach it only through `external_data`.
+SHARED_DATA = os.environ.get("TFGC_TEST_DATA") or os.path.join(
+    os.path.dirname(REPO_ROOT), "shared", "data")
+
+
+def external_data(*parts: str) -> str:
+    """A path under TFGC_TEST_DATA; skips the calling test, saying what is missing, if absent."""
+    path = os.path.join(SHARED_DATA, *parts)
+    if not os.path.exists(path):
+        pytest.skip(f"{os.path.join(*parts)} not found under TFGC_TEST_DATA={SHARED_DATA} "
+                    "(set TFGC_TEST_DATA to the folder holding the external test data)")
+    return path
 
 
 def tiny_config():

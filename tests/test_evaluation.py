@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import external_data
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SHARED_KODAK = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "shared", "data", "kodak")
 
 
 def synthetic(height: int, width: int, seed: int = 0, noise: float = 4.0) -> np.ndarray:
@@ -225,13 +225,12 @@ def test_niqe_and_brisque_rank_distortions_like_a_viewer():
         niqe(synthetic(64, 96))  # smaller than one 96x96 patch
 
 
-@pytest.mark.skipif(not os.path.isdir(SHARED_KODAK), reason="shared Kodak set not available")
 def test_no_reference_metrics_on_kodak():
     from tfgc.data.images import read_rgb
     from tfgc.evaluation.brisque_metric import brisque
     from tfgc.evaluation.niqe import niqe
 
-    image = read_rgb(os.path.join(SHARED_KODAK, "kodim01.png"))
+    image = read_rgb(external_data("kodak", "kodim01.png"))
     assert brisque(image) == pytest.approx(19.65702237216894, abs=1e-6)  # the wheel's score
     assert 2.0 < niqe(image) < 6.0
     assert niqe(blur(image, 2)) > niqe(image) + 3
