@@ -1,0 +1,1 @@
+"""Semantic inputs of GC(D+) and SC: label sets, procedural street scenes, preservation masks."""
