@@ -17,7 +17,9 @@ def default_model_config() -> ml_collections.ConfigDict:
     m.centers = (-2.0, -1.0, 0.0, 1.0, 2.0)  # L = 5
     m.quantizer_temperature = 1.0  # sigma of the soft assignment used for gradients
     m.noise_channels = 0  # channels of N(0, 1) noise concatenated to the latents; 0 = off
-    m.condition_channels = 0  # label-map channels fed to D (GC(D+)) / G (SC); seam for later
+    m.mode = "gc"  # gc | gc_dplus (label map fed to D in training) | sc (selective, Sec. 4.2)
+    m.condition_channels = 0  # label classes K (one-hot channels); gc_dplus and sc need K > 0
+    m.semantic_filters = (60, 120, 240, 480, 960)  # F (sc): c7s1-60, d120, d240, d480, d960
     m.width_multiplier = 1.0  # scales every filter count below
     m.encoder_filters = (60, 120, 240, 480, 960)  # c7s1-60, d120, d240, d480, d960
     m.generator_filters = 960  # c3s1-960 and R960
@@ -42,6 +44,10 @@ def default_config() -> ml_collections.ConfigDict:
 
     c.data = ml_collections.ConfigDict()
     c.data.train = ""  # folder or glob of PNG/JPEG (recursive); "" = samples bundled in tfgc
+    c.data.layout = "images"  # images | cityscapes | ade20k (dataset roots with label maps)
+    c.data.train_split = ""  # labelled layouts: "" = train (cityscapes) / training (ade20k)
+    c.data.eval_split = ""  # "" = the training split
+    c.data.preserve_mode = "ri"  # sc training masks: ri | rb | all_synthesised
     c.data.eval = ""  # "" = the training images
     c.data.crop_size = 256  # random crops; smaller images are upscaled to cover the crop
     c.data.eval_crop_size = 256  # center crops for eval; 0 = whole images padded to x16
@@ -83,6 +89,37 @@ def default_config() -> ml_collections.ConfigDict:
     return c
 
 
+MODES = ("gc", "gc_dplus", "sc")
+
+
+def check_semantic(config: ml_collections.ConfigDict) -> None:
+    """The one place that checks the semantic fields against each other and the data layout."""
+    from tfgc.errors import ConfigError
+    from tfgc.semantic.labels import LABEL_SETS
+    from tfgc.semantic.masks import TRAIN_MODES
+
+    m, data = config.model, config.data
+    if m.mode not in MODES:
+        raise ConfigError(f"model.mode must be one of {MODES}, got {m.mode!r}")
+    layouts = ("images", *LABEL_SETS)
+    if data.layout not in layouts:
+        raise ConfigError(f"data.layout must be one of {layouts}, got {data.layout!r}")
+    if m.mode == "gc":
+        if m.condition_channels:
+            raise ConfigError("model.condition_channels > 0 needs model.mode=gc_dplus or sc")
+        return
+    if data.layout == "images":
+        raise ConfigError(f"model.mode={m.mode} trains on label maps: set data.layout to one "
+                          f"of {tuple(LABEL_SETS)} and data.train to the dataset root")
+    classes = LABEL_SETS[data.layout].num_classes
+    if m.condition_channels != classes:
+        raise ConfigError(f"model.condition_channels must be {classes} (the {data.layout} "
+                          f"classes) for model.mode={m.mode}, got {m.condition_channels}")
+    if m.mode == "sc" and data.preserve_mode not in TRAIN_MODES:
+        raise ConfigError(f"data.preserve_mode must be one of {TRAIN_MODES}, got "
+                          f"{data.preserve_mode!r}")
+
+
 def to_json(config: ml_collections.ConfigDict) -> str:
     return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=list)
 
@@ -117,6 +154,25 @@ def paper_gc_config(num_channels: int) -> ml_collections.ConfigDict:
     config.batch_size = 8
     config.num_steps = 150_000
     config.warmup_steps = 0
+    return config
+
+
+def paper_semantic_config(mode: str, num_channels: int, preserve_mode: str = "ri"
+                          ) -> ml_collections.ConfigDict:
+    """The paper's Cityscapes models at full width: GC(D+) or SC (Sec. 4.1-4.2, 6.2).
+
+    19 Cityscapes train classes, one-hot. The paper trains on Cityscapes downscaled to
+    1024x512; give that folder (Cityscapes layout) with --config.data.train. For SC,
+    preserve_mode is RI (25% of instances) or RB (random box). The paper also uses the VGG
+    loss (weight 10): set lambda_vgg and vgg_weights_path to enable it.
+    """
+    from tfgc.semantic.labels import label_set
+
+    config = paper_gc_config(num_channels)
+    config.model.mode = mode
+    config.data.layout = "cityscapes"
+    config.model.condition_channels = label_set("cityscapes").num_classes
+    config.data.preserve_mode = preserve_mode
     return config
 
 

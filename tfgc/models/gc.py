@@ -6,6 +6,11 @@ updates E and G together on  GAN + lambda_mse * MSE + lambda_fm * FM [+ lambda_v
 [+ beta * rate], then D `d_steps` times on the same reconstructions (pix2pixHD's schedule: one
 forward pass serves both updates). While `gan_active` is False (the distortion-only warm-up) the
 discriminator is neither run nor updated.
+
+Semantic modes (paper Sec. 4.1-4.2), chosen by `mode`: "gc_dplus" feeds the one-hot label map
+to D only, in training (E and G never see it, so coding is unchanged); "sc" also feeds it
+through F to G at latent resolution, zeroes the quantised latents outside a preservation mask
+and restricts the pixel distortion to the preserved region (FM, VGG and GAN stay unmasked).
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ from tfgc.layers.quantizer import Quantizer
 from tfgc.losses import gan as gan_losses
 from tfgc.losses.perceptual import VGGLoss
 from tfgc.metrics import ms_ssim, psnr
-from tfgc.networks import Encoder, Generator, MultiScaleDiscriminator
+from tfgc.networks import Encoder, Generator, MultiScaleDiscriminator, SemanticFeatureExtractor
+from tfgc.semantic import masks
 
 _G_TRACKERS = ("g_loss", "mse", "psnr", "gan_g", "feature_matching", "vgg", "rate_bpp",
-               "entropy_bpp", "bpp_bound")
+               "entropy_bpp", "bpp_bound", "preserved_fraction")
 _D_TRACKERS = ("d_loss", "gan_d", "gradient_penalty")
 
 
@@ -75,6 +81,10 @@ class GenerativeCompression(tf.keras.Model):
         self.ema_generator: Generator | None = None
         self.noise_channels = int(config.noise_channels)
         self.condition_channels = int(config.condition_channels)
+        self.mode = config.mode
+        self.semantic_features = (SemanticFeatureExtractor(
+            config.semantic_filters, config.encoder_norm, config.padding,
+            config.width_multiplier) if self.mode == "sc" else None)
         self.gan_active = False
         self._trackers = {n: tf.keras.metrics.Mean(name=n) for n in _G_TRACKERS + _D_TRACKERS}
         self._eval_trackers = {n: tf.keras.metrics.Mean(name=n)
@@ -103,15 +113,23 @@ class GenerativeCompression(tf.keras.Model):
         channels = self.model_config.num_channels
         return channels * math.log2(self.num_centers) / self.downsampling_factor**2
 
+    @property
+    def conditions_discriminator(self) -> bool:
+        return self.mode in ("gc_dplus", "sc")
+
     def build_all(self, crop_size: int = 64) -> None:
         """Creates every variable (needed before restoring or counting parameters)."""
         images = tf.zeros([1, crop_size, crop_size, 3])
-        self(images, training=True)  # builds E and G
+        inputs = images
+        label_map = None
+        if self.condition_channels:
+            label_map = tf.zeros([1, crop_size, crop_size, self.condition_channels])
+            inputs = {"image": images, "label_map": label_map}
+        self(inputs, training=True)  # builds E, G (and F)
         if self.ema_generator is not None:
-            self(images, training=False)  # builds the EMA copy of G
-        condition = (tf.zeros([1, crop_size, crop_size, self.condition_channels])
-                     if self.condition_channels else None)
-        self.discriminator(images * 2.0 - 1.0, condition)
+            self(inputs, training=False)  # builds the EMA copy of G
+        self.discriminator(images * 2.0 - 1.0,
+                           label_map if self.conditions_discriminator else None)
 
     # ----------------------------------------------------------------------------------------
     # Inference pieces, used by the codec and exports.
@@ -125,20 +143,43 @@ class GenerativeCompression(tf.keras.Model):
         return self.quantizer.symbols(self.encoder(images * 2.0 - 1.0, training=False))
 
     def synthesis(self, symbols: tf.Tensor, noise_seed: tf.Tensor | int = 0,
-                  condition: tf.Tensor | None = None) -> tf.Tensor:
-        """int32 symbols [B, h, w, C] -> images [B, 16h, 16w, 3] in [0, 1]."""
+                  label_map: tf.Tensor | None = None,
+                  latent_mask: tf.Tensor | None = None) -> tf.Tensor:
+        """int32 symbols [B, h, w, C] -> images [B, 16h, 16w, 3] in [0, 1].
+
+        SC models also take the one-hot label map [B, 16h, 16w, K] and the latent
+        preservation mask [B, h, w, 1] (default: all preserved)."""
         latents = self.quantizer.dequantize(symbols)
         noise = (latent_noise(latents, self.noise_channels, noise_seed)
                  if self.noise_channels else None)
+        latents, condition = self._selective(latents, label_map, latent_mask, training=False)
         images = self.inference_generator(latents, noise, condition, training=False)
         return (images + 1.0) / 2.0
 
-    def call(self, images: tf.Tensor, training: bool = False) -> tf.Tensor:
-        latents = self.encoder(images * 2.0 - 1.0, training=training)
-        quantized, _ = self.quantizer(latents)
-        noise = self._noise(quantized, training)
+    def latent_mask(self, pixel_mask: tf.Tensor) -> tf.Tensor:
+        """Pixel preservation mask [B, H, W, 1] -> latent mask [B, H/16, W/16, 1]."""
+        return masks.to_latent(pixel_mask, self.downsampling_factor)
+
+    def _selective(self, quantized: tf.Tensor, label_map: tf.Tensor | None,
+                   latent_mask: tf.Tensor | None, training: bool):
+        """SC: (w_hat * m, F(s)); other modes: (w_hat, None)."""
+        if self.mode != "sc":
+            return quantized, None
+        if label_map is None:
+            raise ValueError("an SC model needs the label map")
+        if latent_mask is not None:
+            quantized = quantized * tf.cast(latent_mask, quantized.dtype)
+        features = self.semantic_features(label_map, training=training)
+        return quantized, tf.cast(features, quantized.dtype)
+
+    def call(self, inputs, training: bool = False) -> tf.Tensor:
+        """images [B, H, W, 3] in [0, 1], or a dict with "image" and, for semantic modes,
+        "label_map" (and for SC an optional pixel "preserve_mask") -> reconstructions."""
+        images, label_map, pixel_mask = self._unpack(inputs)
         generator = self.generator if training else self.inference_generator
-        return (generator(quantized, noise, None, training=training) + 1.0) / 2.0
+        _, _, x_hat, _ = self._autoencode(images * 2.0 - 1.0, label_map, pixel_mask, training,
+                                          generator)
+        return (x_hat + 1.0) / 2.0
 
     def _noise(self, latents: tf.Tensor, training: bool) -> tf.Tensor | None:
         if not self.noise_channels:
@@ -186,26 +227,56 @@ class GenerativeCompression(tf.keras.Model):
     def current_step(self) -> int:
         return int(self.g_optimizer.iterations.numpy())
 
-    def _unpack(self, data) -> tuple[tf.Tensor, tf.Tensor | None]:
+    def _unpack(self, data) -> tuple[tf.Tensor, tf.Tensor | None, tf.Tensor | None]:
+        """(images, label_map, pixel preserve_mask); missing entries are None."""
         if isinstance(data, dict):
-            return data["image"], data.get("label_map")
-        return data, None
+            return data["image"], data.get("label_map"), data.get("preserve_mask")
+        return data, None, None
 
-    def _autoencode(self, x: tf.Tensor, training: bool):
+    @property
+    def generator_variables(self) -> list[tf.Variable]:
+        """What the generator optimizer updates: E, G and (SC) F."""
+        nets = [self.encoder, self.generator] + ([self.semantic_features]
+                                                 if self.semantic_features is not None else [])
+        return [v for net in nets for v in net.trainable_variables]
+
+    def _autoencode(self, x: tf.Tensor, label_map: tf.Tensor | None,
+                    pixel_mask: tf.Tensor | None, training: bool, generator=None):
+        """(latents, symbols, reconstruction in [-1, 1], latent mask or None)."""
         latents = self.encoder(x, training=training)
         quantized, symbols = self.quantizer(latents)
-        reconstruction = self.generator(quantized, self._noise(quantized, training), None,
-                                        training=training)
-        return latents, symbols, reconstruction
+        latent_mask = None
+        if self.mode == "sc":
+            latent_mask = (self.latent_mask(pixel_mask) if pixel_mask is not None
+                           else tf.ones_like(quantized[..., :1]))
+        noise = self._noise(quantized, training)
+        masked, condition = self._selective(quantized, label_map, latent_mask, training)
+        generator = generator or self.generator
+        reconstruction = generator(masked, noise, condition, training=training)
+        return latents, symbols, reconstruction, latent_mask
+
+    def _distortion(self, x: tf.Tensor, x_hat: tf.Tensor, latent_mask: tf.Tensor | None
+                    ) -> tf.Tensor:
+        """MSE, over the preserved pixels only when there is a mask (all-synthesised: 0)."""
+        squared = tf.square(x - x_hat)
+        if latent_mask is None:
+            return tf.reduce_mean(squared)
+        weight = masks.to_pixels(tf.cast(latent_mask, squared.dtype), self.downsampling_factor)
+        total = tf.reduce_sum(weight) * 3.0
+        return tf.math.divide_no_nan(tf.reduce_sum(squared * weight), total)
 
     def train_step(self, data):
-        images, condition = self._unpack(data)
+        images, label_map, pixel_mask = self._unpack(data)
+        condition = label_map if self.conditions_discriminator else None
         x = images * 2.0 - 1.0
         pixels_per_latent = self.downsampling_factor ** 2
-        g_variables = self.encoder.trainable_variables + self.generator.trainable_variables
+        g_variables = self.generator_variables
         with tf.GradientTape() as tape:
-            latents, symbols, x_hat = self._autoencode(x, training=True)
-            terms = {"mse": tf.reduce_mean(tf.square(x - x_hat))}
+            latents, symbols, x_hat, latent_mask = self._autoencode(x, label_map, pixel_mask,
+                                                                    training=True)
+            terms = {"mse": self._distortion(x, x_hat, latent_mask)}
+            if latent_mask is not None:
+                terms["preserved_fraction"] = tf.reduce_mean(latent_mask)
             g_loss = self.lambda_mse * terms["mse"]
             if self.gan_active:
                 fake = self.discriminator(x_hat, condition, training=True)
@@ -272,11 +343,12 @@ class GenerativeCompression(tf.keras.Model):
                 ema.assign(weight)
 
     def test_step(self, data):
-        images, _ = self._unpack(data)
+        images, label_map, pixel_mask = self._unpack(data)
         x = images * 2.0 - 1.0
         latents = self.encoder(x, training=False)
         _, symbols = self.quantizer(latents)
-        reconstruction = self.synthesis(symbols)
+        latent_mask = self.latent_mask(pixel_mask) if pixel_mask is not None else None
+        reconstruction = self.synthesis(symbols, 0, label_map, latent_mask)
         reconstruction = tf.clip_by_value(reconstruction, 0.0, 1.0)
         values = {
             "psnr": tf.reduce_mean(psnr(images, reconstruction)),

@@ -1,7 +1,9 @@
-"""The paper's three networks, each usable on its own."""
+"""The paper's networks (E, G, D and SC's feature extractor F), each usable on its own."""
 
 from tfgc.networks.discriminator import MultiScaleDiscriminator, PatchDiscriminator
 from tfgc.networks.encoder import Encoder
 from tfgc.networks.generator import Generator
+from tfgc.networks.semantic import SemanticFeatureExtractor
 
-__all__ = ["Encoder", "Generator", "MultiScaleDiscriminator", "PatchDiscriminator"]
+__all__ = ["Encoder", "Generator", "MultiScaleDiscriminator", "PatchDiscriminator",
+           "SemanticFeatureExtractor"]

@@ -96,7 +96,9 @@ class Monitor(tf.keras.callbacks.Callback):
 
     def sample(self, step: int) -> None:
         reconstruction = tf.clip_by_value(self.model(self.sample_batch, training=False), 0, 1)
-        pairs = tf.concat([self.sample_batch, reconstruction], axis=2)  # original | ours
+        originals = (self.sample_batch["image"] if isinstance(self.sample_batch, dict)
+                     else self.sample_batch)
+        pairs = tf.concat([originals, reconstruction], axis=2)  # original | ours
         with self.writer.as_default(step=step):
             tf.summary.image("original_vs_reconstruction", pairs, max_outputs=4)
         grid = np.concatenate(list(pairs.numpy()), axis=0)

@@ -16,8 +16,8 @@ import sys
 import ml_collections
 import tensorflow as tf
 
-from tfgc.config import to_json
-from tfgc.data import pipeline
+from tfgc.config import check_semantic, to_json
+from tfgc.data import labeled, pipeline
 from tfgc.errors import ConfigError
 from tfgc.models.gc import GenerativeCompression
 from tfgc.training import callbacks
@@ -69,7 +69,7 @@ def build_model(config: ml_collections.ConfigDict, strategy=None):
             ema_decay=config.ema_decay, jit_compile=config.jit_compile)
         model.build_all(min(64, config.data.crop_size))
         # Create optimizer slots now so a checkpoint restores them immediately.
-        g_optimizer.build(model.encoder.trainable_variables + model.generator.trainable_variables)
+        g_optimizer.build(model.generator_variables)
         d_optimizer.build(model.discriminator.trainable_variables)
     return model, {"generator": g_schedule, "discriminator": d_schedule}
 
@@ -111,11 +111,45 @@ def _initialise(model: GenerativeCompression, batch: tf.Tensor, target_std: floa
     model.reset_ema()
 
 
+def _datasets(config: ml_collections.ConfigDict):
+    """(train dataset, eval dataset, sample batch) for the config's data layout."""
+    data = config.data
+    if data.layout == "images":
+        train_files = pipeline.find_images(data.train, data.on_corrupt)
+        eval_files = (pipeline.find_images(data.eval, data.on_corrupt)
+                      if data.eval else train_files)
+        count, skipped = len(train_files.paths), len(train_files.skipped)
+        dataset = pipeline.train_dataset(train_files, data.crop_size, config.batch_size,
+                                         config.seed, data.cache, data.shuffle_buffer)
+        eval_data = pipeline.eval_dataset(eval_files, data.eval_crop_size, data.num_eval_images)
+        sample_batch = next(iter(pipeline.eval_dataset(
+            eval_files, data.eval_crop_size or 256, 4)))
+    else:
+        train_files = labeled.find_labeled(data.train, data.layout, data.train_split,
+                                           data.on_corrupt)
+        eval_files = (labeled.find_labeled(data.eval or data.train, data.layout,
+                                           data.eval_split or data.train_split,
+                                           data.on_corrupt)
+                      if data.eval or data.eval_split else train_files)
+        count, skipped = len(train_files.images), len(train_files.skipped)
+        sc = config.model.mode == "sc"
+        dataset = labeled.labeled_train_dataset(
+            train_files, data.crop_size, config.batch_size, config.seed, data.cache,
+            data.shuffle_buffer, data.preserve_mode if sc else None)
+        eval_crop = data.eval_crop_size or data.crop_size
+        eval_data = labeled.labeled_eval_dataset(eval_files, eval_crop, data.num_eval_images, sc)
+        sample_batch = next(iter(labeled.labeled_eval_dataset(eval_files, eval_crop, 4, sc)))
+    print(f"training on {count} image(s)" + (f", skipped {skipped} unusable" if skipped else ""),
+          file=sys.stderr)
+    return dataset, eval_data, sample_batch
+
+
 def train(config: ml_collections.ConfigDict, workdir: str) -> GenerativeCompression:
     if config.num_steps < 0 or config.warmup_steps < 0:
         raise ConfigError("num_steps and warmup_steps must be >= 0")
     if config.batch_size <= 0:
         raise ConfigError(f"batch_size must be positive, got {config.batch_size}")
+    check_semantic(config)
     os.makedirs(workdir, exist_ok=True)
     _check_resumable(workdir, config)
     write_text_atomic(os.path.join(workdir, CONFIG_FILE), to_json(config))
@@ -123,21 +157,9 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> GenerativeCompress
     if config.mixed_precision:
         tf.keras.mixed_precision.set_global_policy("mixed_float16")
 
-    train_files = pipeline.find_images(config.data.train, config.data.on_corrupt)
-    eval_files = (pipeline.find_images(config.data.eval, config.data.on_corrupt)
-                  if config.data.eval else train_files)
-    print(f"training on {len(train_files.paths)} image(s)"
-          + (f", skipped {len(train_files.skipped)} unreadable" if train_files.skipped else ""),
-          file=sys.stderr)
-
+    dataset, eval_data, sample_batch = _datasets(config)
     strategy = make_strategy(config.distribution)
     model, schedules = build_model(config, strategy)
-    dataset = pipeline.train_dataset(train_files, config.data.crop_size, config.batch_size,
-                                     config.seed, config.data.cache, config.data.shuffle_buffer)
-    eval_data = pipeline.eval_dataset(eval_files, config.data.eval_crop_size,
-                                      config.data.num_eval_images)
-    sample_batch = next(iter(pipeline.eval_dataset(
-        eval_files, config.data.eval_crop_size or 256, 4)))
 
     with strategy.scope():
         checkpoint = make_checkpoint(model)
@@ -149,7 +171,9 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> GenerativeCompress
               file=sys.stderr)
     else:
         print(f"starting a new run in {workdir}", file=sys.stderr)
-        _initialise(model, next(iter(dataset)), config.model.latent_init_std)
+        first = next(iter(dataset))
+        _initialise(model, first["image"] if isinstance(first, dict) else first,
+                    config.model.latent_init_std)
 
     common = [
         callbacks.Checkpointer(manager, config.checkpoint_every),
