@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     except TfgcError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # an output the command writes once (demo, evaluate's reports)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

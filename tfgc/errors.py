@@ -35,3 +35,7 @@ class UnsupportedVersionError(BitstreamError):
 
 class ModelMismatchError(BitstreamError):
     """The file was written by a different model than the one decoding it."""
+
+
+class OutputError(TfgcError):
+    """An output file or folder cannot be written (not a folder, read-only, disk full)."""

@@ -9,7 +9,7 @@ import time
 
 from tqdm import tqdm
 
-from tfgc.cli.files import expand_inputs, output_path
+from tfgc.cli.files import check_output, expand_inputs, os_error_message, output_path
 from tfgc.errors import TfgcError
 from tfgc.utils.files import write_bytes_atomic
 
@@ -45,31 +45,40 @@ def _progress(items, desc):
     return tqdm(items, desc=desc, unit="file", disable=len(items) < 2, file=sys.stderr)
 
 
+def _error(path: str, message: object) -> None:
+    tqdm.write(f"error: {path}: {message}", file=sys.stderr)
+
+
 def run_compress(args: argparse.Namespace) -> int:
-    from tfgc.codec import load_codec
+    inputs = expand_inputs(args.inputs, None)
+    check_output(args.out, ".tfgc", len(inputs))
+    from tfgc.codec import load_codec  # TensorFlow: only once the arguments are known good
     from tfgc.data.images import load_image
 
-    inputs = expand_inputs(args.inputs, None)
     codec = load_codec(args.model)
     single = len(inputs) == 1
     failures, total_bytes, total_pixels, conversions = 0, 0, 0, []
     start = time.perf_counter()
     for path in _progress(inputs, "compress"):
+        target = output_path(path, args.out, ".tfgc", single)
         try:
             loaded = load_image(path)
             if loaded.conversions:
                 conversions.append((path, loaded.conversions))
             result = codec.compress_with_stats(loaded.pixels, args.noise_seed)
-            write_bytes_atomic(output_path(path, args.out, ".tfgc", single), result.data)
+            write_bytes_atomic(target, result.data)
             total_bytes += len(result.data)
             total_pixels += result.height * result.width
         except TfgcError as e:
             failures += 1
-            tqdm.write(f"error: {path}: {e}", file=sys.stderr)
+            _error(path, e)
+        except OSError as e:
+            failures += 1
+            _error(path, f"cannot write {target}: {os_error_message(e)}")
     if conversions:
         path, notes = conversions[0]
         more = f" (and {len(conversions) - 1} more)" if len(conversions) > 1 else ""
-        print(f"note: converted to RGB as a viewer shows it: {path}: {'; '.join(notes)}{more}",
+        print(f"note: converted as a viewer shows it: {path}: {'; '.join(notes)}{more}",
               file=sys.stderr)
     done = len(inputs) - failures
     if done:
@@ -80,25 +89,35 @@ def run_compress(args: argparse.Namespace) -> int:
 
 
 def run_decompress(args: argparse.Namespace) -> int:
+    inputs = expand_inputs(args.inputs, (".tfgc",))
+    check_output(args.out, ".png", len(inputs))
     from tfgc.codec import load_codec
     from tfgc.data.images import write_png
 
-    inputs = expand_inputs(args.inputs, (".tfgc",))
     codec = load_codec(args.model)
     single = len(inputs) == 1
     failures, total_bytes, total_pixels = 0, 0, 0
     start = time.perf_counter()
     for path in _progress(inputs, "decompress"):
+        target = output_path(path, args.out, ".png", single)
         try:
             with open(path, "rb") as f:
                 data = f.read()
+        except OSError as e:
+            failures += 1
+            _error(path, f"cannot read it: {os_error_message(e)}")
+            continue
+        try:
             pixels = codec.decompress(data)
-            write_png(output_path(path, args.out, ".png", single), pixels)
+            write_png(target, pixels)
             total_bytes += len(data)
             total_pixels += pixels.shape[0] * pixels.shape[1]
-        except (TfgcError, OSError) as e:
+        except TfgcError as e:
             failures += 1
-            tqdm.write(f"error: {path}: {e}", file=sys.stderr)
+            _error(path, e)
+        except OSError as e:
+            failures += 1
+            _error(path, f"cannot write {target}: {os_error_message(e)}")
     done = len(inputs) - failures
     if done:
         print(f"decompressed {done} file(s): {total_bytes} bytes, "
@@ -114,7 +133,7 @@ def run_info(args: argparse.Namespace) -> int:
         with open(args.file, "rb") as f:
             data = f.read()
     except OSError as e:
-        raise TfgcError(f"cannot read {args.file}: {e.strerror}") from None
+        raise TfgcError(f"cannot read {args.file}: {os_error_message(e)}") from None
     header = coding.parse_header(data)
     pixels = header.image_height * header.image_width
     fields = {

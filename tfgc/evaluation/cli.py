@@ -87,7 +87,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit status: 0 when at least one image was evaluated, 1 otherwise, 2 for bad input."""
+    """Exit status: 0 when at least one image was evaluated and every file was written, 1
+    otherwise, 2 for bad input."""
     from tfgc.errors import ConfigError, DataError, TfgcError
 
     try:
@@ -114,4 +115,6 @@ def run(args: argparse.Namespace) -> int:
           f"results in {os.path.join(args.out, 'results.md')}")
     for item in results["skipped"]:
         print(f"  skipped {item['image']}: {item['error']}", file=sys.stderr)
-    return 0 if run_info["images"] > 0 else 1
+    for item in results["write_errors"]:
+        print(f"  not saved {item['image']}: {item['error']}", file=sys.stderr)
+    return 0 if run_info["images"] > 0 and not results["write_errors"] else 1

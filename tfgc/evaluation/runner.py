@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional, Protocol, Union
 import numpy as np
 
 from tfgc.data.images import load_image
-from tfgc.errors import ConfigError, DataError, ImageReadError, TfgcError
+from tfgc.errors import ConfigError, DataError, ImageReadError, OutputError, TfgcError
 from tfgc.evaluation import codecs as codecs_module
 from tfgc.evaluation.metrics import PSNR_CAP_DB, reference_metrics
 from tfgc.evaluation.rate_matching import EncodeCache, match_rate
@@ -413,10 +413,13 @@ def evaluate(codec: Codec, images: Union[str, os.PathLike, Iterable[ImageInput]]
     functions = _nr_functions([n.strip().lower() for n in nr_metrics])
     sources = collect_sources(images, limit)
     out = os.fspath(out_dir) if out_dir is not None else None
+    if out is not None:
+        _check_writable(out)
     say = log or (lambda message: tqdm.write(message))
 
     records: list[dict] = []
     skipped: list[dict] = []
+    write_errors: list[dict] = []
     crop_files: list[str] = []
     warmed_up = False
     counts = {"evaluated": 0, "reused": 0}
@@ -441,17 +444,24 @@ def evaluate(codec: Codec, images: Union[str, os.PathLike, Iterable[ImageInput]]
                                       baseline_codecs, factors, functions, keep=wants_crop)
             record = outcome.record
             counts["evaluated" if outcome.computed else "reused"] += 1
-            if record_path and outcome.computed:
-                write_text_atomic(record_path, _json(record))
-            if crop_path:
-                if outcome.computed or not os.path.exists(crop_path):
-                    from tfgc.evaluation.crops import write_crops
+            target = record_path
+            try:  # the results stay in memory (and in results.json) if this file fails
+                if record_path and outcome.computed:
+                    write_text_atomic(record_path, _json(record))
+                target = crop_path
+                if crop_path:
+                    if outcome.computed or not os.path.exists(crop_path):
+                        from tfgc.evaluation.crops import write_crops
 
-                    reconstructions = _reconstruct(record, image, codec, baseline_codecs,
-                                                   factors, outcome.reconstructions)
-                    write_crops(crop_path, image, record, reconstructions, baseline_codecs,
-                                factors)
-                crop_files.append(os.path.relpath(crop_path, out))
+                        reconstructions = _reconstruct(record, image, codec, baseline_codecs,
+                                                       factors, outcome.reconstructions)
+                        write_crops(crop_path, image, record, reconstructions, baseline_codecs,
+                                    factors)
+                    crop_files.append(os.path.relpath(crop_path, out))
+            except OSError as e:
+                message = f"cannot write {target}: {e.strerror or e}"
+                write_errors.append({"image": source.name, "path": target, "error": message})
+                say(f"error: {source.name}: {message}")
         except ModelFailure as e:
             skipped.append({"image": source.name, "path": source.path, "error": str(e)})
             say(f"skipped {source.name}: {e}")
@@ -463,16 +473,32 @@ def evaluate(codec: Codec, images: Union[str, os.PathLike, Iterable[ImageInput]]
     info.update({"started": started.isoformat(timespec="seconds"),
                  "finished": datetime.datetime.now(datetime.timezone.utc)
                  .isoformat(timespec="seconds"),
-                 "images": len(records), "skipped": len(skipped), **counts})
+                 "images": len(records), "skipped": len(skipped),
+                 "write_errors": len(write_errors), **counts})
     from tfgc.evaluation.report import summarize
 
     results = {"format": FORMAT_VERSION, "run": info,
                "summary": summarize(records, baseline_codecs, factors, list(functions)),
-               "images": records, "skipped": skipped, "crops": crop_files}
+               "images": records, "skipped": skipped, "write_errors": write_errors,
+               "crops": crop_files}
     results = _clean(results)
     if out:
-        _write_outputs(out, results)
+        try:
+            _write_outputs(out, results)
+        except OSError as e:
+            raise OutputError(f"cannot write the results into {out}: "
+                              f"{e.strerror or e}") from None
     return results
+
+
+def _check_writable(out: str) -> None:
+    """Fails before any work when the results folder cannot be created or written."""
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create the results folder {out}: {e.strerror or e}") from None
+    if not os.access(out, os.W_OK):
+        raise OutputError(f"cannot write into the results folder {out}: it is read-only")
 
 
 def _check_factors(factors: Sequence[float]) -> list[float]:
