@@ -66,6 +66,10 @@ def test_demo_writes_its_outputs(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["coffee.tfgc", "coffee_side_by_side.png",
                                             "coffee_tfgc.png"]
     assert "tfgc (ours)" in result.stdout and "JPEG" in result.stdout and "HEIC" in result.stdout
+    original = next(line for line in result.stdout.splitlines() if line.startswith("original"))
+    assert original.split()[1:5] == ["-"] * 4  # no bytes, bpp, PSNR or MS-SSIM of its own
+    assert "nan" not in result.stdout
+    assert f"model: tfgc bundled {_stated()['fingerprint'][:8]};" in result.stderr
 
 
 def file_table_structures_decode(model_dir: str) -> list[int]:

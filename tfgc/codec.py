@@ -46,6 +46,21 @@ def _as_pixels(image) -> np.ndarray:
     return pixels
 
 
+def model_label(fingerprint: bytes, model_dir: str | None = None) -> str:
+    """How outputs name a model: its model card's title, if it has one, and its fingerprint.
+
+    Not the folder name: that is `model` for the bundled model and `1` for every export.
+    """
+    title = "tfgc"
+    card = os.path.join(model_dir, "assets.extra", "model_card.md") if model_dir else None
+    if card and os.path.exists(card):
+        with open(card, encoding="utf-8") as f:
+            first = f.readline().strip()
+        if first.startswith("# "):
+            title = first[2:].removesuffix(" model card").strip() or title
+    return f"{title} {fingerprint.hex()[:8]}"
+
+
 class Codec:
     """A trained model's compress/decompress, from a checkpoint or a SavedModel."""
 
@@ -62,7 +77,7 @@ class Codec:
     # ----------------------------------------------------------------------------------------
     @classmethod
     def from_model(cls, model, model_tables: np.ndarray | None = None,
-                   name: str = "tfgc") -> Codec:
+                   name: str | None = None) -> Codec:
         from tfgc.export.modules import CodecModule, config_to_json, model_fingerprint
 
         config_json = config_to_json(model.model_config)
@@ -70,7 +85,7 @@ class Codec:
         fingerprint = model_fingerprint(config_json, model.encoder, generator, model_tables)
         module = CodecModule(model.encoder, model.quantizer, generator,
                              model.noise_channels, config_json, model_tables, fingerprint)
-        return cls(module, name)
+        return cls(module, name or model_label(fingerprint))
 
     @classmethod
     def from_workdir(cls, workdir: str, checkpoint: str | None = None,
@@ -78,8 +93,8 @@ class Codec:
         from tfgc.training.trainer import restore_from_workdir
 
         model, _ = restore_from_workdir(workdir, checkpoint)
-        name = f"{os.path.basename(os.path.normpath(workdir))}@{model.current_step()}"
-        codec = cls.from_model(model, model_tables, name=name)
+        codec = cls.from_model(model, model_tables)
+        codec.name = f"{model_label(codec.fingerprint)} (step {model.current_step()})"
         codec.model = model
         codec.step = model.current_step()
         return codec
@@ -95,7 +110,7 @@ class Codec:
         if not hasattr(module, "compress_one"):
             raise ModelLoadError(f"{path} is not a full tfgc export (it has no compress); use "
                                  "the tfgc/<version> directory, not tfgc_stock")
-        return cls(module, name=os.path.basename(os.path.normpath(path)))
+        return cls(module, name=model_label(bytes(module.fingerprint.numpy()), path))
 
     # ----------------------------------------------------------------------------------------
     def compress(self, image, noise_seed: int = 0) -> bytes:

@@ -29,6 +29,13 @@ def _row(name: str, data_bytes: int, pixels: int, metrics: dict, note: str = "")
             "note": note}
 
 
+def _cell(value: float, width: int, spec: str, known: bool = True) -> str:
+    """A right-aligned table cell; '-' for what does not apply or could not be measured."""
+    if not known or value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return f"{'-':>{width}}"
+    return f"{value:>{width}{spec}}"
+
+
 def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
@@ -90,10 +97,12 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"{'codec':<26}{'bytes':>7}{'bpp':>8}{'PSNR':>8}{'MS-SSIM':>9}{'NIQE':>7}"
           f"{'BRISQUE':>9}")
-    for row in rows:
-        print(f"{row['codec']:<26}{row['bytes'] or '-':>7}"
-              f"{row['bpp'] if row['bytes'] else float('nan'):>8.4f}{row['psnr']:>8.2f}"
-              f"{row['ms_ssim']:>9.4f}{row['niqe']:>7.2f}{row['brisque']:>9.2f}"
+    for row in rows:  # the original has no size or fidelity of its own: only NIQE and BRISQUE
+        coded = bool(row["bytes"])
+        print(f"{row['codec']:<26}{_cell(row['bytes'], 7, 'd', coded)}"
+              f"{_cell(row['bpp'], 8, '.4f', coded)}{_cell(row['psnr'], 8, '.2f', coded)}"
+              f"{_cell(row['ms_ssim'], 9, '.4f', coded)}{_cell(row['niqe'], 7, '.2f')}"
+              f"{_cell(row['brisque'], 9, '.2f')}"
               + (f"  ({row['note']})" if row["note"] else ""))
     print("NIQE and BRISQUE: lower is more natural. HEIC (HEVC intra) stands in for BPG.")
     print(f"wrote {os.path.join(args.out, stem + '.tfgc')}, {stem}_tfgc.png, "

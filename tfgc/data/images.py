@@ -57,6 +57,9 @@ def load_image(source: str | os.PathLike | bytes) -> LoadedImage:
                 raise ImageReadError(
                     f"{name} claims {width}x{height} pixels, more than tfgc accepts ({MAX_PIXELS})")
             conversions: list[str] = []
+            frames = getattr(image, "n_frames", 1)
+            if frames > 1:  # animated GIF/PNG/WebP, multi-page TIFF: the file opens on frame 1
+                conversions.append(f"only the first of its {frames} frames is used")
             orientation = image.getexif().get(0x0112, 1)
             rotated = ImageOps.exif_transpose(image)
             if orientation not in (1, None):

@@ -1,0 +1,182 @@
+"""The `tfgc` commands as a user runs them: quiet, one line per failed file, the batch goes on.
+
+Tests run as root, where permissions do not stop a write, so unwritable outputs are made the
+way root meets them too: a folder path that runs through a regular file, or a directory where
+the output file should go.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import REPO_ROOT, photo
+
+GOLDEN = os.path.join(REPO_ROOT, "tests", "golden", "context_8x12x4_L5.tfgc")
+# TensorFlow's own log: its C++ lines name their source file; the rest are known notices.
+TF_LOG = re.compile(r"tensorflow/(core|tsl|compiler)/|Unable to register|TensorRT|oneDNN|"
+                    r"WARNING:(absl|tensorflow)|ignore_errors")
+
+
+def _tfgc(*args: str, cwd: str, umask: int | None = None) -> subprocess.CompletedProcess:
+    """`python -m tfgc ARGS` from a user's shell: no TF log setting of ours in the environment."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = REPO_ROOT
+    return subprocess.run([sys.executable, "-m", "tfgc", *args], capture_output=True,
+                          text=True, timeout=600, cwd=cwd, env=env,
+                          preexec_fn=(lambda: os.umask(umask)) if umask is not None else None)
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line.split("error: ", 1)[1] for line in stderr.replace("\r", "\n").splitlines()
+            if "error: " in line]
+
+
+def _animated_gif(path, frames: int = 3) -> None:
+    images = [Image.fromarray(photo(24, 40, seed=i)) for i in range(frames)]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=100, loop=0)
+
+
+def test_info_imports_no_tensorflow():
+    code = ("import sys\nfrom tfgc.__main__ import main\n"
+            f"assert main(['info', {GOLDEN!r}, '--json']) == 0\n"
+            "assert not [m for m in sys.modules if m.split('.')[0] in "
+            "('tensorflow', 'tensorflow_compression', 'keras')], 'TensorFlow was imported'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["file_bytes"] == os.path.getsize(GOLDEN)
+
+
+def test_compress_batch_is_quiet_and_survives_a_file_it_cannot_write(tmp_path):
+    """One run: a file whose output is blocked fails alone in one line; the others are written
+    with umask permissions; a killed run's temporary is cleaned; the GIF gets its note."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.fromarray(photo(40, 56, seed=1)).save(inputs / "a.png")
+    Image.fromarray(photo(32, 32, seed=2)).save(inputs / "b.png")
+    _animated_gif(inputs / "c.gif")
+    out = tmp_path / "out"
+    (out / "b.tfgc").mkdir(parents=True)  # where b's file should go: cannot be replaced
+    stale = out / ".tmp-tfgc-999999999-0123abcd-a.tfgc"  # a killed run's (no live pid, no lock)
+    stale.write_bytes(b"half")
+
+    result = _tfgc("compress", "in", "-o", "out", cwd=str(tmp_path), umask=0o027)
+
+    assert result.returncode == 1
+    assert _error_lines(result.stderr) == [f"in{os.sep}b.png: cannot write out{os.sep}b.tfgc: "
+                                           "Is a directory"]
+    assert "Traceback" not in result.stderr
+    assert not TF_LOG.search(result.stderr), result.stderr
+    assert "compressed 2 image(s)" in result.stderr
+    assert "only the first of its 3 frames is used" in result.stderr
+    assert sorted(os.listdir(out)) == ["a.tfgc", "b.tfgc", "c.tfgc"]
+    assert stat.S_IMODE(os.stat(out / "a.tfgc").st_mode) == 0o640
+
+    # The output folder runs through a file: every file fails, each in one line.
+    (tmp_path / "file").write_text("a regular file")
+    result = _tfgc("decompress", "out/a.tfgc", "out/c.tfgc", "-o", "file/png",
+                   cwd=str(tmp_path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert _error_lines(result.stderr) == [
+        f"out/{name}.tfgc: cannot write file/png{os.sep}{name}.png: Not a directory"
+        for name in ("a", "c")]
+    assert not TF_LOG.search(result.stderr), result.stderr
+
+
+def test_verbose_shows_the_tensorflow_log_that_is_hidden_by_default(tmp_path):
+    (tmp_path / "broken.tfgc").write_bytes(b"TFGC broken")
+    result = _tfgc("--verbose", "decompress", "broken.tfgc", "-o", "png", cwd=str(tmp_path))
+    assert result.returncode == 1 and len(_error_lines(result.stderr)) == 1
+    assert TF_LOG.search(result.stderr), result.stderr
+
+
+@pytest.mark.parametrize("command,suffix", [("compress", ".png"), ("decompress", ".tfgc")])
+def test_one_output_file_for_many_inputs_is_refused(tmp_path, command, suffix):
+    for name in ("x", "y"):
+        (tmp_path / f"{name}{suffix}").write_bytes(b"")
+    out = "one.tfgc" if command == "compress" else "one.png"
+    result = _tfgc(command, f"x{suffix}", f"y{suffix}", "-o", out, cwd=str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"error: -o {out} names one {out[3:]} file, but there are "
+                                     "2 inputs; give a folder")
+    assert not (tmp_path / out).exists()
+    (tmp_path / "taken").write_text("")
+    result = _tfgc(command, f"x{suffix}", f"y{suffix}", "-o", "taken", cwd=str(tmp_path))
+    assert result.stderr.strip() == "error: -o taken is a file; give a folder"
+
+
+def test_animated_images_say_only_the_first_frame_is_used(tmp_path):
+    from tfgc.data.images import load_image
+
+    _animated_gif(tmp_path / "anim.gif", frames=4)
+    loaded = load_image(tmp_path / "anim.gif")
+    assert "only the first of its 4 frames is used" in loaded.conversions
+    with Image.open(tmp_path / "anim.gif") as first_frame:
+        np.testing.assert_array_equal(loaded.pixels, np.asarray(first_frame.convert("RGB")))
+    Image.fromarray(photo(24, 40)).save(tmp_path / "still.gif")
+    assert not any("frames" in c for c in load_image(tmp_path / "still.gif").conversions)
+
+
+def test_model_label_is_the_model_card_title_and_fingerprint(tmp_path):
+    from tfgc.assets import BUNDLED_MODEL_DIR
+    from tfgc.codec import model_label
+
+    fingerprint = bytes.fromhex("1b5a3cc96899131e0fd657d689886b88")
+    assert model_label(fingerprint, BUNDLED_MODEL_DIR) == "tfgc bundled 1b5a3cc9"
+    assert model_label(fingerprint, str(tmp_path)) == "tfgc 1b5a3cc9"  # no card
+    assert model_label(fingerprint) == "tfgc 1b5a3cc9"
+
+
+# ------------------------------------------------------------------------------ evaluate
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    from tfgc.codec import load_codec
+
+    return load_codec()
+
+
+def _evaluate(monkeypatch, bundled, images: str, out: str) -> int:
+    import tfgc.codec
+    from tfgc.__main__ import main
+
+    monkeypatch.setattr(tfgc.codec, "load_codec", lambda path=None: bundled)  # loaded once
+    return main(["evaluate", "--images", images, "--out", out, "--baselines", "jpeg",
+                 "--bpp-factors", "1", "--nr-metrics", "none", "--crops", "0", "--quiet"])
+
+
+def test_evaluate_reports_unwritable_outputs_in_one_line(tmp_path, monkeypatch, capsys,
+                                                         bundled):
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(2):
+        Image.fromarray(photo(48, 64, seed=i)).save(images / f"im{i}.png")
+    (tmp_path / "file").write_text("a regular file")
+
+    assert _evaluate(monkeypatch, bundled, str(images), str(tmp_path / "file" / "out")) == 1
+    captured = capsys.readouterr()
+    assert _error_lines(captured.err) == [
+        f"cannot create the results folder {tmp_path / 'file' / 'out'}: Not a directory"]
+
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "per_image").write_text("in the way")  # each image's record file cannot be written
+    assert _evaluate(monkeypatch, bundled, str(images), str(out)) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    assert len(_error_lines(captured.out)) == 2  # one line per image, and both were evaluated
+    results = json.loads((out / "results.json").read_text())
+    assert results["run"]["images"] == 2 and results["run"]["write_errors"] == 2
+    label = results["run"]["model"]
+    assert label == f"tfgc bundled {bundled.fingerprint.hex()[:8]}"
+    assert f"# Evaluation of `{label}`" in (out / "results.md").read_text()
