@@ -1,4 +1,4 @@
-"""Benchmark of the entropy-coding stage on the latents of real images (Kodak by default).
+"""Benchmark of the entropy-coding stage on the latents of real images (e.g. Kodak).
 
 For every image: bits per pixel of
   (a) the dim * log2(L) bound the paper reports,
@@ -16,7 +16,8 @@ Sources of latents (pick one):
                       for the true image size; default 16h x 16w); needs --num-centers
   --synthetic         correlated synthetic latents at Kodak's latent size (smoke test)
 
-    python bench/entropy_coding.py --model runs/gc_c8 --out bench/results/entropy_coding
+    python bench/entropy_coding.py --model runs/gc_c8 --images KODAK_DIR \
+        --out bench/results/entropy_coding
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from tfgc.coding import decode_symbols, encode_symbols, parse_header
 from tfgc.coding.analysis import bound_bits, empirical_bits
 from tfgc.utils.files import write_text_atomic
 
-KODAK = "/work/shared/data/kodak"
 BENCH_FP = b"bench-entropy-cd"  # 16 bytes; only for --symbols / --synthetic sources
 
 
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--model", help="trained model for tfgc.codec.load_codec")
     source.add_argument("--symbols", help="npz of int symbols [h, w, C] per image")
     source.add_argument("--synthetic", action="store_true", help="synthetic latents (smoke)")
-    parser.add_argument("--images", default=KODAK, help="image folder for --model")
+    parser.add_argument("--images", help="image folder for --model (e.g. the Kodak images)")
     parser.add_argument("--num-centers", type=int, default=5, help="L for --symbols/--synthetic")
     parser.add_argument("--channels", type=int, default=8, help="C for --synthetic")
     parser.add_argument("--limit", type=int, default=None, help="first N images only")
@@ -212,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="bench/results/entropy_coding",
                         help="output prefix: writes PREFIX.json and PREFIX.md")
     args = parser.parse_args(argv)
+    if args.model and not args.images:
+        parser.error("--model needs --images FOLDER (e.g. the 24 Kodak images)")
 
     tables = None
     fingerprint = BENCH_FP

@@ -2,17 +2,22 @@
 # Evaluates a trained model on the 24 Kodak images against rate-matched JPEG, WebP, AVIF,
 # HEIC (the BPG stand-in) and JPEG 2000 at 1x and 2x the model's bits, as in the paper's Fig. 5.
 #
-#   bench/evaluate_kodak.sh                        # the bundled default model
-#   bench/evaluate_kodak.sh --model runs/gc/export # a trained model
-#   OUT=/tmp/kodak bench/evaluate_kodak.sh --limit 4 --nr-metrics none
+#   bench/evaluate_kodak.sh KODAK_DIR                        # the bundled default model
+#   bench/evaluate_kodak.sh KODAK_DIR --model runs/gc/export # a trained model
+#   OUT=/tmp/kodak bench/evaluate_kodak.sh KODAK_DIR --limit 4 --nr-metrics none
 #
-# Extra flags go to `python -m tfgc evaluate` and override the defaults below. Rerunning into
+# KODAK_DIR holds kodim01.png ... kodim24.png and their SHA256SUMS. Extra flags go to `python -m tfgc evaluate` and override the defaults below. Rerunning into
 # the same OUT resumes: finished images are reused. Takes ~30 s per image on 2 CPU cores
 # (AVIF/HEIC rate searches and the no-reference metrics dominate), plus the model's time.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-KODAK="${KODAK:-$(dirname "$REPO")/shared/data/kodak}"
+if [[ $# -lt 1 || "$1" == -* ]]; then
+  echo "usage: bench/evaluate_kodak.sh KODAK_DIR [evaluate flags]" >&2
+  exit 2
+fi
+KODAK="$(cd "$1" && pwd)"
+shift
 OUT="${OUT:-$REPO/runs/evaluate-kodak}"  # runs/ is git-ignored
 if [[ -z "${PYTHON:-}" ]]; then
   PYTHON="$REPO/.venv/bin/python"
@@ -20,7 +25,7 @@ if [[ -z "${PYTHON:-}" ]]; then
 fi
 
 if [[ ! -f "$KODAK/SHA256SUMS" ]]; then
-  echo "Kodak set not found at $KODAK (set KODAK=/path/to/kodak)" >&2
+  echo "no SHA256SUMS in $KODAK: is it the Kodak folder?" >&2
   exit 2
 fi
 (cd "$KODAK" && sha256sum --check --quiet SHA256SUMS) || {

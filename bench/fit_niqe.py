@@ -1,6 +1,6 @@
 """Fits the NIQE pristine model that tfgc ships (tfgc/assets/niqe/pristine.npz).
 
-Run from the repo root:  .venv/bin/python bench/fit_niqe.py /work/shared/data/photos
+Run from the repo root:  .venv/bin/python bench/fit_niqe.py PHOTOS_DIR
 The set must be pristine photographs that are never used as evaluation images (not Kodak).
 """
 

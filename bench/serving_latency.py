@@ -14,7 +14,8 @@ builds the Python codec, if still there). The Python codec gets the export's con
 so with the same checkpoint both sides must produce identical bytes and pixels: checked
 before timing, and recorded.
 
-    python bench/serving_latency.py --images 3 --repeats 3 --out bench/results
+    python bench/serving_latency.py --kodak KODAK_DIR --workdir runs/cpu_gc_c8 --images 3 \
+        --repeats 3 --out bench/results
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ from tfgc.data.images import load_image
 from tfgc.utils.files import write_text_atomic
 
 REPO = Path(__file__).resolve().parents[1]
-KODAK = Path("/work/shared/data/kodak")
 KODAK_HW = (512, 768)  # landscape Kodak; portrait ones would change the per-row stream count
 
 # Timed cases: name -> (export, signature, Python API counterpart or None).
@@ -76,23 +76,23 @@ PARTIAL = {"stock_analysis", "stock_synthesis", "encode_png"}
 # Inputs and model
 
 
-def kodak_images(count: int) -> list[tuple[str, np.ndarray]]:
+def kodak_images(kodak: Path, count: int) -> list[tuple[str, np.ndarray]]:
     """The first `count` landscape 768x512 Kodak images, checked against SHA256SUMS."""
     sums: dict[str, str] = {}
-    if (KODAK / "SHA256SUMS").exists():
-        for line in (KODAK / "SHA256SUMS").read_text().splitlines():
+    if (kodak / "SHA256SUMS").exists():
+        for line in (kodak / "SHA256SUMS").read_text().splitlines():
             digest, name = line.split()
             sums[name.lstrip("*")] = digest
     images = []
-    for path in sorted(KODAK.glob("kodim*.png")):
+    for path in sorted(kodak.glob("kodim*.png")):
         if path.name in sums and hashlib.sha256(path.read_bytes()).hexdigest() != sums[path.name]:
-            raise SystemExit(f"{path} does not match {KODAK / 'SHA256SUMS'}")
+            raise SystemExit(f"{path} does not match {kodak / 'SHA256SUMS'}")
         pixels = load_image(str(path)).pixels
         if pixels.shape[:2] == KODAK_HW:
             images.append((path.name, pixels))
         if len(images) == count:
             return images
-    raise SystemExit(f"only {len(images)} landscape Kodak images in {KODAK}, asked for {count}")
+    raise SystemExit(f"only {len(images)} landscape Kodak images in {kodak}, asked for {count}")
 
 
 def snapshot_workdir(workdir: Path, target: Path) -> Path:
@@ -276,7 +276,9 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, default=Path("/work/runs/cpu_gc_c8"),
+    parser.add_argument("--kodak", type=Path, required=True,
+                        help="folder of the Kodak images (kodim01.png ..., SHA256SUMS)")
+    parser.add_argument("--workdir", type=Path, required=True,
                         help="training workdir (its latest checkpoint is exported)")
     parser.add_argument("--export_dir", type=Path, default=None,
                         help="an existing export root (OUT with tfgc/<N>, tfgc_stock/<N>)")
@@ -293,7 +295,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     wall_start = time.perf_counter()
     git_start = git_state()  # before anything imports or exports the code
     load_start = [round(x, 2) for x in os.getloadavg()]
-    images = kodak_images(args.images)
+    images = kodak_images(args.kodak, args.images)
     tmp = Path(tempfile.mkdtemp(prefix="serving_latency-"))
     try:
         result = _run(args, images, tmp)

@@ -169,3 +169,26 @@ def installed(tmp_path_factory):
 def test_readme_block_runs(block, installed):
     bin_dir, scratch = installed
     _run(block, scratch, _user_env(bin_dir), python=os.path.join(bin_dir, "python"))
+
+
+# Generated records of past runs keep the paths they ran on; the bundled model's config.json is
+# part of its fingerprint (the training data path it recorded cannot change without a re-export).
+_RECORDS = ("bench/results/", "docs/results/", "tfgc/assets/model/assets.extra/config.json")
+
+
+def test_product_docs_and_benchmarks_refer_only_to_what_ships():
+    offenders = []
+    for folder in ("tfgc", "docs", "bench", "configs", "."):
+        for root, dirs, files in os.walk(os.path.join(REPO_ROOT, folder)):
+            if folder == ".":
+                dirs.clear()  # top-level files only: README.md, train.py, export.py, ...
+            for name in files:
+                path = os.path.relpath(os.path.join(root, name), REPO_ROOT)
+                if not name.endswith((".md", ".py", ".sh", ".json", ".txt", ".toml")) or \
+                        path.startswith(_RECORDS):
+                    continue
+                with open(os.path.join(REPO_ROOT, path), encoding="utf-8") as f:
+                    for number, line in enumerate(f, 1):
+                        if "../shared" in line or "/work/" in line:
+                            offenders.append(f"{path}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
