@@ -39,7 +39,23 @@ SPECS = {
     "tiny_1x1x1_L2": (lambda: np.ones((1, 1, 1)),
                       {"num_centers": 2, "image_shape": [1, 1], "noise_seed": 0,
                        "entropy_models": "auto"}),
+    # Selective compression: a preservation-mask section and a label-map section (both types).
+    "selective_6x9x3_L5": (lambda: correlated_symbols(6, 9, 3, 5, sigma=1.5, seed=5),
+                           {"num_centers": 5, "image_shape": [90, 140], "noise_seed": 7,
+                            "entropy_models": "auto",
+                            "preserve_mask": [[int(3 <= x <= 6 and y >= 1) for x in range(9)]
+                                              for y in range(6)],
+                            "label_map_png": "label_map_90x140.png"}),
 }
+
+
+def _label_map_png() -> None:
+    """A two-region label map (train ids 0 and 11) as the SC golden file's label section."""
+    from PIL import Image
+
+    labels = np.zeros((90, 140), np.uint8)
+    labels[20:, 50:110] = 11
+    Image.fromarray(labels).save(GOLDEN / "label_map_90x140.png")
 
 
 def _model_tables() -> np.ndarray:
@@ -52,12 +68,16 @@ def _encode(symbols: np.ndarray, args: dict) -> bytes:
     tables = args.pop("model_tables", None)
     if tables is not None:
         args["model_tables"] = np.load(GOLDEN / f"{tables}.npy")
+    if "label_map_png" in args:
+        args["label_map_png"] = (GOLDEN / args["label_map_png"]).read_bytes()
+        args["preserve_mask"] = np.array(args["preserve_mask"], np.int32)
     return encode_symbols(symbols, fingerprint=FP, **args).numpy()
 
 
 def _regenerate() -> None:
     GOLDEN.mkdir(exist_ok=True)
     np.save(GOLDEN / "model_tables_C3_L5.npy", _model_tables())
+    _label_map_png()
     manifest = {"format_version": FORMAT_VERSION, "fingerprint": FP.hex(), "files": {}}
     for name, (make, args) in SPECS.items():
         symbols = np.asarray(make(), np.int32)
@@ -96,9 +116,14 @@ def test_golden_file(name):
     assert header.noise_seed == entry["encode"]["noise_seed"]
     tables_name = entry["encode"].get("model_tables")
     tables = np.load(GOLDEN / f"{tables_name}.npy") if tables_name else None
+    mask = np.array(entry["encode"].get("preserve_mask", np.ones(symbols.shape[:2])))
+    assert header.selective == ("preserve_mask" in entry["encode"])
+    expected = symbols * mask[..., None].astype(symbols.dtype)  # uncoded positions decode as 0
     for backend in ("tfc", "stock"):
-        decoded, _ = decode_symbols(data, fingerprint=FP, model_tables=tables, backend=backend)
-        np.testing.assert_array_equal(decoded.numpy(), symbols, err_msg=backend)
+        decoded, fields = decode_symbols(data, fingerprint=FP, model_tables=tables,
+                                         backend=backend)
+        np.testing.assert_array_equal(decoded.numpy(), expected, err_msg=backend)
+        np.testing.assert_array_equal(fields["preserve_mask"].numpy(), mask)
 
 
 def test_model_tables_fit_is_stable():

@@ -48,8 +48,13 @@ def _encode_function(config: EncoderConfig):
     spec = [tf.TensorSpec([None, None, config.num_channels], tf.int32),
             tf.TensorSpec([2], tf.int64), tf.TensorSpec([2], tf.int64),
             tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.int64)]
-    return tf.function(functools.partial(encode_graph, config=config), input_signature=spec,
-                       autograph=False)
+    if config.selective:
+        spec += [tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([], tf.string)]
+    def run(symbols, image_shape, padding, fingerprint, noise_seed, *selective):
+        return encode_graph(symbols, image_shape, padding, fingerprint, noise_seed, config,
+                            *selective)
+
+    return tf.function(run, input_signature=spec, autograph=False)
 
 
 @tf.autograph.experimental.do_not_convert  # graph code with explicit loops; converting it is slow
@@ -65,6 +70,8 @@ def encode_symbols(
     model_tables: np.ndarray | None = None,
     entropy_models: str | Sequence[int | str] = "auto",
     backend: str = "tfc",
+    preserve_mask=None,
+    label_map_png=None,
 ) -> tf.Tensor:
     """The `.tfgc` file (scalar tf.string) for one image's quantizer symbols.
 
@@ -75,13 +82,20 @@ def encode_symbols(
     `fit_model_tables`, stored in the model. entropy_models: "auto" (every candidate, the
     smallest file wins) or a list of structures 0..4 (tables in the file) and/or "model".
     backend: range encoder, "tfc" (custom ops) or "stock" (stock TF ops only, for graphs
-    that must run without tfc); the bytes are the same.
+    that must run without tfc); the bytes are the same. preserve_mask (int [h, w], nonzero =
+    coded) and label_map_png (PNG bytes, 8-bit gray, H x W) together make a selective (SC)
+    file: only preserved symbols cost bits (docs/bitstream.md).
     """
     symbols = tf.convert_to_tensor(symbols)
     if symbols.shape.rank != 3 or symbols.shape[2] is None:
         raise ValueError(f"symbols must be [h, w, C] with a static C, got shape {symbols.shape}")
+    selective = preserve_mask is not None
+    if selective != (label_map_png is not None):
+        raise ValueError("a selective file needs both preserve_mask and label_map_png")
     config = make_config(int(num_centers), int(symbols.shape[2]), model_tables, entropy_models,
-                         backend)
+                         backend, selective)
+    extra = ((tf.cast(preserve_mask, tf.int32), tf.reshape(tf.convert_to_tensor(
+        label_map_png, tf.string), [])) if selective else ())
     symbols = tf.cast(symbols, tf.int32)
     latent_hw = tf.shape(symbols, out_type=tf.int64)[:2]
     image_shape = tf.cast(tf.reshape(image_shape, [2]), tf.int64)
@@ -90,10 +104,17 @@ def encode_symbols(
     fingerprint = _fingerprint_tensor(fingerprint)
     noise_seed = tf.cast(noise_seed, tf.int64)
     if _in_graph():
-        return encode_graph(symbols, image_shape, padding, fingerprint, noise_seed, config)
+        return encode_graph(symbols, image_shape, padding, fingerprint, noise_seed, config,
+                            *extra)
     _check_encode_args(symbols.numpy(), num_centers, image_shape.numpy(), padding.numpy(),
                        int(noise_seed))
-    return _encode_function(config)(symbols, image_shape, padding, fingerprint, noise_seed)
+    if selective:
+        if tuple(extra[0].shape) != tuple(symbols.shape[:2]):
+            raise ValueError(f"preserve_mask must be the latent's h x w "
+                             f"{tuple(symbols.shape[:2])}, got {tuple(extra[0].shape)}")
+        fmt.check_label_map_png(extra[1].numpy(), *image_shape.numpy())
+    return _encode_function(config)(symbols, image_shape, padding, fingerprint, noise_seed,
+                                    *extra)
 
 
 def _check_encode_args(symbols: np.ndarray, num_centers: int, image_shape: np.ndarray,

@@ -19,8 +19,10 @@ from tfgc.coding.format import (
     CRC_BYTES,
     FINGERPRINT_BYTES,
     FIXED_HEADER_BYTES,
+    FLAG_SELECTIVE,
     FORMAT_VERSION,
     KNOWN_FLAGS,
+    KNOWN_SECTION_TYPES,
     MAGIC,
     MAX_CENTERS,
     MAX_CHANNELS,
@@ -33,7 +35,11 @@ from tfgc.coding.format import (
     MIN_FILE_BYTES,
     MODEL_TABLE_PRECISION,
     MODEL_TABLES_BIT,
+    PNG_HEADER_BYTES,
+    PNG_SIGNATURE,
     SECTION_HEADER,
+    SECTION_LABEL_MAP,
+    SECTION_PRESERVE_MASK,
     STRUCTURE_MASK,
     STRUCTURES,
 )
@@ -153,26 +159,61 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
                      f"({num_channels})")
     buf, h, w, c, centers = checks.gate(buf, h, w, c, centers)
 
-    # Stage 3: optional sections (none known in v1: skip optional, reject required), lengths.
-    def section_step(i, pos, ok, readable):
-        sflags = byte(pos + 1)
+    # Stage 3: sections (skip unknown optional ones, reject unknown required ones; find the
+    # SC preservation mask and label map: [start, length, count] of each), lengths.
+    known = tf.constant(sorted(KNOWN_SECTION_TYPES), tf.int64)
+
+    def section_step(i, pos, ok, readable, found):
+        kind, sflags = byte(pos), byte(pos + 1)
         length = bitops.read_le(tf.gather(buf, tf.clip_by_value(
             pos + 2 + tf.range(4, dtype=tf.int64), 0, n + _GUARD - 1)), 0, 4)
         ok = tf.logical_and(ok, pos + SECTION_HEADER.size <= end)
         ok = tf.logical_and(ok, tf.equal(tf.bitwise.bitwise_and(sflags, ~1), 0))
         ok = tf.logical_and(ok, length <= end - pos - SECTION_HEADER.size)
-        readable = tf.logical_and(readable, tf.equal(sflags, 0))  # v1 knows no section type
-        return i + 1, tf.minimum(pos + SECTION_HEADER.size + length, end), ok, readable
+        readable = tf.logical_and(readable, tf.logical_or(
+            tf.equal(sflags, 0), tf.reduce_any(tf.equal(kind, known))))
+        start = pos + SECTION_HEADER.size
+        found = tf.stack([
+            tf.where(tf.equal(kind, t), tf.stack([start, length, row[2] + 1]), row)
+            for t, row in zip((SECTION_PRESERVE_MASK, SECTION_LABEL_MAP), tf.unstack(found))])
+        return i + 1, tf.minimum(start + length, end), ok, readable, found
 
-    _, pos, sections_ok, readable = tf.while_loop(
-        lambda i, pos, ok, readable: tf.logical_and(i < buf[FIXED_HEADER_BYTES],
-                                                    tf.logical_and(ok, readable)),
+    _, pos, sections_ok, readable, found = tf.while_loop(
+        lambda i, pos, ok, readable, found: tf.logical_and(i < buf[FIXED_HEADER_BYTES],
+                                                           tf.logical_and(ok, readable)),
         section_step,
         (tf.constant(0, tf.int64), tf.constant(FIXED_HEADER_BYTES + 1, tf.int64),
-         tf.constant(True), tf.constant(True)))
+         tf.constant(True), tf.constant(True), tf.zeros([2, 3], tf.int64)))
     checks.check(sections_ok, "bad optional section")
     checks.check(readable, f"the file needs a section type this build (format version "
                  f"{FORMAT_VERSION}) does not support")
+    selective = tf.not_equal(tf.bitwise.bitwise_and(flags, FLAG_SELECTIVE), 0)
+    (mask_start, mask_length, mask_count), (labels_start, labels_length, labels_count) = (
+        tf.unstack(found[0]), tf.unstack(found[1]))
+    checks.check(tf.logical_and(mask_count <= 1, labels_count <= 1), "a section type repeats")
+    checks.check(tf.logical_and(tf.equal(mask_count > 0, selective),
+                                tf.equal(labels_count > 0, selective)),
+                 "the selective-compression flag and the mask/label-map sections disagree")
+    mask_bytes = (h * w + 7) // 8
+    checks.check(tf.logical_or(tf.logical_not(selective), tf.equal(mask_length, mask_bytes)),
+                 "the preservation mask section has the wrong length")
+    mask_bits = bitops.unpack_bits(checks.gate(raw)[mask_start:mask_start + mask_length])
+    checks.check(tf.reduce_all(tf.equal(mask_bits[h * w:], 0)),
+                 "nonzero padding after the preservation mask")
+    png = tf.gather(buf, tf.clip_by_value(labels_start + tf.range(PNG_HEADER_BYTES,
+                                                                  dtype=tf.int64),
+                                          0, n + _GUARD - 1))
+    png_ok = tf.logical_and(labels_length >= PNG_HEADER_BYTES, tf.reduce_all(tf.equal(
+        png[:16], tf.constant(list(PNG_SIGNATURE + b"\0\0\0\rIHDR"), tf.int64))))
+    png_ok = tf.logical_and(png_ok, tf.reduce_all(tf.equal(
+        png[16:24], tf.concat([_be32(image_w), _be32(image_h)], 0))))
+    png_ok = tf.logical_and(png_ok, tf.reduce_all(tf.equal(png[24:26], [8, 0])))
+    checks.check(tf.logical_or(tf.logical_not(selective), png_ok),
+                 "the label-map section is not an 8-bit grayscale PNG of the image's size")
+    keep = tf.where(selective, tf.reshape(tf.cast(tf.pad(mask_bits, [[0, h * w]])[:h * w],
+                                                  tf.bool), tf.stack([h, w])),
+                    tf.ones(tf.stack([h, w]), tf.bool))
+    label_map_png = tf.strings.substr(data, labels_start, labels_length)
     checks.check(pos < end, "truncated before the stream lengths")
     length_bits = byte(pos)
     checks.check(length_bits <= MAX_LENGTH_BITS, "stream lengths wider than 32 bits")
@@ -224,13 +265,16 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
     checks.check(tf.logical_or(tables_ok, use_model), "invalid table section")
     checks.check(tf.logical_or(tables_ok, tf.logical_not(use_model)),
                  "the model tables do not fit this file: it was made by another model")
-    lookup = checks.gate(lookup)
+    certain = tf.shape(lookup)[0]  # uncoded SC positions use the certain row after the tables
+    lookup = checks.gate(tf.concat([lookup, tf.constant(tables.certain_row_np(MAX_CENTERS))[
+        :, :tf.shape(lookup)[1]]], 0))
 
     # Stage 5: range decoding, one stream per latent row.
     payload_start = tables_start + tables_size
     offsets = payload_start + tf.math.cumsum(lengths, exclusive=True)
     strings = tf.strings.substr(data, offsets, lengths)
-    symbols = _decode_rows(strings, lookup, h, w, c, centers, structure, uses, backend)
+    symbols = _decode_rows(strings, lookup, h, w, c, centers, structure, uses, backend, keep,
+                           certain)
     symbols = tf.reshape(symbols, tf.stack([h, w, c]))
     if num_channels is not None:
         symbols = tf.ensure_shape(symbols, [None, None, num_channels])
@@ -239,19 +283,30 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
         "pad_bottom": pad_b, "pad_right": pad_r, "latent_height": h, "latent_width": w,
         "channels": c, "num_centers": centers, "entropy_model": model_byte,
         "noise_seed": seed, "payload_bytes": payload_size, "file_bytes": n,
+        "preserve_mask": tf.cast(keep, tf.int32),  # [h, w]; all ones unless selective
+        "label_map_png": label_map_png,  # "" unless selective
     }
     return symbols, header
 
 
-def _decode_rows(strings, lookup, h, w, c, centers, structure, uses, backend):
-    """int32 [h, w * C]: all rows in lockstep, each step decoding position k of every row."""
+def _be32(value: tf.Tensor) -> tf.Tensor:
+    return tf.reverse(bitops.le_bytes(value, 4), [0])
+
+
+def _decode_rows(strings, lookup, h, w, c, centers, structure, uses, backend, keep, certain):
+    """int32 [h, w * C]: all rows in lockstep, each step decoding position k of every row.
+
+    Positions where keep [h, w] is False were coded with the certain row `certain` (no bits);
+    as neighbours they read as "none", and they come out as symbol 0."""
     h32, steps, c32 = (tf.cast(h, tf.int32), tf.cast(w * c, tf.int32), tf.cast(c, tf.int32))
     none = tf.cast(centers, tf.int32)
+    certain = tf.cast(certain, tf.int32)
+    keep_steps = tf.repeat(keep, c32, axis=1)  # [h, w * C]
 
     def static():
         state = backend.create(strings, lookup)
         index = tf.tile(tf.range(c32)[None], tf.stack([h32, steps // c32]))
-        state, symbols = backend.decode_block(state, index)
+        state, symbols = backend.decode_block(state, tf.where(keep_steps, index, certain))
         return symbols, backend.finalize(state)
 
     def with_contexts():
@@ -267,13 +322,15 @@ def _decode_rows(strings, lookup, h, w, c, centers, structure, uses, backend):
             left = columns.read(k + 1)
             prev = tf.where(channel > 0, columns.read(k + c32), none)
             diag = tf.where(channel > 0, columns.read(k), none)
-            index = step_context(channel, left, prev, diag, none, uses)
+            active = keep_steps[:, k]
+            index = tf.where(active, step_context(channel, left, prev, diag, none, uses), certain)
             state, symbols = backend.decode_index(state, index)
-            return k + 1, state, columns.write(k + c32 + 1, symbols)
+            return k + 1, state, columns.write(k + c32 + 1, tf.where(active, symbols, none))
 
         _, state, columns = tf.while_loop(lambda k, *_: k < steps, body,
                                           (tf.constant(0), state, columns))
-        return tf.transpose(columns.stack()[c32 + 1:]), backend.finalize(state)
+        symbols = tf.transpose(columns.stack()[c32 + 1:])
+        return tf.where(keep_steps, symbols, 0), backend.finalize(state)
 
     if backend.block_decoding:  # one op for the whole static case
         symbols, finalized = tf.cond(tf.equal(structure, 0), static, with_contexts)

@@ -22,6 +22,7 @@ from tfgc.coding.contexts import (
 )
 from tfgc.coding.format import (
     FINGERPRINT_BYTES,
+    FLAG_SELECTIVE,
     FORMAT_VERSION,
     MAGIC,
     MAX_CENTERS,
@@ -34,6 +35,8 @@ from tfgc.coding.format import (
     MIN_CENTERS,
     MODEL_TABLE_PRECISION,
     MODEL_TABLES_BIT,
+    SECTION_LABEL_MAP,
+    SECTION_PRESERVE_MASK,
     STRUCTURES,
     num_contexts,
 )
@@ -58,6 +61,7 @@ class EncoderConfig:
     model_tables: bytes | None  # int32 [K, L] raw bytes (hashable cache key)
     model_structure: int | None
     backend: str = "tfc"  # range encoder: "tfc" (custom ops) or "stock" (stock TF ops)
+    selective: bool = False  # SC: a preservation mask and a label map come with the symbols
 
 
 def _file_structure_ok(channels: int, centers: int, structure: int) -> bool:
@@ -67,8 +71,8 @@ def _file_structure_ok(channels: int, centers: int, structure: int) -> bool:
 
 
 def make_config(num_centers: int, num_channels: int, model_tables: np.ndarray | None,
-                entropy_models: str | Sequence[int | str], backend: str = "tfc"
-                ) -> EncoderConfig:
+                entropy_models: str | Sequence[int | str], backend: str = "tfc",
+                selective: bool = False) -> EncoderConfig:
     """Checks the static arguments and resolves 'auto' into the list of candidates."""
     if backend not in ENCODER_BACKENDS:
         raise ValueError(f"unknown range-encoder backend {backend!r}; use one of "
@@ -105,7 +109,14 @@ def make_config(num_centers: int, num_channels: int, model_tables: np.ndarray | 
         if not candidates:
             raise ValueError("entropy_models is empty")
     return EncoderConfig(num_centers, num_channels, tuple(dict.fromkeys(candidates)), raw_tables,
-                         model_structure, backend)
+                         model_structure, backend, selective)
+
+
+def _section(kind: int, data: tf.Tensor) -> tf.Tensor:
+    """A required section: type, flags (bit 0 = required), little-endian length, data."""
+    length = tf.cast(tf.strings.length(data), tf.int64)
+    head = tf.concat([tf.constant([kind, 1], tf.int64), bitops.le_bytes(length, 4)], 0)
+    return tf.strings.join([bitops.to_string(head), data])
 
 
 def _range_encode(values: tf.Tensor, index: tf.Tensor, lookup: tf.Tensor,
@@ -127,9 +138,15 @@ def _assert(condition: tf.Tensor, message: str) -> tf.Operation:
 
 
 def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
-                 fingerprint: tf.Tensor, noise_seed: tf.Tensor, config: EncoderConfig
+                 fingerprint: tf.Tensor, noise_seed: tf.Tensor, config: EncoderConfig,
+                 preserve_mask: tf.Tensor | None = None, label_map_png: tf.Tensor | None = None
                  ) -> tf.Tensor:
-    """The `.tfgc` file for int32 symbols [h, w, C] (C static): a scalar tf.string."""
+    """The `.tfgc` file for int32 symbols [h, w, C] (C static): a scalar tf.string.
+
+    With config.selective: preserve_mask [h, w] (nonzero = coded) and the label map as PNG
+    bytes (8-bit gray, image size) are stored as sections, and only preserved symbols cost
+    bits (the others are coded with a certain table; as neighbours they read as "none").
+    """
     L, C = config.num_centers, config.num_channels
     symbols = tf.convert_to_tensor(symbols)
     symbols.shape.assert_is_compatible_with([None, None, C])
@@ -162,8 +179,19 @@ def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
         _assert(tf.logical_and(noise_seed >= 0, noise_seed < (1 << 32)),
                 "the noise seed must be a uint32"),
     ]
+    if config.selective:
+        preserve_mask = tf.convert_to_tensor(preserve_mask)
+        checks.append(_assert(tf.reduce_all(tf.equal(tf.shape(preserve_mask, out_type=tf.int64),
+                                                     shape[:2])),
+                              "the preservation mask must be h x w, the latent's size"))
     with tf.control_dependencies(checks):
         symbols = tf.identity(symbols)
+    if config.selective:
+        keep = tf.broadcast_to(tf.not_equal(preserve_mask, 0)[..., None], tf.shape(symbols))
+        neighbours = tf.where(keep, symbols, L)  # uncoded positions read as "none"
+        symbols = tf.where(keep, symbols, 0)  # and are coded as the certain symbol 0
+    else:
+        keep, neighbours = None, symbols
     rows = tf.reshape(symbols, [h, w * C])
 
     # All candidates at once: their contexts are numbered one after the other (file-table
@@ -172,13 +200,16 @@ def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
     files = [s for s in config.candidates if s != MODEL]
     sizes_k = [num_contexts(C, L, s) for s in files]
     starts = np.concatenate([[0], np.cumsum(sizes_k)]).astype(np.int64)
-    indexes = [context_index(symbols, L, s) + int(start) for s, start in zip(files, starts)]
+    indexes = [context_index(neighbours, L, s) + int(start) for s, start in zip(files, starts)]
     model_bytes = [*files]
     lookups, table_bytes = [], []
     if files:
         k_file = int(starts[-1])
+        cells = tf.stack(indexes) * L + symbols
+        if keep is not None:  # uncoded positions are not counted (bincount skips >= maxlength)
+            cells = tf.where(keep, cells, k_file * L)
         counts = tf.reshape(tf.math.bincount(
-            tf.reshape(tf.stack(indexes) * L + symbols, [-1]), minlength=k_file * L,
+            tf.reshape(cells, [-1]), minlength=k_file * L,
             maxlength=k_file * L, dtype=tf.int64), [k_file, L])
         segments = np.repeat(np.arange(len(files)), sizes_k)
         order = tf.constant(np.concatenate(
@@ -199,11 +230,17 @@ def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
         freqs = np.frombuffer(config.model_tables, np.int32).reshape(-1, L)
         lookups.append(tf.constant(tables.lookup_rows_np(
             freqs, np.full(len(freqs), MODEL_TABLE_PRECISION))))
-        indexes.append(context_index(symbols, L, config.model_structure) + int(starts[-1]))
+        indexes.append(context_index(neighbours, L, config.model_structure) + int(starts[-1]))
         model_bytes.append(config.model_structure | MODEL_TABLES_BIT)
         table_bytes.append(tf.zeros([1], tf.int64))
         precision_bytes = tf.concat([precision_bytes, [0]], 0)
     num = len(indexes)
+    if keep is not None:
+        model_rows = (len(np.frombuffer(config.model_tables, np.int32)) // L
+                      if MODEL in config.candidates else 0)
+        certain = int(starts[-1]) + model_rows
+        indexes = [tf.where(keep, index, certain) for index in indexes]
+        lookups.append(tf.constant(tables.certain_row_np(L)))
     streams = tf.reshape(_range_encode(
         tf.tile(rows, [num, 1]), tf.reshape(tf.stack(indexes), [num * h, w * C]),
         tf.concat(lookups, 0), config.backend), [num, h])
@@ -226,8 +263,17 @@ def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
     section = (tf.cond(best < len(files), best_section, lambda: tf.constant(""))
                if files else tf.constant(""))
 
+    if config.selective:
+        mask_bits = bitops.pack_bits(tf.cast(tf.not_equal(preserve_mask, 0), tf.int64),
+                                     tf.ones([h * w], tf.int64))
+        sections = tf.strings.join([
+            _section(SECTION_PRESERVE_MASK, bitops.to_string(mask_bits)),
+            _section(SECTION_LABEL_MAP, tf.reshape(label_map_png, []))])
+        flags, section_count = FLAG_SELECTIVE, 2
+    else:
+        sections, flags, section_count = tf.constant(""), 0, 0
     header = tf.concat([
-        tf.constant([*MAGIC, FORMAT_VERSION, 0], tf.int64),  # magic, version, flags
+        tf.constant([*MAGIC, FORMAT_VERSION, flags], tf.int64),  # magic, version, flags
         fp,
         bitops.le_bytes(image_shape[0], 2), bitops.le_bytes(image_shape[1], 2),
         bitops.le_bytes(padding[0], 2), bitops.le_bytes(padding[1], 2),
@@ -236,12 +282,16 @@ def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
         tf.gather(tf.constant(model_bytes, tf.int64), best)[None],
         tf.gather(precision_bytes, best)[None],
         bitops.le_bytes(noise_seed, 4),
-        tf.constant([0], tf.int64),  # no optional sections
+        tf.constant([section_count], tf.int64),
+    ], axis=0)
+    lengths_field = tf.concat([
         length_bits[best][None],
         bitops.pack_bits(lengths[best], tf.fill([h], length_bits[best])),
     ], axis=0)
     body = tf.strings.join([
         bitops.to_string(header),
+        sections,
+        bitops.to_string(lengths_field),
         section,
         tf.strings.reduce_join(streams[best]),
     ])

@@ -62,10 +62,21 @@ MODEL_TABLE_PRECISION = 16
 # Table classes in the file: 0 = uniform table at precision 16, 1..3 = base + (class-1) * step.
 UNIFORM_PRECISION = 16
 
-# No flags and no optional-section types are defined in v1: readers reject set flag bits and
-# required sections, and skip optional ones.
-KNOWN_FLAGS = 0x00
-KNOWN_SECTION_TYPES: frozenset[int] = frozenset()
+# Flags: bit 0 = selective compression (SC): a preservation-mask section says which latent
+# positions are coded; the others cost nothing and read as "none" in contexts. Readers reject
+# other set bits.
+FLAG_SELECTIVE = 0x01
+KNOWN_FLAGS = FLAG_SELECTIVE
+# Section types (SC files carry both, with the required bit): the preservation mask, h x w
+# bits MSB first (1 = coded), and the label map, a PNG (8-bit gray, H x W, one train id per
+# pixel). Readers refuse unknown required sections and skip unknown optional ones.
+SECTION_PRESERVE_MASK = 1
+SECTION_LABEL_MAP = 2
+SECTION_NAMES = {SECTION_PRESERVE_MASK: "preservation mask", SECTION_LABEL_MAP: "label map"}
+KNOWN_SECTION_TYPES: frozenset[int] = frozenset(SECTION_NAMES)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Signature, IHDR length and type, width, height, bit depth, colour type: what is checked.
+PNG_HEADER_BYTES = 26
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,23 @@ class Header:
     def num_contexts(self) -> int:
         return num_contexts(self.channels, self.num_centers, self.structure)
 
+    @property
+    def selective(self) -> bool:
+        return bool(self.flags & FLAG_SELECTIVE)
+
+    def section(self, kind: int) -> Section | None:
+        return next((s for s in self.sections if s.type == kind), None)
+
+    def preserve_mask(self) -> list[list[bool]] | None:
+        """The h x w preservation mask of an SC file (row-major, True = coded), else None."""
+        section = self.section(SECTION_PRESERVE_MASK)
+        if section is None:
+            return None
+        bits = _unpack_bits(section.data, self.latent_height * self.latent_width, 1,
+                            "preservation mask")
+        w = self.latent_width
+        return [[bool(b) for b in bits[y * w:(y + 1) * w]] for y in range(self.latent_height)]
+
 
 def num_contexts(channels: int, num_centers: int, structure: int) -> int:
     return channels * (num_centers + 1) ** len(STRUCTURES[structure])
@@ -163,6 +191,37 @@ def _unpack_bits(data: bytes, count: int, width: int, what: str) -> list[int]:
     mask = (1 << width) - 1
     return [(number >> (width * (count - 1 - i))) & mask for i in range(count)] if width else \
         [0] * count
+
+
+def check_label_map_png(data: bytes, height: int, width: int) -> None:
+    """A label-map section is an 8-bit grayscale PNG of the image's size."""
+    if len(data) < PNG_HEADER_BYTES or data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
+        raise _fail("the label-map section is not a PNG")
+    png_w, png_h = struct.unpack(">II", data[16:24])
+    if (png_h, png_w) != (height, width):
+        raise _fail(f"the label map is {png_w}x{png_h}, the image {width}x{height}")
+    if data[24] != 8 or data[25] != 0:
+        raise _fail(f"the label map PNG must be 8-bit grayscale (bit depth {data[24]}, colour "
+                    f"type {data[25]})")
+
+
+def _check_sections(sections: list[Section], flags: int, h: int, w: int, height: int,
+                    width: int) -> None:
+    kinds = [s.type for s in sections]
+    for kind in KNOWN_SECTION_TYPES:
+        if kinds.count(kind) > 1:
+            raise _fail(f"more than one {SECTION_NAMES[kind]} section")
+    selective = bool(flags & FLAG_SELECTIVE)
+    for kind in (SECTION_PRESERVE_MASK, SECTION_LABEL_MAP):
+        if (kind in kinds) != selective:
+            state = "present" if kind in kinds else "missing"
+            raise _fail(f"the selective-compression flag is {int(selective)} but the "
+                        f"{SECTION_NAMES[kind]} section is {state}")
+    for section in sections:
+        if section.type == SECTION_PRESERVE_MASK:
+            _unpack_bits(section.data, h * w, 1, "preservation mask")
+        elif section.type == SECTION_LABEL_MAP:
+            check_label_map_png(section.data, height, width)
 
 
 def parse_header(data: bytes, fingerprint: bytes | None = None) -> Header:
@@ -246,6 +305,7 @@ def parse_header(data: bytes, fingerprint: bytes | None = None) -> Header:
                 f"support (format version {FORMAT_VERSION}); upgrade tfgc to decode it")
         sections.append(Section(kind, bool(sflags & 1), data[pos:pos + length]))
         pos += length
+    _check_sections(sections, flags, h, w, height, width)
     if pos >= end:
         raise _fail("truncated before the stream lengths")
     length_bits = data[pos]

@@ -125,6 +125,13 @@ def lookup_rows_np(freqs: np.ndarray, precision: np.ndarray) -> np.ndarray:
     ).astype(np.int32)
 
 
+def certain_row_np(num_centers: int) -> np.ndarray:
+    """The lookup row of positions an SC file does not code: symbol 0 with probability 1, so
+    the range coder spends no bits on them (appended after the file's or model's tables)."""
+    return lookup_rows_np(np.array([[1 << MODEL_TABLE_PRECISION] + [0] * (num_centers - 1)]),
+                          np.array([MODEL_TABLE_PRECISION]))
+
+
 # ---------------------------------------------------------------------------------------------
 # Encoder: choosing and writing file tables.
 
