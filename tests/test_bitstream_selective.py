@@ -136,3 +136,23 @@ def test_encoder_checks_selective_arguments(symbols):
         encode_symbols(symbols, num_centers=L, image_shape=IMAGE, fingerprint=FP,
                        preserve_mask=np.ones((H, W), np.int32),
                        label_map_png=_png(IMAGE[0] + 1, IMAGE[1]))
+
+
+def test_info_lists_the_sections_with_sizes():
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    golden = f"{REPO_ROOT}/tests/golden/selective_6x9x3_L5.tfgc"
+    result = subprocess.run([sys.executable, "-m", "tfgc", "info", golden, "--json"],
+                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    fields = json.loads(result.stdout)
+    assert fields["mode"] == "selective (SC)" and fields["preserved_latents"] == "20 of 54"
+    sections = {s["name"]: s for s in fields["sections"]}
+    header = parse_header(open(golden, "rb").read())  # noqa: SIM115
+    assert sections["preservation mask"]["bytes"] == 6 + len(header.sections[0].data)
+    assert sections["label map"]["bytes"] == 6 + len(header.sections[1].data)
+    assert sections["label map"]["required"] and sections["label map"]["bpp"] > 0

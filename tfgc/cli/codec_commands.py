@@ -126,6 +126,14 @@ def run_decompress(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _section_info(section, pixels: int) -> dict:
+    from tfgc.coding import format as fmt
+
+    size = fmt.SECTION_HEADER.size + len(section.data)
+    return {"type": section.type, "name": fmt.SECTION_NAMES.get(section.type, "unknown"),
+            "required": section.required, "bytes": size, "bpp": round(8 * size / pixels, 5)}
+
+
 def run_info(args: argparse.Namespace) -> int:
     from tfgc import coding
 
@@ -156,8 +164,13 @@ def run_info(args: argparse.Namespace) -> int:
         "noise_seed": header.noise_seed,
         "tables_bytes": header.tables_size,
         "stream_lengths": list(header.stream_lengths),
-        "sections": [list(s) if isinstance(s, tuple) else s for s in header.sections],
+        "mode": "selective (SC)" if header.selective else "GC",
+        "sections": [_section_info(s, pixels) for s in header.sections],
     }
+    mask = header.preserve_mask()
+    if mask is not None:
+        fields["preserved_latents"] = (f"{sum(map(sum, mask))} of "
+                                       f"{header.latent_height * header.latent_width}")
     if args.json:
         print(json.dumps(fields, indent=2, default=str))
     else:
@@ -165,6 +178,9 @@ def run_info(args: argparse.Namespace) -> int:
         for key, value in fields.items():
             if key == "stream_lengths":
                 value = f"{len(value)} streams, {min(value)}..{max(value)} bytes"
+            if key == "sections":
+                value = "; ".join(f"{s['name']} (type {s['type']}): {s['bytes']} bytes, "
+                                  f"{s['bpp']} bpp" for s in value) or "none"
             print(f"{key:<{width}}  {value}")
     return 0
 
