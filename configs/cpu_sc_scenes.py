@@ -15,6 +15,7 @@ def get_config():
     config = default_config()
     m = config.model
     m.mode = "sc"
+    m.label_set = "cityscapes"
     m.condition_channels = label_set("cityscapes").num_classes
     m.num_channels = 8
     m.width_multiplier = 1 / 8

@@ -163,6 +163,9 @@ def test_semantic_config_validation(config):
     with pytest.raises(ConfigError, match=r"data\.layout"):
         check_semantic(config)
     config.data.layout = "ade20k"
+    with pytest.raises(ConfigError, match=r"model\.label_set must name"):
+        check_semantic(config)
+    config.model.label_set = "ade20k"
     with pytest.raises(ConfigError, match="must be 150"):
         check_semantic(config)
     config.model.condition_channels = 150
@@ -172,3 +175,38 @@ def test_semantic_config_validation(config):
     config.model.mode = "dplus"
     with pytest.raises(ConfigError, match=r"model\.mode"):
         check_semantic(config)
+
+
+def test_user_label_maps_and_preserve_options(tmp_path):
+    from tfgc.errors import ImageReadError
+    from tfgc.semantic.inputs import Preserve, preserve_mask, read_label_map
+
+    cityscapes = label_set("cityscapes")
+    ids = np.full((32, 48), 23, np.uint8)  # sky
+    ids[20:, 10:20] = 26  # a car
+    ids[0, 0] = 0  # unlabeled
+    path = tmp_path / "labels.png"
+    Image.fromarray(ids).save(path)
+    train_ids = read_label_map(path, cityscapes, (32, 48))
+    assert train_ids[0, 0] == IGNORE and train_ids[0, 1] == 10 and train_ids[25, 15] == 13
+    with pytest.raises(ConfigError, match="label map is 48x32 but the image is 50x32"):
+        read_label_map(path, cityscapes, (32, 50))
+    Image.fromarray(np.zeros((32, 48, 3), np.uint8)).save(tmp_path / "colour.png")
+    with pytest.raises(ImageReadError, match="labelIds"):
+        read_label_map(tmp_path / "colour.png", cityscapes, (32, 48))
+
+    cars = preserve_mask(Preserve(classes="car"), train_ids, cityscapes)
+    np.testing.assert_array_equal(cars, (ids == 26).astype(np.uint8))
+    box = preserve_mask(Preserve(box="4,2,10,8"), train_ids, cityscapes)
+    assert box.sum() == 36 and box[2, 4] == 1 and box[8, 10] == 0
+    with pytest.raises(ConfigError, match="X0,Y0,X1,Y1"):
+        preserve_mask(Preserve(box="1,2,3"), train_ids, cityscapes)
+    with pytest.raises(ConfigError, match="0 <= X0 < X1 <= 48"):
+        preserve_mask(Preserve(box="0,0,49,5"), train_ids, cityscapes)
+    Image.fromarray((ids == 23).astype(np.uint8) * 255).save(tmp_path / "mask.png")
+    sky = preserve_mask(Preserve(mask=tmp_path / "mask.png"), train_ids, cityscapes)
+    np.testing.assert_array_equal(sky, (ids == 23).astype(np.uint8))
+    with pytest.raises(ConfigError, match="exactly one"):
+        preserve_mask(Preserve(classes="car", box="0,0,1,1"), train_ids, cityscapes)
+    with pytest.raises(ConfigError, match="known: road, sidewalk"):
+        preserve_mask(Preserve(classes="cars"), train_ids, cityscapes)

@@ -22,7 +22,7 @@ def semantic_config(mode: str):
     config = tiny_config()
     config.model.mode = mode
     config.model.condition_channels = CLASSES
-    config.data.layout = "cityscapes"
+    config.data.layout = config.model.label_set = "cityscapes"
     return config
 
 

@@ -18,6 +18,7 @@ def default_model_config() -> ml_collections.ConfigDict:
     m.quantizer_temperature = 1.0  # sigma of the soft assignment used for gradients
     m.noise_channels = 0  # channels of N(0, 1) noise concatenated to the latents; 0 = off
     m.mode = "gc"  # gc | gc_dplus (label map fed to D in training) | sc (selective, Sec. 4.2)
+    m.label_set = ""  # gc_dplus / sc: cityscapes | ade20k (the classes of the label maps)
     m.condition_channels = 0  # label classes K (one-hot channels); gc_dplus and sc need K > 0
     m.semantic_filters = (60, 120, 240, 480, 960)  # F (sc): c7s1-60, d120, d240, d480, d960
     m.width_multiplier = 1.0  # scales every filter count below
@@ -105,12 +106,16 @@ def check_semantic(config: ml_collections.ConfigDict) -> None:
     if data.layout not in layouts:
         raise ConfigError(f"data.layout must be one of {layouts}, got {data.layout!r}")
     if m.mode == "gc":
-        if m.condition_channels:
-            raise ConfigError("model.condition_channels > 0 needs model.mode=gc_dplus or sc")
+        if m.condition_channels or m.label_set:
+            raise ConfigError("model.condition_channels and model.label_set are for "
+                              "model.mode=gc_dplus or sc")
         return
     if data.layout == "images":
         raise ConfigError(f"model.mode={m.mode} trains on label maps: set data.layout to one "
                           f"of {tuple(LABEL_SETS)} and data.train to the dataset root")
+    if m.label_set != data.layout:
+        raise ConfigError(f"model.label_set must name the classes of data.layout "
+                          f"({data.layout!r}), got {m.label_set!r}")
     classes = LABEL_SETS[data.layout].num_classes
     if m.condition_channels != classes:
         raise ConfigError(f"model.condition_channels must be {classes} (the {data.layout} "
@@ -170,7 +175,7 @@ def paper_semantic_config(mode: str, num_channels: int, preserve_mode: str = "ri
 
     config = paper_gc_config(num_channels)
     config.model.mode = mode
-    config.data.layout = "cityscapes"
+    config.data.layout = config.model.label_set = "cityscapes"
     config.model.condition_channels = label_set("cityscapes").num_classes
     config.data.preserve_mode = preserve_mode
     return config
