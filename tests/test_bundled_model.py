@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT
 from tfgc import assets, coding
 from tfgc.data.images import read_rgb
 
@@ -59,17 +56,7 @@ def test_stays_below_its_stated_bpp_on_the_samples(bundled):
         assert bpp <= limit, (path, bpp, limit)
 
 
-def test_demo_writes_its_outputs(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "tfgc", "demo", "--out", str(tmp_path)],
-                            capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(os.listdir(tmp_path)) == ["coffee.tfgc", "coffee_side_by_side.png",
-                                            "coffee_tfgc.png"]
-    assert "tfgc (ours)" in result.stdout and "JPEG" in result.stdout and "HEIC" in result.stdout
-    original = next(line for line in result.stdout.splitlines() if line.startswith("original"))
-    assert original.split()[1:5] == ["-"] * 4  # no bytes, bpp, PSNR or MS-SSIM of its own
-    assert "nan" not in result.stdout
-    assert f"model: tfgc bundled {_stated()['fingerprint'][:8]};" in result.stderr
+# `tfgc demo` (the README's first command) runs in tests/test_readme.py.
 
 
 def file_table_structures_decode(model_dir: str) -> list[int]:

@@ -93,9 +93,11 @@ def test_compress_batch_is_quiet_and_survives_a_file_it_cannot_write(tmp_path):
 
 
 def test_verbose_shows_the_tensorflow_log_that_is_hidden_by_default(tmp_path):
-    (tmp_path / "broken.tfgc").write_bytes(b"TFGC broken")
-    result = _tfgc("--verbose", "decompress", "broken.tfgc", "-o", "png", cwd=str(tmp_path))
-    assert result.returncode == 1 and len(_error_lines(result.stderr)) == 1
+    (tmp_path / "a.tfgc").write_bytes(b"")
+    result = _tfgc("--verbose", "decompress", "a.tfgc", "-o", "png", "--model", "missing",
+                   cwd=str(tmp_path))  # imports TensorFlow, then stops at the missing model
+    assert result.returncode == 1
+    assert _error_lines(result.stderr) == ["model path does not exist: missing"]
     assert TF_LOG.search(result.stderr), result.stderr
 
 
@@ -139,31 +141,23 @@ def test_model_label_is_the_model_card_title_and_fingerprint(tmp_path):
 # ------------------------------------------------------------------------------ evaluate
 
 
-@pytest.fixture(scope="module")
-def bundled():
-    from tfgc.codec import load_codec
-
-    return load_codec()
-
-
-def _evaluate(monkeypatch, bundled, images: str, out: str) -> int:
+def _evaluate(monkeypatch, codec, images: str, out: str) -> int:
     import tfgc.codec
     from tfgc.__main__ import main
 
-    monkeypatch.setattr(tfgc.codec, "load_codec", lambda path=None: bundled)  # loaded once
+    monkeypatch.setattr(tfgc.codec, "load_codec", lambda path=None: codec)  # the session's
     return main(["evaluate", "--images", images, "--out", out, "--baselines", "jpeg",
                  "--bpp-factors", "1", "--nr-metrics", "none", "--crops", "0", "--quiet"])
 
 
-def test_evaluate_reports_unwritable_outputs_in_one_line(tmp_path, monkeypatch, capsys,
-                                                         bundled):
+def test_evaluate_reports_unwritable_outputs_in_one_line(tmp_path, monkeypatch, capsys, codec):
     images = tmp_path / "images"
     images.mkdir()
     for i in range(2):
         Image.fromarray(photo(48, 64, seed=i)).save(images / f"im{i}.png")
     (tmp_path / "file").write_text("a regular file")
 
-    assert _evaluate(monkeypatch, bundled, str(images), str(tmp_path / "file" / "out")) == 1
+    assert _evaluate(monkeypatch, codec, str(images), str(tmp_path / "file" / "out")) == 1
     captured = capsys.readouterr()
     assert _error_lines(captured.err) == [
         f"cannot create the results folder {tmp_path / 'file' / 'out'}: Not a directory"]
@@ -171,12 +165,12 @@ def test_evaluate_reports_unwritable_outputs_in_one_line(tmp_path, monkeypatch, 
     out = tmp_path / "results"
     out.mkdir()
     (out / "per_image").write_text("in the way")  # each image's record file cannot be written
-    assert _evaluate(monkeypatch, bundled, str(images), str(out)) == 1
+    assert _evaluate(monkeypatch, codec, str(images), str(out)) == 1
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
     assert len(_error_lines(captured.out)) == 2  # one line per image, and both were evaluated
     results = json.loads((out / "results.json").read_text())
     assert results["run"]["images"] == 2 and results["run"]["write_errors"] == 2
-    label = results["run"]["model"]
-    assert label == f"tfgc bundled {bundled.fingerprint.hex()[:8]}"
+    label = results["run"]["model"]  # a training workdir: fingerprint and step, not its folder
+    assert label == f"tfgc {codec.fingerprint.hex()[:8]} (step {codec.step})"
     assert f"# Evaluation of `{label}`" in (out / "results.md").read_text()

@@ -136,9 +136,18 @@ def _run(block: Block, cwd: str, env: dict[str, str], python: str = "python"):
     return result
 
 
+@dataclass
+class Installed:
+    repo: str  # the fresh copy the setup blocks ran in
+    bin_dir: str  # its .venv/bin
+    scratch: str  # an empty folder elsewhere, with photo.jpg and more/
+    setup_output: str  # stdout of the setup blocks (the demo's table)
+    setup_errors: str
+
+
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
-    """Runs the setup blocks in a fresh copy of the repo; returns (venv bin/, scratch folder)."""
+def installed(tmp_path_factory) -> Installed:
+    """Runs the setup blocks in a fresh copy of the repo, then prepares a scratch folder."""
     from PIL import Image
 
     from tfgc.assets import SAMPLES_DIR
@@ -149,10 +158,7 @@ def installed(tmp_path_factory):
     _python3_shim(shims)
     env = _user_env(shims)
     env.update(PIP_NO_INDEX="1", PIP_NO_BUILD_ISOLATION="0", PIP_DISABLE_PIP_VERSION_CHECK="1")
-    for block in BLOCKS:
-        if block.mark == "setup":
-            _run(block, repo, env)
-    assert os.path.exists(os.path.join(repo, "tfgc-demo", "coffee.tfgc"))
+    results = [_run(block, repo, env) for block in BLOCKS if block.mark == "setup"]
 
     scratch.mkdir()
     (scratch / "more").mkdir()
@@ -161,14 +167,33 @@ def installed(tmp_path_factory):
     pixels = np.asarray(chelsea)
     Image.fromarray(pixels[:48, :64]).save(scratch / "more" / "a.png")
     Image.fromarray(pixels[-40:, -56:]).save(scratch / "more" / "b.png")
-    return os.path.join(repo, ".venv", "bin"), str(scratch)
+    return Installed(repo, os.path.join(repo, ".venv", "bin"), str(scratch),
+                     "".join(r.stdout for r in results), "".join(r.stderr for r in results))
+
+
+@pytest.mark.slow
+def test_setup_installs_tfgc_and_the_demo_prints_a_sane_table(installed):
+    import json
+
+    demo = os.path.join(installed.repo, "tfgc-demo")
+    assert sorted(os.listdir(demo)) == ["coffee.tfgc", "coffee_side_by_side.png",
+                                        "coffee_tfgc.png"]
+    table = installed.setup_output
+    assert "tfgc (ours)" in table and "JPEG" in table and "HEIC" in table
+    original = next(line for line in table.splitlines() if line.startswith("original"))
+    assert original.split()[1:5] == ["-"] * 4  # it has no bytes, bpp, PSNR or MS-SSIM
+    assert "nan" not in table
+    with open(os.path.join(installed.repo, "tfgc", "assets", "model", "assets.extra",
+                           "export.json")) as f:
+        fingerprint = json.load(f)["fingerprint"]
+    assert f"model: tfgc bundled {fingerprint[:8]};" in installed.setup_errors
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("block", RUNNABLE, ids=lambda b: f"line{b.line}")
 def test_readme_block_runs(block, installed):
-    bin_dir, scratch = installed
-    _run(block, scratch, _user_env(bin_dir), python=os.path.join(bin_dir, "python"))
+    _run(block, installed.scratch, _user_env(installed.bin_dir),
+         python=os.path.join(installed.bin_dir, "python"))
 
 
 # Generated records of past runs keep the paths they ran on; the bundled model's config.json is
