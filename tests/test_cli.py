@@ -64,6 +64,7 @@ def test_compress_batch_is_quiet_and_survives_a_file_it_cannot_write(tmp_path):
     Image.fromarray(photo(40, 56, seed=1)).save(inputs / "a.png")
     Image.fromarray(photo(32, 32, seed=2)).save(inputs / "b.png")
     _animated_gif(inputs / "c.gif")
+    (inputs / "d.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     out = tmp_path / "out"
     (out / "b.tfgc").mkdir(parents=True)  # where b's file should go: cannot be replaced
     stale = out / ".tmp-tfgc-999999999-0123abcd-a.tfgc"  # a killed run's (no live pid, no lock)
@@ -72,8 +73,9 @@ def test_compress_batch_is_quiet_and_survives_a_file_it_cannot_write(tmp_path):
     result = _tfgc("compress", "in", "-o", "out", cwd=str(tmp_path), umask=0o027)
 
     assert result.returncode == 1
-    assert _error_lines(result.stderr) == [f"in{os.sep}b.png: cannot write out{os.sep}b.tfgc: "
-                                           "Is a directory"]
+    errors = _error_lines(result.stderr)
+    assert errors[0] == f"in{os.sep}b.png: cannot write out{os.sep}b.tfgc: Is a directory"
+    assert errors[1].startswith(f"in{os.sep}d.png: cannot decode image") and len(errors) == 2
     assert "Traceback" not in result.stderr
     assert not TF_LOG.search(result.stderr), result.stderr
     assert "compressed 2 image(s)" in result.stderr
@@ -124,8 +126,24 @@ def test_animated_images_say_only_the_first_frame_is_used(tmp_path):
     assert "only the first of its 4 frames is used" in loaded.conversions
     with Image.open(tmp_path / "anim.gif") as first_frame:
         np.testing.assert_array_equal(loaded.pixels, np.asarray(first_frame.convert("RGB")))
+    pages = [Image.fromarray(photo(24, 40, seed=i)) for i in range(2)]
+    pages[0].save(tmp_path / "pages.tiff", save_all=True, append_images=pages[1:])
+    loaded = load_image(tmp_path / "pages.tiff")
+    assert loaded.conversions == ["only the first of its 2 frames is used"]
+    np.testing.assert_array_equal(loaded.pixels, photo(24, 40, seed=0))
     Image.fromarray(photo(24, 40)).save(tmp_path / "still.gif")
     assert not any("frames" in c for c in load_image(tmp_path / "still.gif").conversions)
+
+
+@pytest.mark.parametrize("user_setting,expected", [(None, "3"), ("0", "0")])
+def test_importing_tfgc_quiets_tensorflow_unless_the_user_chose_a_level(user_setting, expected):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    if user_setting is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = user_setting
+    result = subprocess.run(
+        [sys.executable, "-c", "import os, tfgc; print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"],
+        capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, env=env)
+    assert result.stdout.strip() == expected, result.stderr
 
 
 def test_model_label_is_the_model_card_title_and_fingerprint(tmp_path):
