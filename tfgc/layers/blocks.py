@@ -83,6 +83,24 @@ class ResidualBlock(tf.keras.layers.Layer):
         return x + self.body(x)
 
 
+class NearestUpsample2x(tf.keras.layers.Layer):
+    """x2 nearest-neighbour upsampling as a broadcast and a reshape.
+
+    The same values as `UpSampling2D(2, "nearest")`, but its gradient is a plain sum instead of
+    ResizeNearestNeighborGrad, which XLA cannot compile on CPU (so `jit_compile` works there).
+    """
+
+    def call(self, x):
+        shape = tf.shape(x)
+        tiled = tf.broadcast_to(x[:, :, None, :, None, :],
+                                [shape[0], shape[1], 2, shape[2], 2, shape[3]])
+        return tf.reshape(tiled, [shape[0], 2 * shape[1], 2 * shape[2], x.shape[-1] or shape[3]])
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        return (b, None if h is None else 2 * h, None if w is None else 2 * w, c)
+
+
 class Upsample(tf.keras.Sequential):
     """uk: x2 upsampling to k filters, norm, ReLU.
 
@@ -95,7 +113,7 @@ class Upsample(tf.keras.Sequential):
         if method == "transpose":
             layers = [tf.keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="same")]
         elif method == "resize_conv":
-            layers = [tf.keras.layers.UpSampling2D(2, interpolation="nearest"),
+            layers = [NearestUpsample2x(),
                       PaddedConv(filters, 3, padding)]
         elif method == "subpixel":
             layers = [PaddedConv(4 * filters, 3, padding),
