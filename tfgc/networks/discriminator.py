@@ -12,12 +12,13 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from tfgc.layers.norms import make_norm
+from tfgc.layers.spectral_norm import SpectralNormConv2D
 from tfgc.networks.widths import scaled_all
 
 
 def _conv(filters: int, stride: int, spectral_norm: bool) -> tf.keras.layers.Layer:
-    conv = tf.keras.layers.Conv2D(filters, 4, strides=stride, padding="same")
-    return tf.keras.layers.SpectralNormalization(conv) if spectral_norm else conv
+    conv = SpectralNormConv2D if spectral_norm else tf.keras.layers.Conv2D
+    return conv(filters, 4, strides=stride, padding="same")
 
 
 class PatchDiscriminator(tf.keras.Model):
