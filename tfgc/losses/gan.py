@@ -51,16 +51,30 @@ def generator_loss(kind: str, fake: Logits) -> tf.Tensor:
 
 def gradient_penalty(critic_logits: Callable[[tf.Tensor], Logits], real: tf.Tensor,
                      fake: tf.Tensor) -> tf.Tensor:
-    """WGAN-GP: (||grad_x D(x)|| - 1)^2 at random interpolates of real and fake, per scale."""
+    """WGAN-GP (Gulrajani et al. 2017, eq. 3) for a multi-scale patch critic.
+
+    Each scale s is its own critic D_s(x) = mean over patches of its logits (the score
+    `discriminator_loss` uses), so each gets the paper's penalty E[(||grad D_s(x^)||_2 - 1)^2],
+    the norm taken per sample over the whole image at x^ = real + alpha (fake - real),
+    alpha ~ U[0, 1] per sample. Penalties are summed over scales, like the losses. Averaging
+    over patches keeps the gradient norm independent of the number of patches, so the usual
+    weight of 10 means what it means in the paper. Needs a critic without batch statistics.
+    """
     alpha = tf.random.uniform([tf.shape(real)[0], 1, 1, 1], dtype=real.dtype)
     interpolated = real + alpha * (fake - real)
-    with tf.GradientTape() as tape:
+    with tf.GradientTape(persistent=True) as tape:
         tape.watch(interpolated)
         logits = critic_logits(interpolated)
-        score = tf.add_n([tf.reduce_sum(tf.cast(t, tf.float32)) for t in logits])
-    grads = tape.gradient(score, interpolated)
-    norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
-    return tf.reduce_mean(tf.square(norms - 1.0))
+        # Per-sample critic scores; summing over the batch keeps each sample's gradient its own.
+        scores = [tf.reduce_sum(tf.reduce_mean(tf.cast(t, tf.float32), axis=[1, 2, 3]))
+                  for t in logits]
+    total = 0.0
+    for score in scores:
+        grads = tf.cast(tape.gradient(score, interpolated), tf.float32)
+        norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
+        total += tf.reduce_mean(tf.square(norms - 1.0))
+    del tape
+    return total
 
 
 def feature_matching_loss(real_features: Sequence[Sequence[tf.Tensor]],

@@ -3,9 +3,12 @@
 E encodes an image to H/16 x W/16 x C latents, q quantises them to L centers, G decodes the
 quantised latents (plus optional noise) to an image, and a multi-scale D judges it. `train_step`
 updates E and G together on  GAN + lambda_mse * MSE + lambda_fm * FM [+ lambda_vgg * VGG]
-[+ beta * rate], then D `d_steps` times on the same reconstructions (pix2pixHD's schedule: one
-forward pass serves both updates). While `gan_active` is False (the distortion-only warm-up) the
-discriminator is neither run nor updated.
+[+ beta * rate], then D `d_steps` times (pix2pixHD's schedule: one forward pass serves both
+updates). Every D update of a step sees the same real batch and the same reconstructions, made by
+E and G before their update in that step; with d_steps > 1 D is optimised further on that pair
+(with a fresh interpolation draw for WGAN-GP each time). This is not WGAN's n_critic, which draws
+new real and fake batches per critic update: a Keras step receives one batch. While `gan_active`
+is False (the distortion-only warm-up) the discriminator is neither run nor updated.
 
 Semantic modes (paper Sec. 4.1-4.2), chosen by `mode`: "gc_dplus" feeds the one-hot label map
 to D only, in training (E and G never see it, so coding is unchanged); "sc" also feeds it
