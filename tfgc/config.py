@@ -60,7 +60,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.num_steps = 100_000  # encoder/generator updates
     c.batch_size = 8  # global batch, split over replicas
     c.warmup_steps = 0  # distortion-only steps before the GAN terms switch on
-    c.d_steps = 1  # discriminator updates per generator update
+    c.d_steps = 1  # D updates per G update, all on the step's batch (see models/gc.py)
     c.gan_loss = "least_squares"  # least_squares (paper) | non_saturating | hinge | wgan_gp
     c.lambda_mse = 10.0
     c.lambda_fm = 10.0
@@ -78,6 +78,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.adam_beta2 = 0.999
 
     c.distribution = "default"  # default | mirrored | multi_worker
+    c.cpu_replicas = 1  # mirrored without GPUs: split the CPU into this many replicas
     c.mixed_precision = False
     c.jit_compile = False
     c.seed = 0

@@ -26,13 +26,16 @@ class ImageFiles:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
+ON_CORRUPT = ("skip", "fail")
+
+
 def find_images(pattern_or_dir: str, on_corrupt: str = "skip") -> ImageFiles:
     """Lists and checks image files; "" means the sample photos bundled with tfgc.
 
     Every file is opened and verified up front, so a corrupt file is skipped and counted (or,
     with on_corrupt="fail", reported by name) instead of failing deep inside tf.data.
     """
-    if on_corrupt not in ("skip", "fail"):
+    if on_corrupt not in ON_CORRUPT:
         raise ConfigError(f"data.on_corrupt must be 'skip' or 'fail', got {on_corrupt!r}")
     source = pattern_or_dir or assets.SAMPLES_DIR
     paths = list_images(source)
