@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgc.data.images import write_png
+from tfgc.training.checkpoints import CheckpointWriter
 from tfgc.training.schedules import current_value
 
 
@@ -25,18 +26,18 @@ class StopAtStep(tf.keras.callbacks.Callback):
 
 
 class Checkpointer(tf.keras.callbacks.Callback):
-    """Saves every `every` steps; tf.train.CheckpointManager writes then renames, so a kill
-    at any moment leaves the previous checkpoint as the valid latest one."""
+    """Saves every `every` steps; TF writes then renames, so a kill at any moment leaves the
+    previous checkpoint as the valid latest one. Every worker of a run calls it in step."""
 
-    def __init__(self, manager: tf.train.CheckpointManager, every: int):
+    def __init__(self, writer: CheckpointWriter, every: int):
         super().__init__()
-        self.manager, self.every = manager, every
+        self.writer, self.every = writer, every
         self.last_saved = -1
 
     def save(self) -> None:
         step = self.model.current_step()
         if step != self.last_saved:
-            self.manager.save(checkpoint_number=step)
+            self.writer.save(step)
             self.last_saved = step
 
     def on_train_batch_end(self, batch, logs=None):
@@ -49,12 +50,18 @@ class Checkpointer(tf.keras.callbacks.Callback):
 
 class Monitor(tf.keras.callbacks.Callback):
     """TensorBoard scalars (every loss term, PSNR, bpp, learning rates), eval metrics,
-    reconstructions beside originals, and sample PNGs in the workdir."""
+    reconstructions beside originals, and sample PNGs in the workdir.
+
+    Every worker evaluates (evaluation is collective); only the chief writes summaries and
+    samples, so a shared workdir holds one copy of each.
+    """
 
     def __init__(self, workdir: str, eval_data: tf.data.Dataset, sample_batch: tf.Tensor,
-                 schedules: dict, sample_every: int, eval_every: int):
+                 schedules: dict, sample_every: int, eval_every: int, chief: bool = True):
         super().__init__()
-        self.writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+        self.chief = chief
+        self.writer = (tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+                       if chief else tf.summary.create_noop_writer())
         self.sample_dir = os.path.join(workdir, "samples")
         self.eval_data, self.sample_batch = eval_data, sample_batch
         self.schedules = schedules
@@ -95,6 +102,9 @@ class Monitor(tf.keras.callbacks.Callback):
         return results
 
     def sample(self, step: int) -> None:
+        self.last_sample = step
+        if not self.chief:
+            return
         reconstruction = tf.clip_by_value(self.model(self.sample_batch, training=False), 0, 1)
         originals = (self.sample_batch["image"] if isinstance(self.sample_batch, dict)
                      else self.sample_batch)
@@ -104,4 +114,3 @@ class Monitor(tf.keras.callbacks.Callback):
         grid = np.concatenate(list(pairs.numpy()), axis=0)
         write_png(os.path.join(self.sample_dir, f"step_{step:08d}.png"),
                   np.round(grid * 255).astype(np.uint8))
-        self.last_sample = step

@@ -7,6 +7,7 @@ costs nothing during the warm-up.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -16,13 +17,15 @@ import sys
 import ml_collections
 import tensorflow as tf
 
-from tfgc.config import check_semantic, to_json
+from tfgc.config import to_json
 from tfgc.data import labeled, pipeline
 from tfgc.errors import ConfigError
 from tfgc.models.gc import GenerativeCompression
 from tfgc.training import callbacks
-from tfgc.training.distribute import make_strategy
+from tfgc.training.checkpoints import CheckpointWriter, writer_lock
+from tfgc.training.distribute import is_chief, make_strategy, task
 from tfgc.training.schedules import make_schedule
+from tfgc.training.validation import validate_config
 from tfgc.utils.files import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -67,6 +70,9 @@ def build_model(config: ml_collections.ConfigDict, strategy=None):
             beta_rate=config.beta_rate, d_steps=config.d_steps,
             gradient_penalty_weight=config.gradient_penalty_weight,
             ema_decay=config.ema_decay, jit_compile=config.jit_compile)
+        # train_step returns metric results that are already means over every replica and
+        # worker; Keras' default ("sum" across workers) would add them up once per worker.
+        model.distribute_reduction_method = "first"
         model.build_all(min(64, config.data.crop_size))
         # Create optimizer slots now so a checkpoint restores them immediately.
         g_optimizer.build(model.generator_variables)
@@ -145,29 +151,45 @@ def _datasets(config: ml_collections.ConfigDict):
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> GenerativeCompression:
-    if config.num_steps < 0 or config.warmup_steps < 0:
-        raise ConfigError("num_steps and warmup_steps must be >= 0")
-    if config.batch_size <= 0:
-        raise ConfigError(f"batch_size must be positive, got {config.batch_size}")
-    check_semantic(config)
+    """Trains to config.num_steps in `workdir`, resuming from its latest checkpoint.
+
+    In a multi-worker run every worker calls this with the same (shared) workdir; the chief
+    writes config.json, checkpoints, TensorBoard events and samples, and holds the workdir's
+    writer lock, so a second run on the same workdir is refused while this one lives.
+    """
+    validate_config(config)
+    strategy = make_strategy(config.distribution, config.cpu_replicas)
+    chief = is_chief(strategy)
+    checkpoint_dir = os.path.join(workdir, CHECKPOINT_DIR)
+    with writer_lock(checkpoint_dir) if chief else contextlib.nullcontext():
+        return _train(config, workdir, strategy, chief)
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str, strategy: tf.distribute.Strategy,
+           chief: bool) -> GenerativeCompression:
     os.makedirs(workdir, exist_ok=True)
     _check_resumable(workdir, config)
-    write_text_atomic(os.path.join(workdir, CONFIG_FILE), to_json(config))
+    if chief:
+        write_text_atomic(os.path.join(workdir, CONFIG_FILE), to_json(config))
     tf.keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
         tf.keras.mixed_precision.set_global_policy("mixed_float16")
 
     dataset, eval_data, sample_batch = _datasets(config)
-    strategy = make_strategy(config.distribution)
     model, schedules = build_model(config, strategy)
+    task_type, task_id = task(strategy)
+    print(f"{strategy.num_replicas_in_sync} replica(s)"
+          + (f", {task_type} {task_id}{' (chief)' if chief else ''}" if task_type else "")
+          + f", compute dtype {model.compute_dtype}, XLA {'on' if model.jit_compile else 'off'}",
+          file=sys.stderr)
 
     with strategy.scope():
         checkpoint = make_checkpoint(model)
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, CHECKPOINT_DIR),
-                                         max_to_keep=config.keep_checkpoints)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        print(f"resumed from {manager.latest_checkpoint} at step {model.current_step()}",
+    writer = CheckpointWriter(checkpoint, os.path.join(workdir, CHECKPOINT_DIR),
+                              config.keep_checkpoints, chief, task_id)
+    if writer.latest_checkpoint:
+        checkpoint.restore(writer.latest_checkpoint).assert_existing_objects_matched()
+        print(f"resumed from {writer.latest_checkpoint} at step {model.current_step()}",
               file=sys.stderr)
     else:
         print(f"starting a new run in {workdir}", file=sys.stderr)
@@ -176,9 +198,9 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> GenerativeCompress
                     config.model.latent_init_std)
 
     common = [
-        callbacks.Checkpointer(manager, config.checkpoint_every),
+        callbacks.Checkpointer(writer, config.checkpoint_every),
         callbacks.Monitor(workdir, eval_data, sample_batch, schedules, config.sample_every,
-                          config.eval_every),
+                          config.eval_every, chief),
     ]
     verbose = 1 if sys.stdout.isatty() else 2
     phases = [(False, min(config.warmup_steps, config.num_steps)), (True, config.num_steps)]
