@@ -160,7 +160,7 @@ def test_beta_rate_lowers_the_soft_rate(beta_rate):
 
 
 @pytest.mark.parametrize("field,value,message", [
-    ("model.condition_channels", 4, "needs model.mode=gc_dplus or sc"),
+    ("model.condition_channels", 4, "model.mode=gc_dplus or sc"),
     ("model.encoder_norm", "layer", "model.encoder_norm='layer' is not an option"),
     ("model.discriminator_norm", "group", "model.discriminator_norm"),
     ("model.upsampling", "bilinear", "model.upsampling"),
