@@ -40,22 +40,22 @@ def main(argv):
 
 
 def _export() -> int:
+    from tfgc.codec import restore_networks
     from tfgc.data.pipeline import find_images
     from tfgc.errors import ConfigError
     from tfgc.export.saved_model import export
-    from tfgc.training.trainer import restore_from_workdir
 
     if bool(FLAGS.workdir) == bool(FLAGS.checkpoint):
         raise ConfigError("pass exactly one of --workdir or --checkpoint")
     workdir = FLAGS.workdir or os.path.dirname(os.path.dirname(os.path.abspath(FLAGS.checkpoint)))
-    model, config = restore_from_workdir(workdir, FLAGS.checkpoint)
-    step = model.current_step()
+    restored = restore_networks(workdir, FLAGS.checkpoint)
+    config, step = restored.config, restored.step
     source = FLAGS.tables_data
     if source is None:
         source = config.data.train if config.data.train and os.path.exists(
             config.data.train) else ""
     images = find_images(source).paths[: FLAGS.max_tables_images]
-    result = export(model, config, FLAGS.export_dir, FLAGS.version, step, images,
+    result = export(restored.networks, config, FLAGS.export_dir, FLAGS.version, step, images,
                     FLAGS.stated_max_bpp)
     print(f"exported step {step} as version {result.version}:\n  {result.full_dir}\n"
           f"  {result.stock_dir}\nfingerprint {result.fingerprint.hex()}, "

@@ -12,12 +12,15 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import ml_collections
 import numpy as np
 import tensorflow as tf
 
 from tfgc import coding
 from tfgc.data.images import load_image
 from tfgc.errors import BitstreamError, ModelLoadError, TfgcError
+from tfgc.networks import CodecNetworks
+from tfgc.workdir import CONFIG_FILE, MODEL_PATH, checkpoint_step, find_checkpoint, read_config
 
 SAVED_MODEL_NAME = "tfgc"  # export layout: OUT/tfgc/<version>/ and OUT/tfgc_stock/<version>/
 
@@ -76,27 +79,23 @@ class Codec:
 
     # ----------------------------------------------------------------------------------------
     @classmethod
-    def from_model(cls, model, model_tables: np.ndarray | None = None,
-                   name: str | None = None) -> Codec:
-        from tfgc.export.modules import CodecModule, config_to_json, model_fingerprint
+    def from_networks(cls, networks: CodecNetworks, model_tables: np.ndarray | None = None,
+                      name: str | None = None) -> Codec:
+        """A codec running `networks` in this process."""
+        from tfgc.export.modules import CodecModule, model_fingerprint
 
-        config_json = config_to_json(model.model_config)
-        generator = model.inference_generator
-        fingerprint = model_fingerprint(config_json, model.encoder, generator, model_tables)
-        module = CodecModule(model.encoder, model.quantizer, generator,
-                             model.noise_channels, config_json, model_tables, fingerprint)
+        fingerprint = model_fingerprint(networks, model_tables)
+        module = CodecModule(networks, model_tables, fingerprint)
         return cls(module, name or model_label(fingerprint))
 
     @classmethod
     def from_workdir(cls, workdir: str, checkpoint: str | None = None,
                      model_tables: np.ndarray | None = None) -> Codec:
-        from tfgc.training.trainer import restore_from_workdir
-
-        model, _ = restore_from_workdir(workdir, checkpoint)
-        codec = cls.from_model(model, model_tables)
-        codec.name = f"{model_label(codec.fingerprint)} (step {model.current_step()})"
-        codec.model = model
-        codec.step = model.current_step()
+        """The networks of a training checkpoint (default: the latest), without the trainer."""
+        restored = restore_networks(workdir, checkpoint)
+        codec = cls.from_networks(restored.networks, model_tables)
+        codec.name = f"{model_label(codec.fingerprint)} (step {restored.step})"
+        codec.step = restored.step
         return codec
 
     @classmethod
@@ -155,6 +154,38 @@ class Codec:
         return coding.parse_header(bytes(data))
 
 
+@dataclass
+class RestoredNetworks:
+    networks: CodecNetworks
+    config: ml_collections.ConfigDict  # the run's full config
+    step: int
+
+
+def restore_networks(workdir: str, checkpoint: str | None = None) -> RestoredNetworks:
+    """E, q and the inference G (the EMA copy if the run kept one) from a training checkpoint.
+
+    Builds only what encoding and decoding need: no optimizers, schedules, D or losses. Every
+    variable of the networks must be in the checkpoint (a wrong architecture is an error,
+    not random weights); the rest of the checkpoint is ignored.
+    """
+    config = read_config(workdir)
+    path = find_checkpoint(workdir, checkpoint)
+    networks = CodecNetworks.from_config(config.model)
+    paths = {"encoder": networks.encoder,
+             "ema_generator" if config.ema_decay > 0 else "generator": networks.generator}
+    if networks.semantic_features is not None:
+        paths["semantic_features"] = networks.semantic_features
+    model = tf.train.Checkpoint(**paths)
+    status = tf.train.Checkpoint(**{MODEL_PATH: model}).restore(path)
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as e:
+        raise ModelLoadError(f"{path} does not hold the networks its config.json describes: "
+                             f"{str(e).splitlines()[0]}") from None
+    status.expect_partial()  # D, optimizers and metrics are not needed to run the model
+    return RestoredNetworks(networks, config, checkpoint_step(path))
+
+
 def _latest_version(root: str) -> str | None:
     versions = [d for d in os.listdir(root) if d.isdigit()
                 and os.path.exists(os.path.join(root, d, "saved_model.pb"))]
@@ -179,7 +210,7 @@ def load_codec(path: str | None = None) -> Codec:
         version = _latest_version(os.path.join(path, SAVED_MODEL_NAME))
         if version:
             return Codec.from_saved_model(version)
-    if os.path.exists(os.path.join(path, "config.json")):
+    if os.path.exists(os.path.join(path, CONFIG_FILE)):
         return Codec.from_workdir(path)
     raise ModelLoadError(f"{path} is neither a training workdir (config.json + checkpoints) "
                          "nor a tfgc SavedModel export")

@@ -19,21 +19,17 @@ import tensorflow as tf
 
 from tfgc import coding
 from tfgc.data.padding import edge_pad
-from tfgc.layers.noise import latent_noise
-from tfgc.layers.quantizer import Quantizer
-from tfgc.networks import Encoder, Generator
+from tfgc.networks import CodecNetworks
 
-STRIDE = 16
 _function = functools.partial(tf.function, autograph=False)
 FINGERPRINT_TAG = b"tfgc-model-fingerprint-v1"
 
 
-def model_fingerprint(config_json: str, encoder: Encoder, generator: Generator,
-                      model_tables: np.ndarray | None) -> bytes:
+def model_fingerprint(networks: CodecNetworks, model_tables: np.ndarray | None) -> bytes:
     """16 bytes identifying the decoder a file needs: architecture, weights and tables."""
     digest = hashlib.sha256(FINGERPRINT_TAG)
-    digest.update(config_json.encode("utf-8"))
-    for weight in encoder.weights + generator.weights:
+    digest.update(config_to_json(networks.model_config).encode("utf-8"))
+    for weight in networks.encoder.weights + networks.generator.weights:
         digest.update(np.ascontiguousarray(weight.numpy(), dtype=np.float32).tobytes())
     if model_tables is not None:
         digest.update(np.ascontiguousarray(model_tables, dtype=np.int32).tobytes())
@@ -50,58 +46,54 @@ def to_uint8(images: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.round(tf.clip_by_value(images, 0.0, 1.0) * 255.0), tf.uint8)
 
 
-class _Networks(tf.Module):
-    """Encoder, quantizer and (inference) generator: the parts a codec needs, not D."""
+class _CodecGraphs(tf.Module):
+    """The graphs both exports share, around one `CodecNetworks` (E, q, G: no D)."""
 
-    def __init__(self, encoder: Encoder, quantizer: Quantizer, generator: Generator,
-                 noise_channels: int, config_json: str, model_tables: np.ndarray | None,
+    def __init__(self, networks: CodecNetworks, model_tables: np.ndarray | None,
                  fingerprint: bytes):
         super().__init__()
-        self.encoder, self.quantizer, self.generator = encoder, quantizer, generator
-        self._noise_channels = int(noise_channels)
+        self.networks = networks
         self._tables = None if model_tables is None else np.asarray(model_tables, np.int32)
         self._fingerprint = fingerprint
-        self._num_centers = quantizer.num_centers
-        self._num_channels = int(encoder.to_latent.conv.filters)
         # Variables, so that a loaded SavedModel tells its fingerprint, tables and config.
         self.fingerprint = tf.Variable(fingerprint, trainable=False, name="fingerprint")
-        self.config_json = tf.Variable(config_json, trainable=False, name="config_json")
-        self.num_centers = tf.Variable(self._num_centers, trainable=False, name="num_centers")
-        self.num_channels = tf.Variable(self._num_channels, trainable=False,
+        self.config_json = tf.Variable(config_to_json(networks.model_config), trainable=False,
+                                       name="config_json")
+        self.num_centers = tf.Variable(networks.num_centers, trainable=False, name="num_centers")
+        self.num_channels = tf.Variable(networks.num_channels, trainable=False,
                                         name="num_channels")
-        self.noise_channels = tf.Variable(self._noise_channels, trainable=False,
+        self.noise_channels = tf.Variable(networks.noise_channels, trainable=False,
                                           name="noise_channels")
         tables = self._tables if self._tables is not None else np.zeros([0, 0], np.int32)
         self.model_tables = tf.Variable(tables, trainable=False, name="model_tables")
 
     def _analysis(self, image: tf.Tensor) -> tf.Tensor:
         """uint8 [H, W, 3] -> int32 symbols [h, w, C] of the edge-padded image."""
-        x = tf.cast(edge_pad(image), tf.float32)[tf.newaxis] / 127.5 - 1.0
-        return self.quantizer.symbols(self.encoder(x, training=False))[0]
+        x = tf.cast(edge_pad(image, self.networks.stride), tf.float32)[tf.newaxis] / 255.0
+        return self.networks.analysis(x)[0]
 
     def _synthesis(self, symbols: tf.Tensor, noise_seed: tf.Tensor) -> tf.Tensor:
-        """int32 symbols [h, w, C] -> float image [16h, 16w, 3] in [0, 1]."""
-        latents = self.quantizer.dequantize(symbols)[tf.newaxis]
-        noise = (latent_noise(latents, self._noise_channels, noise_seed)
-                 if self._noise_channels else None)
-        return (self.generator(latents, noise, None, training=False)[0] + 1.0) / 2.0
+        """int32 symbols [h, w, C] -> float image [stride*h, stride*w, 3] in [0, 1]."""
+        return self.networks.synthesis(symbols[tf.newaxis], noise_seed)[0]
 
     def _compress(self, image: tf.Tensor, noise_seed: tf.Tensor, backend: str) -> tf.Tensor:
         """uint8 [H, W, 3] -> the `.tfgc` file (scalar string); same bytes for both backends."""
         return coding.encode_symbols(
-            self._analysis(image), num_centers=self._num_centers,
-            image_shape=tf.shape(image)[:2], fingerprint=self._fingerprint, stride=STRIDE,
-            noise_seed=noise_seed, model_tables=self._tables, backend=backend)
+            self._analysis(image), num_centers=self.networks.num_centers,
+            image_shape=tf.shape(image)[:2], fingerprint=self._fingerprint,
+            stride=self.networks.stride, noise_seed=noise_seed, model_tables=self._tables,
+            backend=backend)
 
     def _decompress(self, bitstring: tf.Tensor, backend: str) -> tf.Tensor:
         symbols, header = coding.decode_symbols(
             bitstring, fingerprint=self._fingerprint, model_tables=self._tables,
-            backend=backend, num_centers=self._num_centers, num_channels=self._num_channels)
+            backend=backend, num_centers=self.networks.num_centers,
+            num_channels=self.networks.num_channels)
         image = self._synthesis(symbols, header["noise_seed"])
         return to_uint8(image[:header["image_height"], :header["image_width"]])
 
 
-class CodecModule(_Networks):
+class CodecModule(_CodecGraphs):
     """compress / decompress with tfc's range coder; the Python `Codec` runs these."""
 
     @_function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8),
@@ -125,7 +117,7 @@ class CodecModule(_Networks):
         return {"image": image[tf.newaxis], "png_bytes": png_bytes(image)}
 
 
-class StockModule(_Networks):
+class StockModule(_CodecGraphs):
     """Stock TF ops only (stock TF Serving/TFLite): analysis, synthesis, compress, decompress."""
 
     @_function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8),
@@ -145,7 +137,8 @@ class StockModule(_Networks):
     @_function(input_signature=[tf.TensorSpec([1, None, None, None], tf.uint8, name="symbols"),
                                   tf.TensorSpec([], tf.int64, name="noise_seed")])
     def synthesis(self, symbols, noise_seed):
-        symbols = tf.ensure_shape(tf.cast(symbols[0], tf.int32), [None, None, self._num_channels])
+        symbols = tf.ensure_shape(tf.cast(symbols[0], tf.int32),
+                                  [None, None, self.networks.num_channels])
         return {"image": to_uint8(self._synthesis(symbols, noise_seed))[tf.newaxis]}
 
     @_function(input_signature=[tf.TensorSpec([1], tf.string, name="bitstring")])

@@ -23,7 +23,9 @@ from tqdm import tqdm
 
 from tfgc import coding
 from tfgc.data.images import read_rgb
-from tfgc.export.modules import CodecModule, StockModule, config_to_json, model_fingerprint
+from tfgc.data.padding import edge_pad
+from tfgc.export.modules import CodecModule, StockModule, model_fingerprint
+from tfgc.networks import CodecNetworks
 from tfgc.utils.files import write_text_atomic
 
 FULL_NAME, STOCK_NAME = "tfgc", "tfgc_stock"
@@ -45,16 +47,15 @@ def next_version(export_dir: str) -> int:
     return max(versions, default=0) + 1
 
 
-def fit_tables(model, images: Iterable[np.ndarray]) -> np.ndarray:
+def fit_tables(networks: CodecNetworks, images: Iterable[np.ndarray]) -> np.ndarray:
     """Context tables for the 'model tables' entropy model, from the model's own latents."""
-    from tfgc.data.padding import edge_pad
 
     def latents():
         for pixels in images:
-            x = tf.cast(edge_pad(tf.constant(pixels)), tf.float32)[tf.newaxis] / 255.0
-            yield model.analysis(x)[0].numpy()
+            padded = edge_pad(tf.constant(pixels), networks.stride)
+            yield networks.analysis(tf.cast(padded, tf.float32)[tf.newaxis] / 255.0)[0].numpy()
 
-    return coding.fit_model_tables(latents(), model.num_centers, model.model_config.num_channels)
+    return coding.fit_model_tables(latents(), networks.num_centers, networks.num_channels)
 
 
 def _save(module: tf.Module, signatures: dict, target: str, assets: dict[str, str]) -> None:
@@ -73,30 +74,32 @@ def _save(module: tf.Module, signatures: dict, target: str, assets: dict[str, st
         raise
 
 
-def model_card(config, step: int, fingerprint: bytes, tables_images: list[str],
-               mean_bpp: float) -> str:
+def model_card(config, networks: CodecNetworks, step: int, fingerprint: bytes,
+               tables_images: list[str], mean_bpp: float) -> str:
     m = config.model
     return "\n".join([
         "# tfgc model card",
         "",
         f"- fingerprint: `{fingerprint.hex()}`",
-        f"- architecture: GC (Agustsson et al. 2019), C={m.num_channels}, L={len(m.centers)}, "
-        f"width x{m.width_multiplier:.3g}, {m.num_residual_blocks} residual blocks, "
-        f"{m.encoder_norm} norm, {m.upsampling} upsampling, noise channels {m.noise_channels}",
+        f"- architecture: GC (Agustsson et al. 2019), C={networks.num_channels}, "
+        f"L={networks.num_centers}, stride {networks.stride}, width x{m.width_multiplier:.3g}, "
+        f"{m.num_residual_blocks} residual blocks, {m.encoder_norm} norm, {m.upsampling} "
+        f"upsampling, noise channels {networks.noise_channels}",
         f"- trained on: {config.data.train or 'the sample photos bundled with tfgc'}",
         f"- training steps: {step} (warm-up {config.warmup_steps} distortion-only, then "
         f"{config.gan_loss} GAN), batch {config.batch_size}, crops {config.data.crop_size}",
-        f"- bound dim(w)*log2(L): {m.num_channels * np.log2(len(m.centers)) / 256:.4f} bpp",
+        f"- bound dim(w)*log2(L): {networks.bpp_bound:.4f} bpp",
         f"- measured file size on the {len(tables_images)} image(s) used to fit the entropy "
         f"model's context tables: {mean_bpp:.4f} bpp (mean)",
         "",
     ])
 
 
-def export(model, config, export_dir: str, version: int | None = None, step: int = 0,
-           tables_images: list[str] | None = None,
+def export(networks: CodecNetworks, config, export_dir: str, version: int | None = None,
+           step: int = 0, tables_images: list[str] | None = None,
            stated_max_bpp: float | None = None) -> ExportResult:
-    """Saves the full and the stock SavedModel of `model` as version `version` (default next)."""
+    """Saves the full and the stock SavedModel of `networks` as version `version` (default
+    next). `config` is the run's full config (recorded in the model card and assets)."""
     version = version or next_version(export_dir)
     for name in (FULL_NAME, STOCK_NAME):
         if os.path.exists(os.path.join(export_dir, name, str(version))):
@@ -106,13 +109,10 @@ def export(model, config, export_dir: str, version: int | None = None, step: int
                             "another --version or omit it to use the next free one")
     tables_images = tables_images or []
     pixels = [read_rgb(p) for p in tqdm(tables_images, desc="fitting tables", unit="image")]
-    tables = fit_tables(model, pixels) if pixels else None
-    config_json = config_to_json(config.model)
-    generator = model.inference_generator
-    fingerprint = model_fingerprint(config_json, model.encoder, generator, tables)
-    args = (model.encoder, model.quantizer, generator, model.noise_channels, config_json,
-            tables, fingerprint)
-    full, stock = CodecModule(*args), StockModule(*args)
+    tables = fit_tables(networks, pixels) if pixels else None
+    fingerprint = model_fingerprint(networks, tables)
+    full = CodecModule(networks, tables, fingerprint)
+    stock = StockModule(networks, tables, fingerprint)
 
     sizes = [len(full.compress_one(tf.constant(p), tf.constant(0, tf.int64)).numpy()) * 8
              / (p.shape[0] * p.shape[1]) for p in pixels]
@@ -123,7 +123,8 @@ def export(model, config, export_dir: str, version: int | None = None, step: int
     from tfgc.config import to_json
 
     assets = {"fingerprint.txt": fingerprint.hex() + "\n", "config.json": to_json(config),
-              "model_card.md": model_card(config, step, fingerprint, tables_images, mean_bpp),
+              "model_card.md": model_card(config, networks, step, fingerprint, tables_images,
+                                          mean_bpp),
               "export.json": json.dumps({
                   "version": version, "step": step, "fingerprint": fingerprint.hex(),
                   "mean_bpp_on_table_images": mean_bpp,

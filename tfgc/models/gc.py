@@ -24,11 +24,16 @@ from typing import Any
 import tensorflow as tf
 
 from tfgc.layers.noise import latent_noise
-from tfgc.layers.quantizer import Quantizer
 from tfgc.losses import gan as gan_losses
 from tfgc.losses.perceptual import VGGLoss
 from tfgc.metrics import ms_ssim, psnr
-from tfgc.networks import Encoder, Generator, MultiScaleDiscriminator, SemanticFeatureExtractor
+from tfgc.networks import CodecNetworks, Generator, MultiScaleDiscriminator
+from tfgc.networks.codec_networks import (
+    make_encoder,
+    make_generator,
+    make_quantizer,
+    make_semantic_features,
+)
 from tfgc.semantic import masks
 
 _G_TRACKERS = ("g_loss", "mse", "psnr", "gan_g", "feature_matching", "vgg", "rate_bpp",
@@ -73,11 +78,9 @@ class GenerativeCompression(tf.keras.Model):
     def __init__(self, config: Any, name: str = "gc"):
         super().__init__(name=name)
         self.model_config = config
-        self.encoder = Encoder(
-            config.num_channels, config.encoder_filters, config.encoder_norm, config.padding,
-            config.width_multiplier)
-        self.quantizer = Quantizer(config.centers, config.quantizer_temperature)
-        self.generator = self._make_generator("generator")
+        self.encoder = make_encoder(config)
+        self.quantizer = make_quantizer(config)
+        self.generator = make_generator(config, "generator")
         self.discriminator = MultiScaleDiscriminator(
             config.discriminator_scales, config.discriminator_filters, config.discriminator_norm,
             config.spectral_norm, config.width_multiplier)
@@ -85,22 +88,21 @@ class GenerativeCompression(tf.keras.Model):
         self.noise_channels = int(config.noise_channels)
         self.condition_channels = int(config.condition_channels)
         self.mode = config.mode
-        self.semantic_features = (SemanticFeatureExtractor(
-            config.semantic_filters, config.encoder_norm, config.padding,
-            config.width_multiplier) if self.mode == "sc" else None)
+        self.semantic_features = make_semantic_features(config)
         self.gan_active = False
         self._trackers = {n: tf.keras.metrics.Mean(name=n) for n in _G_TRACKERS + _D_TRACKERS}
         self._eval_trackers = {n: tf.keras.metrics.Mean(name=n)
                                for n in ("psnr", "ms_ssim", "mse", "bpp_bound", "entropy_bpp")}
 
-    def _make_generator(self, name: str) -> Generator:
-        c = self.model_config
-        return Generator(c.generator_filters, c.num_residual_blocks, c.upsample_filters,
-                         c.generator_norm, c.generator_upsample_norm, c.upsampling, c.padding,
-                         c.width_multiplier, name=name)
-
     # ----------------------------------------------------------------------------------------
-    # Shapes and rates.
+    # Shapes and rates: facts of the codec networks.
+
+    @property
+    def networks(self) -> CodecNetworks:
+        """E, q, the inference G (the EMA copy once there is one) and SC's F: what a codec
+        runs."""
+        return CodecNetworks(self.model_config, self.encoder, self.quantizer,
+                             self.inference_generator, self.semantic_features)
 
     @property
     def downsampling_factor(self) -> int:
@@ -112,9 +114,7 @@ class GenerativeCompression(tf.keras.Model):
 
     @property
     def bpp_bound(self) -> float:
-        """dim(w) * log2(L) / pixels: the TF1 port's only 'bpp'."""
-        channels = self.model_config.num_channels
-        return channels * math.log2(self.num_centers) / self.downsampling_factor**2
+        return self.networks.bpp_bound
 
     @property
     def conditions_discriminator(self) -> bool:
@@ -134,30 +134,17 @@ class GenerativeCompression(tf.keras.Model):
         self.discriminator(images * 2.0 - 1.0,
                            label_map if self.conditions_discriminator else None)
 
-    # ----------------------------------------------------------------------------------------
-    # Inference pieces, used by the codec and exports.
-
     @property
     def inference_generator(self) -> Generator:
         return self.ema_generator if self.ema_generator is not None else self.generator
 
     def analysis(self, images: tf.Tensor) -> tf.Tensor:
-        """images [B, H, W, 3] in [0, 1], H and W multiples of 16 -> int32 symbols [B, h, w, C]."""
-        return self.quantizer.symbols(self.encoder(images * 2.0 - 1.0, training=False))
+        return self.networks.analysis(images)
 
     def synthesis(self, symbols: tf.Tensor, noise_seed: tf.Tensor | int = 0,
                   label_map: tf.Tensor | None = None,
                   latent_mask: tf.Tensor | None = None) -> tf.Tensor:
-        """int32 symbols [B, h, w, C] -> images [B, 16h, 16w, 3] in [0, 1].
-
-        SC models also take the one-hot label map [B, 16h, 16w, K] and the latent
-        preservation mask [B, h, w, 1] (default: all preserved)."""
-        latents = self.quantizer.dequantize(symbols)
-        noise = (latent_noise(latents, self.noise_channels, noise_seed)
-                 if self.noise_channels else None)
-        latents, condition = self._selective(latents, label_map, latent_mask, training=False)
-        images = self.inference_generator(latents, noise, condition, training=False)
-        return (images + 1.0) / 2.0
+        return self.networks.synthesis(symbols, noise_seed, label_map, latent_mask)
 
     def latent_mask(self, pixel_mask: tf.Tensor) -> tf.Tensor:
         """Pixel preservation mask [B, H, W, 1] -> latent mask [B, H/16, W/16, 1]."""
@@ -165,15 +152,7 @@ class GenerativeCompression(tf.keras.Model):
 
     def _selective(self, quantized: tf.Tensor, label_map: tf.Tensor | None,
                    latent_mask: tf.Tensor | None, training: bool):
-        """SC: (w_hat * m, F(s)); other modes: (w_hat, None)."""
-        if self.mode != "sc":
-            return quantized, None
-        if label_map is None:
-            raise ValueError("an SC model needs the label map")
-        if latent_mask is not None:
-            quantized = quantized * tf.cast(latent_mask, quantized.dtype)
-        features = self.semantic_features(label_map, training=training)
-        return quantized, tf.cast(features, quantized.dtype)
+        return self.networks.selective_inputs(quantized, label_map, latent_mask, training)
 
     def call(self, inputs, training: bool = False) -> tf.Tensor:
         """images [B, H, W, 3] in [0, 1], or a dict with "image" and, for semantic modes,
@@ -215,7 +194,7 @@ class GenerativeCompression(tf.keras.Model):
         self.ema_decay = ema_decay
         self.vgg_loss = VGGLoss(vgg_weights_path) if lambda_vgg > 0 else None
         if ema_decay > 0 and self.ema_generator is None:
-            self.ema_generator = self._make_generator("ema_generator")
+            self.ema_generator = make_generator(self.model_config, "ema_generator")
             self.ema_generator.trainable = False
 
     @property

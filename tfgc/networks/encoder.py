@@ -20,6 +20,7 @@ class Encoder(tf.keras.Model):
                  width_multiplier: float = 1.0, name: str = "encoder"):
         super().__init__(name=name)
         widths = scaled_all(filters, width_multiplier)
+        self.num_channels = int(num_channels)
         self.downsampling_factor = 2 ** (len(widths) - 1)
         self.blocks = [ConvNormReLU(widths[0], 7, norm, padding, name=f"c7s1_{widths[0]}")]
         self.blocks += [Downsample(k, norm, name=f"d{k}") for k in widths[1:]]

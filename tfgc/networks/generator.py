@@ -23,6 +23,7 @@ class Generator(tf.keras.Model):
         super().__init__(name=name)
         width = scaled(filters, width_multiplier)
         ups = scaled_all(upsample_filters, width_multiplier)
+        self.upsampling_factor = 2 ** len(ups)
         self.head = ConvNormReLU(width, 3, upsample_norm, padding, name=f"c3s1_{width}")
         self.residual_blocks = [ResidualBlock(width, norm, padding, name=f"R{width}_{i}")
                                 for i in range(num_residual_blocks)]

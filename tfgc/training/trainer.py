@@ -27,11 +27,9 @@ from tfgc.training.distribute import is_chief, make_strategy, task
 from tfgc.training.schedules import make_schedule
 from tfgc.training.validation import validate_config
 from tfgc.utils.files import write_text_atomic
+from tfgc.workdir import CHECKPOINT_DIR, CONFIG_FILE
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT_DIR = "checkpoints"
-CONFIG_FILE = "config.json"
 
 
 def _check_resumable(workdir: str, config: ml_collections.ConfigDict) -> None:
@@ -81,28 +79,9 @@ def build_model(config: ml_collections.ConfigDict, strategy=None):
 
 
 def make_checkpoint(model: GenerativeCompression) -> tf.train.Checkpoint:
+    """The object paths tfgc.workdir documents (inference restores E and G from them)."""
     return tf.train.Checkpoint(model=model, g_optimizer=model.g_optimizer,
                                d_optimizer=model.d_optimizer)
-
-
-def restore_from_workdir(workdir: str, checkpoint: str | None = None):
-    """(model, config) of a training workdir at `checkpoint` (default: its latest)."""
-    from tfgc.config import from_json
-    from tfgc.errors import ModelLoadError
-
-    config_path = os.path.join(workdir, CONFIG_FILE)
-    if not os.path.exists(config_path):
-        raise ModelLoadError(f"{workdir} is not a training workdir (no {CONFIG_FILE})")
-    with open(config_path) as f:
-        config = from_json(f.read())
-    checkpoint = checkpoint or tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))
-    if not checkpoint:
-        raise ModelLoadError(f"no checkpoint in {os.path.join(workdir, CHECKPOINT_DIR)}")
-    runnable = config.copy_and_resolve_references()
-    runnable.lambda_vgg = 0.0  # the perceptual loss is not needed to run the model
-    model, _ = build_model(runnable)
-    make_checkpoint(model).restore(checkpoint).expect_partial()
-    return model, config
 
 
 def _initialise(model: GenerativeCompression, batch: tf.Tensor, target_std: float) -> None:
