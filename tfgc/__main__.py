@@ -11,6 +11,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tfgc.bulk import cli as bulk_command
     from tfgc.cli import codec_commands, demo
     from tfgc.evaluation import cli as evaluate_command
 
@@ -22,7 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     codec_commands.register(subparsers)
     evaluate_command.register(subparsers)
     demo.register(subparsers)
-    for command in subparsers.choices.values():  # `tfgc compress ... --verbose` works too
+    bulk_commands = bulk_command.register(subparsers)
+    # `tfgc compress ... --verbose` works too
+    for command in [*subparsers.choices.values(), *bulk_commands]:
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                              help=verbose_help)
     return parser
@@ -32,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     from tfgc.errors import TfgcError
     from tfgc.utils.logs import set_verbose
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "takes_pipeline_options", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.pipeline_args = unknown  # `bulk` hands them to Beam
     set_verbose(args.verbose)
     try:
         return int(args.run(args) or 0)

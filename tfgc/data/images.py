@@ -42,11 +42,13 @@ def _to_rgb(image: Image.Image, conversions: list[str]) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_image(source: str | os.PathLike | bytes) -> LoadedImage:
-    """Decodes a file (or bytes) to RGB uint8, applying EXIF orientation like a viewer does."""
-    name = "<bytes>" if isinstance(source, bytes) else os.fspath(source)
+def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> LoadedImage:
+    """Decodes a file (or bytes) to RGB uint8, applying EXIF orientation like a viewer does.
+
+    `name` is what error messages call the image (default: its path, or "<bytes>")."""
+    name = name or ("<bytes>" if isinstance(source, bytes) else os.fspath(source))
     try:
-        stream = io.BytesIO(source) if isinstance(source, bytes) else open(name, "rb")  # noqa: SIM115
+        stream = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
     except OSError as e:
         raise ImageReadError(f"cannot open image {name}: {e.strerror or e}") from None
     with stream:
@@ -70,7 +72,10 @@ def load_image(source: str | os.PathLike | bytes) -> LoadedImage:
             raise
         except Image.DecompressionBombError as e:
             raise ImageReadError(f"{name} claims more pixels than tfgc accepts: {e}") from None
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        except UnidentifiedImageError:
+            raise ImageReadError(f"cannot decode image {name}: not a format tfgc reads, or "
+                                 "corrupt") from None
+        except (OSError, ValueError, SyntaxError) as e:
             raise ImageReadError(f"cannot decode image {name}: {e}") from None
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.size == 0:
         raise ImageReadError(f"{name} decoded to an unexpected shape {pixels.shape}")

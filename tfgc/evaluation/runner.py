@@ -91,11 +91,18 @@ def collect_sources(images: Union[str, os.PathLike, Iterable[ImageInput]],
             digest = hashlib.sha1(name.encode()).hexdigest()[:8]
             sources.append(ImageSource(f"{_safe(name)}-{digest}", name, None, item[1]))
         else:
-            path = os.path.abspath(os.fspath(item))
-            digest = hashlib.sha1(path.encode()).hexdigest()[:8]
-            stem = os.path.splitext(os.path.basename(path))[0]
-            sources.append(ImageSource(f"{_safe(stem)}-{digest}", os.path.basename(path), path))
+            sources.append(source_for_path(os.fspath(item)))
     return sources[:limit] if limit else sources
+
+
+def source_for_path(path: str) -> ImageSource:
+    """An image file's source; its key (the per_image/ file name) is the same in every run,
+    from `python -m tfgc evaluate` and from `python -m tfgc bulk evaluate` alike."""
+    if "://" not in path:  # gs://, s3://, ... name themselves; local paths are made absolute
+        path = os.path.abspath(path)
+    digest = hashlib.sha1(path.encode()).hexdigest()[:8]
+    name = path.rstrip("/").rsplit("/", 1)[-1] if "://" in path else os.path.basename(path)
+    return ImageSource(f"{_safe(os.path.splitext(name)[0])}-{digest}", name, path)
 
 
 def _read(source: ImageSource) -> tuple[np.ndarray, str, list[str]]:
@@ -118,7 +125,7 @@ def _read(source: ImageSource) -> tuple[np.ndarray, str, list[str]]:
 # ---------------------------------------------------------------------------------- metrics
 
 
-def _nr_functions(names: Sequence[str]) -> dict[str, Callable[[np.ndarray], float]]:
+def nr_functions(names: Sequence[str]) -> dict[str, Callable[[np.ndarray], float]]:
     """Loads each no-reference model up front so a missing model fails before the loop."""
     functions: dict[str, Callable[[np.ndarray], float]] = {}
     for name in names:
@@ -260,7 +267,7 @@ def _load_record(path: str) -> Optional[dict]:
         return None  # absent or unreadable: compute it again
 
 
-def _json(value: Any) -> str:
+def to_json(value: Any) -> str:
     return json.dumps(_clean(value), indent=1, allow_nan=False)
 
 
@@ -280,16 +287,18 @@ def _clean(value: Any) -> Any:
 
 
 @dataclass
-class _ImageOutcome:
+class ImageOutcome:
     record: dict
     computed: bool
     reconstructions: dict[str, np.ndarray]  # "model", "jpeg@1", ... (only when computed)
 
 
-def _evaluate_image(source: ImageSource, image: np.ndarray, sha256: str, conversions: list[str],
-                    previous: Optional[dict], codec: Codec,
-                    baselines: list[codecs_module.BaselineCodec], factors: Sequence[float],
-                    functions: dict[str, Callable], keep: bool) -> _ImageOutcome:
+def evaluate_image(source: ImageSource, image: np.ndarray, sha256: str, conversions: list[str],
+                   previous: Optional[dict], codec: Codec,
+                   baselines: list[codecs_module.BaselineCodec], factors: Sequence[float],
+                   functions: dict[str, Callable], keep: bool) -> ImageOutcome:
+    """One image's record: our model's entry and each baseline's, reusing what `previous`
+    (the image's per_image/ record from an earlier run) already holds."""
     computed = False
     reconstructions: dict[str, np.ndarray] = {}
     if _model_entry_ok(previous, sha256, codec, functions):
@@ -322,7 +331,7 @@ def _evaluate_image(source: ImageSource, image: np.ndarray, sha256: str, convers
             computed = True
             if keep and reconstruction is not None:
                 reconstructions[f"{baseline.name}@{key}"] = reconstruction
-    return _ImageOutcome(record, computed, reconstructions)
+    return ImageOutcome(record, computed, reconstructions)
 
 
 def _reconstruct(record: dict, image: np.ndarray, codec: Codec,
@@ -409,8 +418,8 @@ def evaluate(codec: Codec, images: Union[str, os.PathLike, Iterable[ImageInput]]
 
     started = datetime.datetime.now(datetime.timezone.utc)
     baseline_codecs = codecs_module.get_baselines(baselines)
-    factors = _check_factors(bpp_factors)
-    functions = _nr_functions([n.strip().lower() for n in nr_metrics])
+    factors = check_factors(bpp_factors)
+    functions = nr_functions([n.strip().lower() for n in nr_metrics])
     sources = collect_sources(images, limit)
     out = os.fspath(out_dir) if out_dir is not None else None
     if out is not None:
@@ -440,14 +449,14 @@ def evaluate(codec: Codec, images: Union[str, os.PathLike, Iterable[ImageInput]]
             if not warmed_up and not _model_entry_ok(previous, sha256, codec, functions):
                 _code_with_model(codec, image)  # graph tracing stays out of the timings
                 warmed_up = True
-            outcome = _evaluate_image(source, image, sha256, conversions, previous, codec,
-                                      baseline_codecs, factors, functions, keep=wants_crop)
+            outcome = evaluate_image(source, image, sha256, conversions, previous, codec,
+                                     baseline_codecs, factors, functions, keep=wants_crop)
             record = outcome.record
             counts["evaluated" if outcome.computed else "reused"] += 1
             target = record_path
             try:  # the results stay in memory (and in results.json) if this file fails
                 if record_path and outcome.computed:
-                    write_text_atomic(record_path, _json(record))
+                    write_text_atomic(record_path, to_json(record))
                 target = crop_path
                 if crop_path:
                     if outcome.computed or not os.path.exists(crop_path):
@@ -469,26 +478,35 @@ def evaluate(codec: Codec, images: Union[str, os.PathLike, Iterable[ImageInput]]
         records.append(_clean(record))
     bar.close()
 
-    info = run_info(codec, baseline_codecs, factors, list(functions))
+    results = assemble_results(codec, baseline_codecs, factors, list(functions), records,
+                               skipped, write_errors, crop_files, started, counts)
+    if out:
+        try:
+            write_outputs(out, results)
+        except OSError as e:
+            raise OutputError(f"cannot write the results into {out}: "
+                              f"{e.strerror or e}") from None
+    return results
+
+
+def assemble_results(codec: Codec, baselines: list[codecs_module.BaselineCodec],
+                     factors: Sequence[float], nr_names: Sequence[str], records: list[dict],
+                     skipped: list[dict], write_errors: list[dict], crop_files: list[str],
+                     started: datetime.datetime, counts: dict[str, int]) -> dict[str, Any]:
+    """The results dict (results.json) of a run whose per-image records are all in."""
+    from tfgc.evaluation.report import summarize
+
+    info = run_info(codec, baselines, factors, nr_names)
     info.update({"started": started.isoformat(timespec="seconds"),
                  "finished": datetime.datetime.now(datetime.timezone.utc)
                  .isoformat(timespec="seconds"),
                  "images": len(records), "skipped": len(skipped),
                  "write_errors": len(write_errors), **counts})
-    from tfgc.evaluation.report import summarize
-
     results = {"format": FORMAT_VERSION, "run": info,
-               "summary": summarize(records, baseline_codecs, factors, list(functions)),
+               "summary": summarize(records, baselines, factors, nr_names),
                "images": records, "skipped": skipped, "write_errors": write_errors,
                "crops": crop_files}
-    results = _clean(results)
-    if out:
-        try:
-            _write_outputs(out, results)
-        except OSError as e:
-            raise OutputError(f"cannot write the results into {out}: "
-                              f"{e.strerror or e}") from None
-    return results
+    return _clean(results)
 
 
 def _check_writable(out: str) -> None:
@@ -501,7 +519,7 @@ def _check_writable(out: str) -> None:
         raise OutputError(f"cannot write into the results folder {out}: it is read-only")
 
 
-def _check_factors(factors: Sequence[float]) -> list[float]:
+def check_factors(factors: Sequence[float]) -> list[float]:
     checked: list[float] = []
     for factor in factors:
         value = float(factor)
@@ -514,11 +532,11 @@ def _check_factors(factors: Sequence[float]) -> list[float]:
     return checked
 
 
-def _write_outputs(out: str, results: dict) -> None:
+def write_outputs(out: str, results: dict) -> None:
     from tfgc.evaluation.plots import write_rd_plot
     from tfgc.evaluation.report import markdown
 
-    write_text_atomic(os.path.join(out, "results.json"), _json(results))
+    write_text_atomic(os.path.join(out, "results.json"), to_json(results))
     write_text_atomic(os.path.join(out, "results.md"), markdown(results))
     if results["images"]:
         write_rd_plot(os.path.join(out, "rd.png"), results)
