@@ -54,7 +54,13 @@ def _export() -> int:
     if source is None:
         source = config.data.train if config.data.train and os.path.exists(
             config.data.train) else ""
-    images = find_images(source).paths[: FLAGS.max_tables_images]
+    if source and source == config.data.train and config.data.layout != "images":
+        from tfgc.data.labeled import find_labeled  # the photos of a labelled dataset only
+
+        images = find_labeled(source, config.data.layout, config.data.train_split).images
+    else:
+        images = find_images(source).paths
+    images = images[: FLAGS.max_tables_images]
     result = export(restored.networks, config, FLAGS.export_dir, FLAGS.version, step, images,
                     FLAGS.stated_max_bpp)
     print(f"exported step {step} as version {result.version}:\n  {result.full_dir}\n"

@@ -3,10 +3,15 @@
     codec = load_codec("runs/my_model")        # a training workdir, an export, or None
     data = codec.compress(image)                # uint8 [H, W, 3] or a path -> bytes
     pixels = codec.decompress(data)             # -> uint8 [H, W, 3]
+
+A selective-compression (SC) model also takes the image's label map and what to preserve:
+    data = codec.compress(image, labels="x_gtFine_labelIds.png", preserve="person,car")
+    (or preserve_box=(x0, y0, x1, y1), or preserve_mask="mask.png"); decompress is unchanged.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -18,8 +23,11 @@ import tensorflow as tf
 
 from tfgc import coding
 from tfgc.data.images import load_image
-from tfgc.errors import BitstreamError, ModelLoadError, TfgcError
+from tfgc.errors import BitstreamError, ConfigError, ModelLoadError, ModelMismatchError, TfgcError
 from tfgc.networks import CodecNetworks
+from tfgc.semantic.inputs import Preserve, read_label_map
+from tfgc.semantic.inputs import preserve_mask as make_preserve_mask
+from tfgc.semantic.labels import label_set
 from tfgc.workdir import CONFIG_FILE, MODEL_PATH, checkpoint_step, find_checkpoint, read_config
 
 SAVED_MODEL_NAME = "tfgc"  # export layout: OUT/tfgc/<version>/ and OUT/tfgc_stock/<version>/
@@ -76,16 +84,20 @@ class Codec:
         self.num_centers = int(module.num_centers.numpy())
         self.num_channels = int(module.num_channels.numpy())
         self.config_json = module.config_json.numpy().decode("utf-8")
+        model_config = json.loads(self.config_json)
+        self.mode = model_config.get("mode", "gc")
+        self.label_set = (label_set(model_config["label_set"])
+                          if model_config.get("label_set") else None)
 
     # ----------------------------------------------------------------------------------------
     @classmethod
     def from_networks(cls, networks: CodecNetworks, model_tables: np.ndarray | None = None,
                       name: str | None = None) -> Codec:
         """A codec running `networks` in this process."""
-        from tfgc.export.modules import CodecModule, model_fingerprint
+        from tfgc.export.modules import make_module, model_fingerprint
 
         fingerprint = model_fingerprint(networks, model_tables)
-        module = CodecModule(networks, model_tables, fingerprint)
+        module = make_module(networks, model_tables, fingerprint)
         return cls(module, name or model_label(fingerprint))
 
     @classmethod
@@ -112,12 +124,25 @@ class Codec:
         return cls(module, name=model_label(bytes(module.fingerprint.numpy()), path))
 
     # ----------------------------------------------------------------------------------------
-    def compress(self, image, noise_seed: int = 0) -> bytes:
-        """uint8 [H, W, 3] array or an image path -> the `.tfgc` file bytes."""
-        return self.compress_with_stats(image, noise_seed).data
+    def compress(self, image, noise_seed: int = 0, *, labels=None, preserve=None,
+                 preserve_box=None, preserve_mask=None) -> bytes:
+        """uint8 [H, W, 3] array or an image path -> the `.tfgc` file bytes.
 
-    def compress_with_stats(self, image, noise_seed: int = 0) -> CompressResult:
+        SC models: `labels` is the label map (path or [H, W] array of the dataset's label ids,
+        e.g. a Cityscapes *_gtFine_labelIds.png) and exactly one of `preserve` (class names,
+        "person,car" or a list), `preserve_box` ((x0, y0, x1, y1) or "X0,Y0,X1,Y1", pixels,
+        end exclusive) or `preserve_mask` (path or [H, W] array, nonzero = preserve) says
+        what to keep; the rest is synthesised from the label map.
+        """
+        return self.compress_with_stats(image, noise_seed, labels=labels, preserve=preserve,
+                                        preserve_box=preserve_box,
+                                        preserve_mask=preserve_mask).data
+
+    def compress_with_stats(self, image, noise_seed: int = 0, *, labels=None, preserve=None,
+                            preserve_box=None, preserve_mask=None) -> CompressResult:
         pixels = _as_pixels(image)
+        selective = self._selective_inputs(pixels.shape[:2], labels, preserve, preserve_box,
+                                           preserve_mask)
         if not 0 <= noise_seed < 1 << 32:
             raise TfgcError(f"noise_seed must fit in 32 bits, got {noise_seed}")
         max_side = coding.format.MAX_IMAGE_SIDE
@@ -125,15 +150,40 @@ class Codec:
             raise TfgcError(f"image {pixels.shape[1]}x{pixels.shape[0]} is larger than the "
                             f"format's limit of {max_side} pixels per side")
         start = time.perf_counter()
-        data = self.module.compress_one(tf.constant(pixels), tf.constant(noise_seed, tf.int64))
+        data = self.module.compress_one(tf.constant(pixels), tf.constant(noise_seed, tf.int64),
+                                        *selective)
         return CompressResult(bytes(data.numpy()), pixels.shape[0], pixels.shape[1],
                               time.perf_counter() - start)
+
+    def _selective_inputs(self, shape, labels, preserve, preserve_box, preserve_mask):
+        """() for GC models; (train ids, pixel mask) tensors for SC models, checked."""
+        given = [name for name, value in (("labels", labels), ("preserve", preserve),
+                                          ("preserve_box", preserve_box),
+                                          ("preserve_mask", preserve_mask)) if value is not None]
+        if self.mode != "sc":
+            if given:
+                raise ConfigError(
+                    f"{self.name} is a {self.mode.upper()} model: it compresses without a "
+                    f"label map ({', '.join(given)} given); use a selective-compression (SC) "
+                    "model to synthesise regions from labels")
+            return ()
+        if labels is None:
+            raise ConfigError(f"{self.name} is a selective-compression (SC) model: give the "
+                              "image's label map (--labels LABELS.png) and what to preserve")
+        train_ids = read_label_map(labels, self.label_set, shape)
+        mask = make_preserve_mask(Preserve(preserve, preserve_box, preserve_mask), train_ids,
+                                  self.label_set)
+        return tf.constant(train_ids), tf.constant(mask)
 
     def decompress(self, data: bytes) -> np.ndarray:
         """`.tfgc` file bytes -> uint8 [H, W, 3]; a bad file raises a tfgc BitstreamError."""
         if not isinstance(data, (bytes, bytearray)):
             raise TfgcError(f"decompress takes bytes, got {type(data).__name__}")
         data = bytes(data)
+        if self.mode != "sc" and coding.parse_header(data).selective:
+            raise ModelMismatchError(
+                f"this file was made by a selective-compression (SC) model; {self.name} is a "
+                f"{self.mode.upper()} model: decode it with the SC model that wrote it")
         coding.validate_file(data, fingerprint=self.fingerprint, model_tables=self.model_tables,
                              num_centers=self.num_centers, num_channels=self.num_channels)
         try:

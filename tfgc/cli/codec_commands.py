@@ -23,6 +23,19 @@ def register(subparsers) -> None:
     p.add_argument("--model", default=None,
                    help="training workdir or SavedModel export (default: the bundled model)")
     p.add_argument("--noise-seed", type=int, default=0, help="seed of the generator's noise")
+    semantic = p.add_argument_group(
+        "selective compression (SC models)",
+        "Keep some regions and synthesise the rest from the label map (one input image).")
+    semantic.add_argument("--labels", metavar="LABELS.png",
+                          help="the image's label map in the model's dataset ids (e.g. a "
+                               "Cityscapes *_gtFine_labelIds.png)")
+    what = semantic.add_mutually_exclusive_group()
+    what.add_argument("--preserve", metavar="CLASS,...", help="class names to keep, e.g. "
+                      "person,car")
+    what.add_argument("--preserve-box", metavar="X0,Y0,X1,Y1",
+                      help="pixel box to keep (end exclusive)")
+    what.add_argument("--preserve-mask", metavar="MASK.png",
+                      help="mask image of the image's size, nonzero = keep")
     p.set_defaults(run=run_compress)
 
     p = subparsers.add_parser("decompress", help=".tfgc files -> PNG",
@@ -52,6 +65,10 @@ def _error(path: str, message: object) -> None:
 def run_compress(args: argparse.Namespace) -> int:
     inputs = expand_inputs(args.inputs, None)
     check_output(args.out, ".tfgc", len(inputs))
+    selective = {"labels": args.labels, "preserve": args.preserve,
+                 "preserve_box": args.preserve_box, "preserve_mask": args.preserve_mask}
+    if args.labels and len(inputs) > 1:
+        raise TfgcError("--labels belongs to one image: give a single input with it")
     from tfgc.codec import load_codec  # TensorFlow: only once the arguments are known good
     from tfgc.data.images import load_image
 
@@ -65,7 +82,7 @@ def run_compress(args: argparse.Namespace) -> int:
             loaded = load_image(path)
             if loaded.conversions:
                 conversions.append((path, loaded.conversions))
-            result = codec.compress_with_stats(loaded.pixels, args.noise_seed)
+            result = codec.compress_with_stats(loaded.pixels, args.noise_seed, **selective)
             write_bytes_atomic(target, result.data)
             total_bytes += len(result.data)
             total_pixels += result.height * result.width

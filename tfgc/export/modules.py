@@ -5,7 +5,9 @@ identical by construction.
 `CodecModule` compresses and decompresses with tfc's range coder (custom ops). `StockModule`
 holds only stock-TF functions (analysis, synthesis, and compress / decompress with a range
 encoder and decoder written in stock ops, byte-identical to tfc's): nothing reachable from it
-may use a tfc op, or stock TF Serving could not load it.
+may use a tfc op, or stock TF Serving could not load it. Selective-compression (SC) models use
+the `Selective*` variants, whose compress (and stock synthesis) also take the label map (train
+ids) and the preservation mask; their decompress reads both from the file.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import tensorflow as tf
 from tfgc import coding
 from tfgc.data.padding import edge_pad
 from tfgc.networks import CodecNetworks
+from tfgc.semantic import masks
 
 _function = functools.partial(tf.function, autograph=False)
 FINGERPRINT_TAG = b"tfgc-model-fingerprint-v1"
@@ -29,7 +32,9 @@ def model_fingerprint(networks: CodecNetworks, model_tables: np.ndarray | None) 
     """16 bytes identifying the decoder a file needs: architecture, weights and tables."""
     digest = hashlib.sha256(FINGERPRINT_TAG)
     digest.update(config_to_json(networks.model_config).encode("utf-8"))
-    for weight in networks.encoder.weights + networks.generator.weights:
+    nets = [networks.encoder, networks.generator] + (
+        [networks.semantic_features] if networks.semantic_features is not None else [])
+    for weight in [w for net in nets for w in net.weights]:
         digest.update(np.ascontiguousarray(weight.numpy(), dtype=np.float32).tobytes())
     if model_tables is not None:
         digest.update(np.ascontiguousarray(model_tables, dtype=np.int32).tobytes())
@@ -72,24 +77,53 @@ class _CodecGraphs(tf.Module):
         x = tf.cast(edge_pad(image, self.networks.stride), tf.float32)[tf.newaxis] / 255.0
         return self.networks.analysis(x)[0]
 
-    def _synthesis(self, symbols: tf.Tensor, noise_seed: tf.Tensor) -> tf.Tensor:
-        """int32 symbols [h, w, C] -> float image [stride*h, stride*w, 3] in [0, 1]."""
-        return self.networks.synthesis(symbols[tf.newaxis], noise_seed)[0]
+    def _synthesis(self, symbols: tf.Tensor, noise_seed: tf.Tensor,
+                   label_map: tf.Tensor | None = None,
+                   latent_mask: tf.Tensor | None = None) -> tf.Tensor:
+        """int32 symbols [h, w, C] (SC: + uint8 train ids [H, W], int mask [h, w]) -> float
+        image [stride*h, stride*w, 3] in [0, 1]."""
+        one_hot = mask = None
+        if self.networks.mode == "sc":
+            k = self.networks.condition_channels
+            ids = tf.cast(edge_pad(label_map[..., tf.newaxis], self.networks.stride), tf.int32)
+            one_hot = tf.one_hot(tf.where(ids[..., 0] < k, ids[..., 0], -1), k)[tf.newaxis]
+            mask = tf.cast(latent_mask, tf.float32)[tf.newaxis, ..., tf.newaxis]
+        return self.networks.synthesis(symbols[tf.newaxis], noise_seed, one_hot, mask)[0]
 
-    def _compress(self, image: tf.Tensor, noise_seed: tf.Tensor, backend: str) -> tf.Tensor:
-        """uint8 [H, W, 3] -> the `.tfgc` file (scalar string); same bytes for both backends."""
+    def _compress(self, image: tf.Tensor, noise_seed: tf.Tensor, backend: str,
+                  label_map: tf.Tensor | None = None,
+                  preserve_mask: tf.Tensor | None = None) -> tf.Tensor:
+        """uint8 [H, W, 3] (SC: + uint8 train ids and pixel mask [H, W]) -> the `.tfgc` file
+        (scalar string); same bytes for both backends."""
+        selective = {}
+        if self.networks.mode == "sc":
+            size = tf.shape(image)[:2]
+            with tf.control_dependencies([tf.debugging.Assert(tf.reduce_all(tf.logical_and(
+                    tf.equal(tf.shape(label_map), size), tf.equal(tf.shape(preserve_mask), size))),
+                    ["tfgc encode: the label map and the preservation mask must have the "
+                     "image's size"])]):
+                label_map = tf.identity(label_map)
+            pixels = tf.cast(edge_pad(preserve_mask[..., tf.newaxis], self.networks.stride) > 0,
+                             tf.float32)
+            latent = masks.to_latent(pixels[tf.newaxis], self.networks.stride)[0, ..., 0]
+            selective = {"preserve_mask": tf.cast(latent, tf.int32),
+                         "label_map_png": tf.io.encode_png(label_map[..., tf.newaxis])}
         return coding.encode_symbols(
             self._analysis(image), num_centers=self.networks.num_centers,
             image_shape=tf.shape(image)[:2], fingerprint=self._fingerprint,
             stride=self.networks.stride, noise_seed=noise_seed, model_tables=self._tables,
-            backend=backend)
+            backend=backend, **selective)
 
     def _decompress(self, bitstring: tf.Tensor, backend: str) -> tf.Tensor:
         symbols, header = coding.decode_symbols(
             bitstring, fingerprint=self._fingerprint, model_tables=self._tables,
             backend=backend, num_centers=self.networks.num_centers,
             num_channels=self.networks.num_channels)
-        image = self._synthesis(symbols, header["noise_seed"])
+        label_map = None
+        if self.networks.mode == "sc":
+            label_map = tf.io.decode_png(header["label_map_png"], channels=1)[..., 0]
+        image = self._synthesis(symbols, header["noise_seed"], label_map,
+                                header["preserve_mask"])
         return to_uint8(image[:header["image_height"], :header["image_width"]])
 
 
@@ -154,3 +188,61 @@ class StockModule(_CodecGraphs):
 def config_to_json(model_config) -> str:
     data = model_config.to_dict() if hasattr(model_config, "to_dict") else dict(model_config)
     return json.dumps(data, sort_keys=True, default=list)
+
+
+_IMAGE_MAPS = [tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([], tf.int64),
+               tf.TensorSpec([None, None], tf.uint8), tf.TensorSpec([None, None], tf.uint8)]
+_SERVING_MAPS = [tf.TensorSpec([1, None, None, 3], tf.uint8, name="image"),
+                 tf.TensorSpec([1, None, None], tf.uint8, name="label_map"),
+                 tf.TensorSpec([1, None, None], tf.uint8, name="preserve_mask")]
+
+
+class SelectiveCodecModule(CodecModule):
+    """CodecModule of an SC model: compress also takes the label map (train ids, 255 =
+    ignored) and the pixel preservation mask (nonzero = preserve), both [H, W] uint8."""
+
+    @_function(input_signature=_IMAGE_MAPS)
+    def compress_one(self, image, noise_seed, label_map, preserve_mask):
+        return self._compress(image, noise_seed, "tfc", label_map, preserve_mask)
+
+    @_function(input_signature=_SERVING_MAPS)
+    def compress(self, image, label_map, preserve_mask):
+        bitstring = self.compress_one(image[0], tf.constant(0, tf.int64), label_map[0],
+                                      preserve_mask[0])
+        return {"bitstring_bytes": tf.reshape(bitstring, [1])}
+
+
+class SelectiveStockModule(StockModule):
+    """StockModule of an SC model (compress and synthesis take the label map and the mask;
+    synthesis's mask is at latent resolution, as stored in the file)."""
+
+    @_function(input_signature=_IMAGE_MAPS)
+    def compress_one(self, image, noise_seed, label_map, preserve_mask):
+        return self._compress(image, noise_seed, "stock", label_map, preserve_mask)
+
+    @_function(input_signature=_SERVING_MAPS)
+    def compress(self, image, label_map, preserve_mask):
+        bitstring = self.compress_one(image[0], tf.constant(0, tf.int64), label_map[0],
+                                      preserve_mask[0])
+        return {"bitstring_bytes": tf.reshape(bitstring, [1])}
+
+    @_function(input_signature=[tf.TensorSpec([1, None, None, None], tf.uint8, name="symbols"),
+                                  tf.TensorSpec([], tf.int64, name="noise_seed"),
+                                  tf.TensorSpec([1, None, None], tf.uint8, name="label_map"),
+                                  tf.TensorSpec([1, None, None], tf.uint8,
+                                                name="latent_mask")])
+    def synthesis(self, symbols, noise_seed, label_map, latent_mask):
+        symbols = tf.ensure_shape(tf.cast(symbols[0], tf.int32),
+                                  [None, None, self.networks.num_channels])
+        image = self._synthesis(symbols, noise_seed, label_map[0], latent_mask[0])
+        return {"image": to_uint8(image)[tf.newaxis]}
+
+
+def make_module(networks: CodecNetworks, model_tables: np.ndarray | None, fingerprint: bytes,
+                stock: bool = False) -> CodecModule | StockModule:
+    """The full (or stock) module for `networks`: the selective variant for an SC model."""
+    if networks.mode == "sc":
+        cls = SelectiveStockModule if stock else SelectiveCodecModule
+    else:
+        cls = StockModule if stock else CodecModule
+    return cls(networks, model_tables, fingerprint)

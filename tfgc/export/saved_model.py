@@ -24,7 +24,7 @@ from tqdm import tqdm
 from tfgc import coding
 from tfgc.data.images import read_rgb
 from tfgc.data.padding import edge_pad
-from tfgc.export.modules import CodecModule, StockModule, model_fingerprint
+from tfgc.export.modules import make_module, model_fingerprint
 from tfgc.networks import CodecNetworks
 from tfgc.utils.files import write_text_atomic
 
@@ -111,11 +111,13 @@ def export(networks: CodecNetworks, config, export_dir: str, version: int | None
     pixels = [read_rgb(p) for p in tqdm(tables_images, desc="fitting tables", unit="image")]
     tables = fit_tables(networks, pixels) if pixels else None
     fingerprint = model_fingerprint(networks, tables)
-    full = CodecModule(networks, tables, fingerprint)
-    stock = StockModule(networks, tables, fingerprint)
+    full = make_module(networks, tables, fingerprint)
+    stock = make_module(networks, tables, fingerprint, stock=True)
 
-    sizes = [len(full.compress_one(tf.constant(p), tf.constant(0, tf.int64)).numpy()) * 8
-             / (p.shape[0] * p.shape[1]) for p in pixels]
+    # An SC file's size depends on its label map and mask, which table images do not have.
+    sizes = [] if networks.mode == "sc" else [
+        len(full.compress_one(tf.constant(p), tf.constant(0, tf.int64)).numpy()) * 8
+        / (p.shape[0] * p.shape[1]) for p in pixels]
     mean_bpp = float(np.mean(sizes)) if sizes else float("nan")
     if stated_max_bpp is not None and sizes and max(sizes) > stated_max_bpp:
         print(f"warning: {max(sizes):.4f} bpp on a table image exceeds the stated maximum "
