@@ -12,6 +12,8 @@ import sys
 
 from absl import flags
 
+from tfgc.utils import absl_app
+
 flags.DEFINE_string("workdir", None, "Training workdir (its latest checkpoint is exported).")
 flags.DEFINE_string("checkpoint", None, "A checkpoint path inside a workdir, instead of latest.")
 flags.DEFINE_string("export_dir", None, "Root of the TF Serving model directories.")
@@ -70,13 +72,4 @@ def _export() -> int:
 
 
 if __name__ == "__main__":
-    # Not app.run: a SavedModel traced inside absl's app.run decoded files with in-file context
-    # tables as invalid (kodim02 with the bundled model), while the same code outside app.run
-    # is correct (root cause not found yet; tests/test_bundled_model.py guards it).
-    try:
-        FLAGS(sys.argv)
-    except flags.Error as e:
-        print(f"error: {e}\nusage: python export.py --workdir=DIR --export_dir=OUT",
-              file=sys.stderr)
-        sys.exit(2)
-    sys.exit(main(sys.argv))
+    absl_app.run(main)

@@ -7,10 +7,11 @@ Rerunning the same command resumes from the latest checkpoint in --workdir.
 
 import sys
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from tfgc.errors import TfgcError
+from tfgc.utils import absl_app
 
 config_flags.DEFINE_config_file("config", "configs/tiny.py", "Experiment config file.",
                                 lock_config=True)
@@ -32,4 +33,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    absl_app.run(main)

@@ -39,3 +39,7 @@ class ModelMismatchError(BitstreamError):
 
 class OutputError(TfgcError):
     """An output file or folder cannot be written (not a folder, read-only, disk full)."""
+
+
+class TensorFlowStateError(TfgcError):
+    """TensorFlow's process state would build wrong graphs (see tfgc/utils/absl_app.py)."""

@@ -262,7 +262,9 @@ def read_table_section(section: tf.Tensor, channels, num_centers, structure, wid
     inverse = tf.argsort(tf.gather(order, present), axis=1, stable=True)
     freqs_present = tf.gather(tf.transpose(columns), inverse, batch_dims=1)
     ok = tf.logical_and(ok, pos <= nbits)
-    ok = tf.logical_and(ok, (pos + 7) // 8 == tf.size(section, out_type=tf.int64))
+    # tf.equal, not ==: in a traced graph == is Python identity when TF's eager context is
+    # broken (tfgc/utils/absl_app.py), which refused every file with in-file tables.
+    ok = tf.logical_and(ok, tf.equal((pos + 7) // 8, tf.size(section, out_type=tf.int64)))
     ok = tf.logical_and(ok, tf.reduce_all(tf.equal(bits[tf.minimum(pos, nbits):], 0)))
     uniform = tf.range(num_centers) < (1 << UNIFORM_PRECISION) % num_centers
     uniform = (1 << UNIFORM_PRECISION) // num_centers + tf.cast(uniform, tf.int64)

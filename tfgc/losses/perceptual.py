@@ -7,6 +7,7 @@ import os
 import tensorflow as tf
 
 from tfgc.errors import ModelLoadError
+from tfgc.utils.absl_app import check_eager_context
 
 _LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 _WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
@@ -29,13 +30,13 @@ class VGGLoss(tf.keras.layers.Layer):
             raise ModelLoadError(
                 f"VGG19 weights file not found: {weights_path}. tfgc never downloads weights; "
                 "copy a Keras VGG19 include_top=False .h5 file there or set --config.lambda_vgg=0")
-        vgg = tf.keras.applications.VGG19(include_top=False, weights=None)
-        try:
-            vgg.load_weights(weights_path)
-        except Exception as e:  # h5py/keras raise many types for a bad file
-            raise ModelLoadError(f"cannot load VGG19 weights from {weights_path}: {e}") from None
-        vgg.trainable = False
-        self.features = tf.keras.Model(vgg.input, [vgg.get_layer(n).output for n in _LAYERS])
+        self._set_features(_load_vgg19_features(weights_path))
+
+    @tf.__internal__.tracking.no_automatic_dependency_tracking
+    def _set_features(self, features: tf.keras.Model) -> None:
+        # Untracked: the fixed VGG19 comes from its file on every start, not from checkpoints
+        # (it would add 80 MB to each one).
+        self.features = features
 
     def call(self, original: tf.Tensor, reconstruction: tf.Tensor) -> tf.Tensor:
         """Both images in [-1, 1]."""
@@ -45,3 +46,14 @@ class VGGLoss(tf.keras.layers.Layer):
         fake = self.features(prepare(reconstruction))
         return tf.add_n([w * tf.reduce_mean(tf.abs(tf.stop_gradient(r) - f))
                          for w, r, f in zip(_WEIGHTS, real, fake)])
+
+
+def _load_vgg19_features(weights_path: str) -> tf.keras.Model:
+    check_eager_context()  # else Keras' functional API fails deep inside VGG19
+    vgg = tf.keras.applications.VGG19(include_top=False, weights=None)
+    try:
+        vgg.load_weights(weights_path)
+    except Exception as e:  # h5py/keras raise many types for a bad file
+        raise ModelLoadError(f"cannot load VGG19 weights from {weights_path}: {e}") from None
+    vgg.trainable = False
+    return tf.keras.Model(vgg.input, [vgg.get_layer(n).output for n in _LAYERS])
