@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT, photo
+from tests.conftest import REPO_ROOT, photo, user_env
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +20,8 @@ def export_dir(workdir, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("exports"))
     result = subprocess.run(
         [sys.executable, os.path.join(REPO_ROOT, "export.py"), f"--workdir={workdir}",
-         f"--export_dir={out}"], capture_output=True, text=True, timeout=900, cwd=REPO_ROOT)
+         f"--export_dir={out}"], capture_output=True, text=True, timeout=900, cwd=REPO_ROOT,
+        env=user_env())  # as from a shell: an inherited TF2_BEHAVIOR hid an app.run defect
     assert result.returncode == 0, result.stderr[-3000:]
     return out
 
@@ -222,7 +223,8 @@ def test_bad_bitstrings_are_errors_not_crashes(export_dir, tree):
 @pytest.mark.parametrize("structure", [0, 1, 2, 3])
 def test_exports_decode_every_file_table_structure(export_dir, structure):
     """Files whose context tables travel in the file, not only the model-table files that the
-    export's own compress may prefer (export.py once produced graphs that refused these)."""
+    export's own compress may prefer (export.py under absl's app.run once produced graphs that
+    refused these: tfgc/utils/absl_app.py)."""
     import tensorflow as tf
     import tensorflow_compression  # noqa: F401
 
