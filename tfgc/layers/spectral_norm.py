@@ -23,7 +23,8 @@ class SpectralNormConv2D(tf.keras.layers.Conv2D):
             initializer=tf.keras.initializers.TruncatedNormal(stddev=1.0), trainable=False,
             # Every replica computes the same u from the same weights; keep the first's.
             synchronization=tf.VariableSynchronization.ON_WRITE,
-            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            experimental_autocast=False)  # stays float32 under mixed precision
 
     def normalized_kernel(self, training: bool = False) -> tf.Tensor:
         kernel = self.kernel
@@ -34,7 +35,7 @@ class SpectralNormConv2D(tf.keras.layers.Conv2D):
         sigma = tf.maximum(tf.squeeze(tf.matmul(tf.matmul(v, w), u, transpose_b=True)), 1e-12)
         if training:
             self.u.assign(u)
-        return tf.cast(tf.cast(kernel, tf.float32) / sigma, kernel.dtype)
+        return tf.cast(tf.cast(kernel, tf.float32) / sigma, self.compute_dtype)
 
     def call(self, inputs, training=None):
         outputs = self.convolution_op(inputs, self.normalized_kernel(bool(training)))
