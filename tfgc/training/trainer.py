@@ -84,10 +84,17 @@ def make_checkpoint(model: GenerativeCompression) -> tf.train.Checkpoint:
                                d_optimizer=model.d_optimizer)
 
 
-def _initialise(model: GenerativeCompression, batch: tf.Tensor, target_std: float) -> None:
+def _initialise(model: GenerativeCompression, batch: tf.Tensor, target_std: float,
+                strategy: tf.distribute.Strategy) -> None:
     if target_std > 0:
-        latents = model.encoder(batch * 2.0 - 1.0, training=False)
-        std = float(tf.math.reduce_std(latents))
+        def latent_std(images):
+            std = tf.math.reduce_std(tf.cast(model.encoder(images * 2.0 - 1.0), tf.float32))
+            # One factor for every replica and worker (each saw its own batch): the weights
+            # must stay identical copies.
+            return tf.distribute.get_replica_context().all_reduce("MEAN", std)
+
+        std = float(strategy.experimental_local_results(
+            strategy.run(latent_std, args=(batch,)))[0])
         model.encoder.rescale_output(target_std / max(std, 1e-8))
         symbols = model.quantizer.symbols(model.encoder(batch * 2.0 - 1.0))
         used = int(tf.size(tf.unique(tf.reshape(symbols, [-1]))[0]))
@@ -174,7 +181,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, strategy: tf.distrib
         print(f"starting a new run in {workdir}", file=sys.stderr)
         first = next(iter(dataset))
         _initialise(model, first["image"] if isinstance(first, dict) else first,
-                    config.model.latent_init_std)
+                    config.model.latent_init_std, strategy)
 
     common = [
         callbacks.Checkpointer(writer, config.checkpoint_every),
