@@ -16,19 +16,6 @@ SHARED_DATA = os.environ.get("TFGC_TEST_DATA") or os.path.join(
     os.path.dirname(REPO_ROOT), "shared", "data")
 
 
-# `import tensorflow` puts these into os.environ (tensorflow/__init__.py). A user's shell does
-# not have them, and a child inheriting TF2_BEHAVIOR=1 hides a defect of TF first imported
-# inside absl's app.run (tfgc/utils/absl_app.py): run entry points with `user_env()`.
-_SET_BY_TENSORFLOW = ("TF2_BEHAVIOR", "TPU_ML_PLATFORM")
-
-
-def user_env(**extra: str) -> dict[str, str]:
-    """This process's environment as a user's shell has it, for subprocesses of commands."""
-    env = {k: v for k, v in os.environ.items() if k not in _SET_BY_TENSORFLOW}
-    env.update(extra)
-    return env
-
-
 def external_data(*parts: str) -> str:
     """A path under TFGC_TEST_DATA; skips the calling test, saying what is missing, if absent."""
     path = os.path.join(SHARED_DATA, *parts)
@@ -118,3 +105,16 @@ def vgg19_weights(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("vgg19") / "vgg19_notop.h5")
     tf.keras.applications.VGG19(include_top=False, weights=None).save_weights(path)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _environment_of_a_users_shell():
+    """Commands a test starts (train.py, export.py, python -m tfgc) see a user's environment.
+
+    `import tensorflow` sets TF2_BEHAVIOR=1 in os.environ, once per process; a child inheriting
+    it hid a defect of TF first imported inside absl's app.run (tfgc/utils/absl_app.py) from
+    every test while the same commands failed in a shell. Import TF first, then drop it.
+    """
+    import tensorflow  # noqa: F401
+
+    os.environ.pop("TF2_BEHAVIOR", None)

@@ -85,5 +85,6 @@ def file_table_structures_decode(model_dir: str) -> list[int]:
 
 def test_bundled_model_decodes_in_file_table_files(bundled):
     # An export traced under absl's app.run refused these (kodim02, kodim05) while its own
-    # model-table files decoded: the round trip above alone did not show it.
+    # model-table files decoded: the round trip above alone did not show it. Cause and guard:
+    # tfgc/utils/absl_app.py; tests/test_export.py checks it on an export made by export.py.
     assert file_table_structures_decode(assets.BUNDLED_MODEL_DIR) == []

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT, photo, user_env
+from tests.conftest import REPO_ROOT, photo
 
 
 @pytest.fixture(scope="session")
@@ -20,8 +20,7 @@ def export_dir(workdir, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("exports"))
     result = subprocess.run(
         [sys.executable, os.path.join(REPO_ROOT, "export.py"), f"--workdir={workdir}",
-         f"--export_dir={out}"], capture_output=True, text=True, timeout=900, cwd=REPO_ROOT,
-        env=user_env())  # as from a shell: an inherited TF2_BEHAVIOR hid an app.run defect
+         f"--export_dir={out}"], capture_output=True, text=True, timeout=900, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     return out
 
