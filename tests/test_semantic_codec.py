@@ -172,3 +172,15 @@ def test_both_exports_take_label_map_and_mask(sc_workdir, scene, tmp_path):
         assert served.stdout == expected, name
         np.testing.assert_array_equal(np.load(tmp_path / f"{name}.npy"),
                                       exported.decompress(expected))
+
+
+@pytest.mark.slow
+def test_demo_sc_mode_with_the_bundled_sc_model(tmp_path):
+    result = _run(["demo", "--mode", "sc", "--out", str(tmp_path)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "person,car kept" in result.stdout and "saves" in result.stdout
+    panel = np.asarray(Image.open(tmp_path / "scene_sc_side_by_side.png"))
+    assert panel.shape[1] > 4 * 512  # original, GC, SC everything kept, SC people and cars
+    data = (tmp_path / "scene_sc.tfgc").read_bytes()
+    header = parse_header(data)
+    assert header.selective and 0 < np.mean(header.preserve_mask()) < 0.5

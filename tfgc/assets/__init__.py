@@ -1,4 +1,4 @@
-"""Files shipped inside the package: sample photos and the bundled model."""
+"""Files shipped inside the package: sample photos and the bundled GC and SC models."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 ASSETS_DIR = os.path.dirname(os.path.abspath(__file__))
 SAMPLES_DIR = os.path.join(ASSETS_DIR, "samples")
 BUNDLED_MODEL_DIR = os.path.join(ASSETS_DIR, "model")
+BUNDLED_SC_MODEL_DIR = os.path.join(ASSETS_DIR, "sc_model")  # selective compression
 
 
 def sample_images() -> list[str]:

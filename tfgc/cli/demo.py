@@ -21,6 +21,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", default="tfgc-demo", help="output folder (default: ./tfgc-demo)")
     p.add_argument("--model", default=None, help="default: the bundled model")
     p.add_argument("--image", default=None, help="default: a bundled sample photo")
+    p.add_argument("--mode", choices=("gc", "sc"), default="gc",
+                   help="gc: a photo vs JPEG and HEIC; sc: selective compression of a street "
+                        "scene with the bundled SC model (people and cars kept)")
     p.set_defaults(run=run)
 
 
@@ -37,6 +40,10 @@ def _cell(value: float, width: int, spec: str, known: bool = True) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.mode == "sc":
+        from tfgc.cli.demo_sc import run_sc
+
+        return run_sc(args)
     from PIL import Image
 
     from tfgc import assets

@@ -81,7 +81,8 @@ def model_card(config, networks: CodecNetworks, step: int, fingerprint: bytes,
         "# tfgc model card",
         "",
         f"- fingerprint: `{fingerprint.hex()}`",
-        f"- architecture: GC (Agustsson et al. 2019), C={networks.num_channels}, "
+        f"- architecture: {networks.mode.upper()} (Agustsson et al. 2019), "
+        f"C={networks.num_channels}, "
         f"L={networks.num_centers}, stride {networks.stride}, width x{m.width_multiplier:.3g}, "
         f"{m.num_residual_blocks} residual blocks, {m.encoder_norm} norm, {m.upsampling} "
         f"upsampling, noise channels {networks.noise_channels}",
