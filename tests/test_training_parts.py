@@ -241,3 +241,15 @@ def test_stale_temps_are_removed_only_by_the_lock_holder(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "removed 3 stale checkpoint temp dir(s)" in err and "ckpt-7_temp" in err
     assert remove_stale_temps(str(directory), ("*_temp",)) == []
+
+
+@pytest.mark.parametrize("height,width", [(16, 32), (48, 48), (176, 192)])
+def test_ms_ssim_of_whole_eval_images_fits_scales_at_run_time(height, width):
+    # data.eval_crop_size=0 evaluates whole images (unknown H, W when traced); small ones used
+    # to fail with all 5 scales ("Computed output size would be negative").
+    from tfgc.metrics import ms_ssim
+
+    dynamic = tf.function(ms_ssim, input_signature=[tf.TensorSpec([1, None, None, 3])] * 2)
+    a = tf.random.uniform([1, height, width, 3], seed=1)
+    b = tf.clip_by_value(a + tf.random.normal(a.shape, stddev=0.05, seed=2), 0, 1)
+    np.testing.assert_allclose(dynamic(a, b).numpy(), ms_ssim(a, b).numpy(), rtol=1e-5)

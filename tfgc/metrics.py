@@ -38,15 +38,28 @@ def ms_ssim_settings(height: int, width: int) -> tuple[int, int, tuple[float, ..
 
 
 def ms_ssim(a, b, max_val: float = 1.0):
-    """MS-SSIM per image [B]; needs static H, W to fit the scales (else all 5)."""
+    """MS-SSIM per image [B]. With static H, W the scales are fitted when traced; with dynamic
+    ones (whole eval images of any size, at least 11 px) the same rule picks them at run time."""
     import tensorflow as tf
 
     height, width = a.shape[1], a.shape[2]
-    if height is None or width is None:
-        return tf.image.ssim_multiscale(a, b, max_val)
-    filter_size, _, weights = ms_ssim_settings(height, width)
-    return tf.image.ssim_multiscale(a, b, max_val, power_factors=weights,
-                                    filter_size=filter_size)
+    if height is not None and width is not None:
+        filter_size, _, weights = ms_ssim_settings(height, width)
+        return tf.image.ssim_multiscale(a, b, max_val, power_factors=weights,
+                                        filter_size=filter_size)
+    side = tf.minimum(tf.shape(a)[1], tf.shape(a)[2])
+    extra_scales = 0
+    for _ in range(len(MS_SSIM_WEIGHTS) - 1):  # ms_ssim_scales in graph ops
+        side = (side + 1) // 2
+        extra_scales += tf.cast(side >= MS_SSIM_FILTER_SIZE, tf.int32)
+
+    def fitted(scales):
+        weights = MS_SSIM_WEIGHTS[:scales]
+        return lambda: tf.image.ssim_multiscale(
+            a, b, max_val, power_factors=tuple(w / sum(weights) for w in weights),
+            filter_size=MS_SSIM_FILTER_SIZE)
+
+    return tf.switch_case(extra_scales, [fitted(n + 1) for n in range(len(MS_SSIM_WEIGHTS))])
 
 
 def psnr(a, b, max_val: float = 1.0):
