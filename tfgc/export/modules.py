@@ -42,13 +42,23 @@ def model_fingerprint(networks: CodecNetworks, model_tables: np.ndarray | None) 
 
 
 def png_bytes(image: tf.Tensor) -> tf.Tensor:
-    """PNG of a decoded image as string [1]. zlib level 1: the default level took ~40% of a
-    serving decompress (bench/serving_latency.py) for files no smaller."""
-    return tf.reshape(tf.io.encode_png(image, compression=1), [1])
+    """PNG of one decoded image (scalar string). zlib level 1: the default level took ~40% of
+    a serving decompress (bench/serving_latency.py) for files no smaller."""
+    return tf.io.encode_png(image, compression=1)
 
 
 def to_uint8(images: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.round(tf.clip_by_value(images, 0.0, 1.0) * 255.0), tf.uint8)
+
+
+BATCH_SIZES_DIFFER = ("tfgc batch: the files decode to images of different sizes, which cannot "
+                      "share one `image` tensor; use the decompress_png signature (png_bytes "
+                      "only) or one file per request")
+
+
+def _map(fn, elems, signature):
+    """fn over the batch dimension of `elems`: N items in, N results out (N may be 0)."""
+    return tf.map_fn(fn, elems, fn_output_signature=signature, parallel_iterations=1)
 
 
 class _CodecGraphs(tf.Module):
@@ -128,9 +138,41 @@ class _CodecGraphs(tf.Module):
                                 header["preserve_mask"])
         return to_uint8(image[:header["image_height"], :header["image_width"]])
 
+    # Serving signatures: a real batch dimension N, named outputs, one result per item.
+    def _compress_batch(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        """uint8 [N, H, W, 3] (one size per request) -> N `.tfgc` files, noise seed 0."""
+        seed = tf.constant(0, tf.int64)
+        return {"bitstring_bytes": _map(lambda image: self.compress_one(image, seed), images,
+                                        tf.TensorSpec([], tf.string))}
+
+    def _decompress_pngs(self, bitstrings: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {"png_bytes": _map(lambda b: png_bytes(self.decompress_one(b)), bitstrings,
+                                  tf.TensorSpec([], tf.string))}
+
+    def _decompress_batch(self, bitstrings: tf.Tensor) -> dict[str, tf.Tensor]:
+        """N files -> N PNGs and, when all N images have one size, uint8 [N, H, W, 3]."""
+
+        def one(bitstring):
+            image = self.decompress_one(bitstring)
+            return png_bytes(image), tf.shape(image)[:2], tf.reshape(image, [-1])
+
+        pngs, sizes, pixels = _map(one, bitstrings, (
+            tf.TensorSpec([], tf.string), tf.TensorSpec([2], tf.int32),
+            tf.RaggedTensorSpec([None], tf.uint8, ragged_rank=0)))
+        size = tf.reduce_max(tf.concat([sizes, tf.zeros([1, 2], tf.int32)], 0), axis=0)
+        same = tf.debugging.Assert(tf.reduce_all(tf.equal(sizes, size)), [BATCH_SIZES_DIFFER])
+        with tf.control_dependencies([same]):
+            images = tf.reshape(pixels.flat_values,
+                                tf.concat([tf.shape(bitstrings), size, [3]], 0))
+        return {"image": images, "png_bytes": pngs}
+
+
+_IMAGES = tf.TensorSpec([None, None, None, 3], tf.uint8, name="image")
+_BITSTRINGS = tf.TensorSpec([None], tf.string, name="bitstring")
+
 
 class CodecModule(_CodecGraphs):
-    """compress / decompress with tfc's range coder; the Python `Codec` runs these."""
+    """compress / decompress with tfc's range coder; the Python `Codec` runs the `_one`s."""
 
     @_function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8),
                                   tf.TensorSpec([], tf.int64)])
@@ -141,50 +183,68 @@ class CodecModule(_CodecGraphs):
     def decompress_one(self, bitstring):
         return self._decompress(bitstring, "tfc")
 
-    # Serving signatures: batch dimension 1, named outputs.
-    @_function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8, name="image")])
+    @_function(input_signature=[_IMAGES])
     def compress(self, image):
-        bitstring = self.compress_one(image[0], tf.constant(0, tf.int64))
-        return {"bitstring_bytes": tf.reshape(bitstring, [1])}
+        return self._compress_batch(image)
 
-    @_function(input_signature=[tf.TensorSpec([1], tf.string, name="bitstring")])
+    @_function(input_signature=[_BITSTRINGS])
     def decompress(self, bitstring):
-        image = self.decompress_one(bitstring[0])
-        return {"image": image[tf.newaxis], "png_bytes": png_bytes(image)}
+        return self._decompress_batch(bitstring)
+
+    @_function(input_signature=[_BITSTRINGS])
+    def decompress_png(self, bitstring):
+        return self._decompress_pngs(bitstring)
 
 
 class StockModule(_CodecGraphs):
-    """Stock TF ops only (stock TF Serving/TFLite): analysis, synthesis, compress, decompress."""
+    """Stock TF ops only (stock TF Serving, TFLite): analysis, synthesis, compress,
+    decompress. Nothing reachable from it may use a tfc op."""
+
+    def __init__(self, networks: CodecNetworks, model_tables: np.ndarray | None,
+                 fingerprint: bytes):
+        super().__init__(networks, model_tables, fingerprint)
+        # The channel count is static in the signature, so G's first conv needs no
+        # EnsureShape (which TFLite has no built-in op for).
+        self.synthesis = _function(self._synthesis_batch, input_signature=[
+            tf.TensorSpec([None, None, None, networks.num_channels], tf.uint8, name="symbols"),
+            tf.TensorSpec([None], tf.int64, name="noise_seed")])
 
     @_function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8),
                                   tf.TensorSpec([], tf.int64)])
     def compress_one(self, image, noise_seed):
         return self._compress(image, noise_seed, "stock")
 
-    @_function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8, name="image")])
-    def compress(self, image):
-        bitstring = self.compress_one(image[0], tf.constant(0, tf.int64))
-        return {"bitstring_bytes": tf.reshape(bitstring, [1])}
-
-    @_function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8, name="image")])
-    def analysis(self, image):
-        return {"symbols": tf.cast(self._analysis(image[0]), tf.uint8)[tf.newaxis]}
-
-    @_function(input_signature=[tf.TensorSpec([1, None, None, None], tf.uint8, name="symbols"),
-                                  tf.TensorSpec([], tf.int64, name="noise_seed")])
-    def synthesis(self, symbols, noise_seed):
-        symbols = tf.ensure_shape(tf.cast(symbols[0], tf.int32),
-                                  [None, None, self.networks.num_channels])
-        return {"image": to_uint8(self._synthesis(symbols, noise_seed))[tf.newaxis]}
-
-    @_function(input_signature=[tf.TensorSpec([1], tf.string, name="bitstring")])
-    def decompress(self, bitstring):
-        image = self._decompress(bitstring[0], "stock")
-        return {"image": image[tf.newaxis], "png_bytes": png_bytes(image)}
-
     @_function(input_signature=[tf.TensorSpec([], tf.string)])
     def decompress_one(self, bitstring):
         return self._decompress(bitstring, "stock")
+
+    @_function(input_signature=[_IMAGES])
+    def compress(self, image):
+        return self._compress_batch(image)
+
+    @_function(input_signature=[_BITSTRINGS])
+    def decompress(self, bitstring):
+        return self._decompress_batch(bitstring)
+
+    @_function(input_signature=[_BITSTRINGS])
+    def decompress_png(self, bitstring):
+        return self._decompress_pngs(bitstring)
+
+    @_function(input_signature=[_IMAGES])
+    def analysis(self, image):
+        """uint8 [N, H, W, 3] -> uint8 symbols [N, h, w, C] of the edge-padded images."""
+        x = tf.cast(edge_pad(image, self.networks.stride), tf.float32) / 255.0
+        return {"symbols": tf.cast(self.networks.analysis(x), tf.uint8)}
+
+    def _synthesis_batch(self, symbols, noise_seed):
+        """uint8 symbols [N, h, w, C], noise seeds [N] -> uint8 [N, stride*h, stride*w, 3].
+
+        One pass over the whole batch (a loop would not convert to TFLite built-in ops), so
+        for N > 1 TF's batched conv kernels may round a few values 1 differently from N
+        single calls; `decompress` decodes item by item and matches the Python API exactly.
+        """
+        images = self.networks.synthesis(tf.cast(symbols, tf.int32), noise_seed)
+        return {"image": to_uint8(images)}
 
 
 def config_to_json(model_config) -> str:

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -26,7 +25,12 @@ from tfgc.data.images import read_rgb
 from tfgc.data.padding import edge_pad
 from tfgc.export.modules import make_module, model_fingerprint
 from tfgc.networks import CodecNetworks
-from tfgc.utils.files import write_text_atomic
+from tfgc.utils.files import (
+    atomic_directory,
+    clean_stale_temps,
+    is_temp_name,
+    write_text_atomic,
+)
 
 FULL_NAME, STOCK_NAME = "tfgc", "tfgc_stock"
 
@@ -58,20 +62,30 @@ def fit_tables(networks: CodecNetworks, images: Iterable[np.ndarray]) -> np.ndar
     return coding.fit_model_tables(latents(), networks.num_centers, networks.num_channels)
 
 
-def _save(module: tf.Module, signatures: dict, target: str, assets: dict[str, str]) -> None:
-    parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
-    try:
-        tf.saved_model.save(module, tmp, signatures=signatures)
-        extra = os.path.join(tmp, "assets.extra")
-        os.makedirs(extra, exist_ok=True)
-        for name, text in assets.items():
-            write_text_atomic(os.path.join(extra, name), text)
-        os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+def _save(module: tf.Module, signatures: dict, directory: str, assets: dict[str, str]) -> None:
+    tf.saved_model.save(module, directory, signatures=signatures)
+    extra = os.path.join(directory, "assets.extra")
+    os.makedirs(extra, exist_ok=True)
+    for name, text in assets.items():
+        write_text_atomic(os.path.join(extra, name), text)
+
+
+def remove_half_pairs(export_dir: str) -> list[str]:
+    """Deletes a version present in one tree only, left by an export killed between its two
+    renames, unless a live export is still writing its other half; returns what it removed."""
+    trees = {name: os.path.join(export_dir, name) for name in (FULL_NAME, STOCK_NAME)}
+    present = {name: {d for d in (os.listdir(path) if os.path.isdir(path) else [])
+                      if d.isdigit()} for name, path in trees.items()}
+    removed = []
+    for name, other in ((FULL_NAME, STOCK_NAME), (STOCK_NAME, FULL_NAME)):
+        for version in sorted(present[name] - present[other]):
+            clean_stale_temps(trees[other])  # a live writer keeps its temporary locked
+            if any(is_temp_name(d) and d.endswith(f"-{version}")
+                   for d in (os.listdir(trees[other]) if os.path.isdir(trees[other]) else [])):
+                continue
+            shutil.rmtree(os.path.join(trees[name], version), ignore_errors=True)
+            removed.append(os.path.join(trees[name], version))
+    return removed
 
 
 def model_card(config, networks: CodecNetworks, step: int, fingerprint: bytes,
@@ -101,6 +115,9 @@ def export(networks: CodecNetworks, config, export_dir: str, version: int | None
            stated_max_bpp: float | None = None) -> ExportResult:
     """Saves the full and the stock SavedModel of `networks` as version `version` (default
     next). `config` is the run's full config (recorded in the model card and assets)."""
+    for path in remove_half_pairs(export_dir):
+        print(f"removed {path}: its other half was never written (a killed export)",
+              file=sys.stderr)
     version = version or next_version(export_dir)
     for name in (FULL_NAME, STOCK_NAME):
         if os.path.exists(os.path.join(export_dir, name, str(version))):
@@ -135,10 +152,16 @@ def export(networks: CodecNetworks, config, export_dir: str, version: int | None
                   "stated_max_bpp": stated_max_bpp}, indent=2)}
     full_dir = os.path.join(export_dir, FULL_NAME, str(version))
     stock_dir = os.path.join(export_dir, STOCK_NAME, str(version))
-    _save(full, {"compress": full.compress, "decompress": full.decompress,
-                 "serving_default": full.decompress}, full_dir, assets)
-    _save(stock, {"analysis": stock.analysis, "synthesis": stock.synthesis,
-                  "compress": stock.compress, "decompress": stock.decompress,
-                  "serving_default": stock.decompress},
-          stock_dir, assets)
+    # Both halves are written completely under temporary names first, then renamed one right
+    # after the other: a reader sees a version directory only when it is whole, and the pair
+    # is split only if the process dies between the two renames (the next export removes
+    # such a half).
+    with atomic_directory(full_dir) as full_tmp, atomic_directory(stock_dir) as stock_tmp:
+        _save(full, {"compress": full.compress, "decompress": full.decompress,
+                     "decompress_png": full.decompress_png,
+                     "serving_default": full.decompress}, full_tmp, assets)
+        _save(stock, {"analysis": stock.analysis, "synthesis": stock.synthesis,
+                      "compress": stock.compress, "decompress": stock.decompress,
+                      "decompress_png": stock.decompress_png,
+                      "serving_default": stock.decompress}, stock_tmp, assets)
     return ExportResult(full_dir, stock_dir, version, fingerprint, mean_bpp)

@@ -92,8 +92,9 @@ class NearestUpsample2x(tf.keras.layers.Layer):
 
     def call(self, x):
         shape = tf.shape(x)
-        tiled = tf.broadcast_to(x[:, :, None, :, None, :],
-                                [shape[0], shape[1], 2, shape[2], 2, shape[3]])
+        # A reshape, not x[:, :, None, :, None, :]: TFLite's StridedSlice has no new axes.
+        grid = tf.reshape(x, [shape[0], shape[1], 1, shape[2], 1, shape[3]])
+        tiled = tf.broadcast_to(grid, [shape[0], shape[1], 2, shape[2], 2, shape[3]])
         return tf.reshape(tiled, [shape[0], 2 * shape[1], 2 * shape[2], x.shape[-1] or shape[3]])
 
     def compute_output_shape(self, input_shape):
