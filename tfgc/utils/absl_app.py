@@ -67,6 +67,7 @@ def run(main: Callable[[list[str]], int | None]) -> None:
     """`absl.app.run(main)` with TensorFlow imported first (see the module docstring), and
     quiet: absl's log stays at WARNING unless --verbosity is given (app.run raises it to INFO,
     which prints TF's SavedModel-writing chatter)."""
+    logging.use_absl_handler()  # before TF's logger looks for one, or it adds its own (twice)
     import tensorflow  # noqa: F401  before app.run initialises absl: this is the guard
 
     verbosity_given = False
