@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -184,20 +185,27 @@ def test_a_killed_run_resumed_completes(tmp_path, cli_outputs, images):
 
 def test_bulk_decompress_matches_the_cli(bulk_run, tmp_path):
     out, _ = bulk_run
+    files = tmp_path / "files"
+    shutil.copytree(out, files, ignore=shutil.ignore_patterns("*.jsonl"))
+    data = (files / "img00.tfgc").read_bytes()
+    (files / "cut.tfgc").write_bytes(data[:-3])  # truncated: fails its CRC
     pngs = tmp_path / "bulk"
-    result = tfgc("bulk", "decompress", "--input", str(out), "--output", str(pngs),
+    result = tfgc("bulk", "decompress", "--input", str(files), "--output", str(pngs),
                   "--model", BUNDLED, "--direct_num_workers=2",
                   "--direct_running_mode=multi_processing")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr
     assert quiet(result.stderr), result.stderr
+    assert "20 written, 0 already done, 1 failed" in result.stderr
     cli = tmp_path / "cli"
-    result = tfgc("decompress", str(out), "-o", str(cli))
-    assert result.returncode == 0, result.stderr
+    result = tfgc("decompress", str(files), "-o", str(cli))
+    assert result.returncode == 1, result.stderr
     bulk_pngs, cli_pngs = outputs(pngs), outputs(cli)
-    assert len(bulk_pngs) == 20
-    for name, data in bulk_pngs.items():
-        assert data == cli_pngs[os.path.basename(name)], name
-    assert {r["status"] for r in manifest(pngs)} == {"written"}
+    assert len(bulk_pngs) == len(cli_pngs) == 20
+    for name, png in bulk_pngs.items():
+        assert png == cli_pngs[os.path.basename(name)], name
+    (dead,) = manifest(pngs, "dead_letter.jsonl")
+    assert dead["source"].endswith("cut.tfgc") and "cut.tfgc" in result.stderr
+    assert dead["error"] in result.stderr  # the CLI's message for the same file
 
 
 def test_bulk_evaluate_writes_the_evaluate_results(images, tmp_path):
