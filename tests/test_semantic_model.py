@@ -115,3 +115,14 @@ def test_train_refuses_labels_without_a_labelled_layout(tmp_path):
     result = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert "error: model.mode=sc trains on label maps" in result.stderr
+
+
+def test_fingerprint_covers_f():
+    from tfgc.export.modules import model_fingerprint
+    from tfgc.networks import CodecNetworks
+
+    networks = CodecNetworks.from_config(semantic_config("sc").model)
+    before = model_fingerprint(networks, None)
+    kernel = _first_kernel(networks.semantic_features)
+    kernel.assign(kernel + 0.01)
+    assert model_fingerprint(networks, None) != before
