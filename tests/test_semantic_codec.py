@@ -136,6 +136,11 @@ out = model.signatures['compress'](image=tf.constant(image), label_map=tf.consta
                                    preserve_mask=tf.constant(mask))
 data = out['bitstring_bytes'].numpy()[0]
 pixels = model.signatures['decompress'](bitstring=tf.constant([data]))['image'].numpy()[0]
+# A batch of two: the same scene twice gives the same file twice.
+two = model.signatures['compress'](image=tf.constant(np.concatenate([image, image])),
+                                   label_map=tf.constant(np.concatenate([train_ids, train_ids])),
+                                   preserve_mask=tf.constant(np.concatenate([mask, mask])))
+assert list(two['bitstring_bytes'].numpy()) == [data, data]
 np.save({result!r}, pixels)
 sys.stdout.buffer.write(data)
 """

@@ -254,14 +254,23 @@ def config_to_json(model_config) -> str:
 
 _IMAGE_MAPS = [tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([], tf.int64),
                tf.TensorSpec([None, None], tf.uint8), tf.TensorSpec([None, None], tf.uint8)]
-_SERVING_MAPS = [tf.TensorSpec([1, None, None, 3], tf.uint8, name="image"),
-                 tf.TensorSpec([1, None, None], tf.uint8, name="label_map"),
-                 tf.TensorSpec([1, None, None], tf.uint8, name="preserve_mask")]
+_SERVING_MAPS = [_IMAGES, tf.TensorSpec([None, None, None], tf.uint8, name="label_map"),
+                 tf.TensorSpec([None, None, None], tf.uint8, name="preserve_mask")]
 
 
-class SelectiveCodecModule(CodecModule):
-    """CodecModule of an SC model: compress also takes the label map (train ids, 255 =
-    ignored) and the pixel preservation mask (nonzero = preserve), both [H, W] uint8."""
+class _SelectiveCompress:
+    """compress of an SC model: each image comes with its label map (train ids, 255 =
+    ignored) and pixel preservation mask (nonzero = keep), [N, H, W] uint8 like the images."""
+
+    def _compress_selective(self, images, label_maps, preserve_masks):
+        seed = tf.constant(0, tf.int64)
+        return {"bitstring_bytes": _map(
+            lambda item: self.compress_one(item[0], seed, item[1], item[2]),
+            (images, label_maps, preserve_masks), tf.TensorSpec([], tf.string))}
+
+
+class SelectiveCodecModule(_SelectiveCompress, CodecModule):
+    """CodecModule of an SC model: compress also takes `label_map` and `preserve_mask`."""
 
     @_function(input_signature=_IMAGE_MAPS)
     def compress_one(self, image, noise_seed, label_map, preserve_mask):
@@ -269,14 +278,21 @@ class SelectiveCodecModule(CodecModule):
 
     @_function(input_signature=_SERVING_MAPS)
     def compress(self, image, label_map, preserve_mask):
-        bitstring = self.compress_one(image[0], tf.constant(0, tf.int64), label_map[0],
-                                      preserve_mask[0])
-        return {"bitstring_bytes": tf.reshape(bitstring, [1])}
+        return self._compress_selective(image, label_map, preserve_mask)
 
 
-class SelectiveStockModule(StockModule):
-    """StockModule of an SC model (compress and synthesis take the label map and the mask;
-    synthesis's mask is at latent resolution, as stored in the file)."""
+class SelectiveStockModule(_SelectiveCompress, StockModule):
+    """StockModule of an SC model: compress takes `label_map` and `preserve_mask`; synthesis
+    takes the label map and the latent mask ([N, h, w], as stored in the file)."""
+
+    def __init__(self, networks: CodecNetworks, model_tables: np.ndarray | None,
+                 fingerprint: bytes):
+        super().__init__(networks, model_tables, fingerprint)
+        self.synthesis = _function(self._selective_synthesis_batch, input_signature=[
+            tf.TensorSpec([None, None, None, networks.num_channels], tf.uint8, name="symbols"),
+            tf.TensorSpec([None], tf.int64, name="noise_seed"),
+            tf.TensorSpec([None, None, None], tf.uint8, name="label_map"),
+            tf.TensorSpec([None, None, None], tf.uint8, name="latent_mask")])
 
     @_function(input_signature=_IMAGE_MAPS)
     def compress_one(self, image, noise_seed, label_map, preserve_mask):
@@ -284,20 +300,16 @@ class SelectiveStockModule(StockModule):
 
     @_function(input_signature=_SERVING_MAPS)
     def compress(self, image, label_map, preserve_mask):
-        bitstring = self.compress_one(image[0], tf.constant(0, tf.int64), label_map[0],
-                                      preserve_mask[0])
-        return {"bitstring_bytes": tf.reshape(bitstring, [1])}
+        return self._compress_selective(image, label_map, preserve_mask)
 
-    @_function(input_signature=[tf.TensorSpec([1, None, None, None], tf.uint8, name="symbols"),
-                                  tf.TensorSpec([], tf.int64, name="noise_seed"),
-                                  tf.TensorSpec([1, None, None], tf.uint8, name="label_map"),
-                                  tf.TensorSpec([1, None, None], tf.uint8,
-                                                name="latent_mask")])
-    def synthesis(self, symbols, noise_seed, label_map, latent_mask):
-        symbols = tf.ensure_shape(tf.cast(symbols[0], tf.int32),
-                                  [None, None, self.networks.num_channels])
-        image = self._synthesis(symbols, noise_seed, label_map[0], latent_mask[0])
-        return {"image": to_uint8(image)[tf.newaxis]}
+    def _selective_synthesis_batch(self, symbols, noise_seed, label_map, latent_mask):
+        """Symbols [N, h, w, C], seeds [N], train ids [N, 16h, 16w], mask [N, h, w] -> images."""
+        k = self.networks.condition_channels
+        ids = tf.cast(label_map, tf.int32)
+        one_hot = tf.one_hot(tf.where(ids < k, ids, -1), k)
+        mask = tf.cast(latent_mask, tf.float32)[..., tf.newaxis]
+        images = self.networks.synthesis(tf.cast(symbols, tf.int32), noise_seed, one_hot, mask)
+        return {"image": to_uint8(images)}
 
 
 def make_module(networks: CodecNetworks, model_tables: np.ndarray | None, fingerprint: bytes,
