@@ -2,6 +2,7 @@
 
     codec = load_codec("runs/my_model")        # a training workdir, an export, or None
     data = codec.compress(image)                # uint8 [H, W, 3] or a path -> bytes
+    data = codec.compress(image, optimize_steps=20)  # slower encode, better picture, same decoder
     pixels = codec.decompress(data)             # -> uint8 [H, W, 3]
 
 A selective-compression (SC) model also takes the image's label map and what to preserve:
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import ml_collections
@@ -31,6 +32,8 @@ from tfgc.semantic.labels import label_set
 from tfgc.workdir import CONFIG_FILE, MODEL_PATH, checkpoint_step, find_checkpoint, read_config
 
 SAVED_MODEL_NAME = "tfgc"  # export layout: OUT/tfgc/<version>/ and OUT/tfgc_stock/<version>/
+DEFAULT_OPTIMIZE_LOSS = "mse+0.05*ms_ssim+0.2*bpp"
+MAX_OPTIMIZE_STEPS = 10_000
 
 
 @dataclass
@@ -74,6 +77,9 @@ def model_label(fingerprint: bytes, model_dir: str | None = None) -> str:
 
 class Codec:
     """A trained model's compress/decompress, from a checkpoint or a SavedModel."""
+
+    optimize_steps = 0  # `compress`'s default; see `with_optimization`
+    optimize_loss = DEFAULT_OPTIMIZE_LOSS
 
     def __init__(self, module, name: str):
         self.module = module
@@ -121,12 +127,22 @@ class Codec:
         if not hasattr(module, "compress_one"):
             raise ModelLoadError(f"{path} is not a full tfgc export (it has no compress); use "
                                  "the tfgc/<version> directory, not tfgc_stock")
-        return cls(module, name=model_label(bytes(module.fingerprint.numpy()), path))
+        codec = cls(module, name=model_label(bytes(module.fingerprint.numpy()), path))
+        codec.saved_model_path = path
+        return codec
 
     # ----------------------------------------------------------------------------------------
-    def compress(self, image, noise_seed: int = 0, *, labels=None, preserve=None,
+    def compress(self, image, noise_seed: int = 0, optimize_steps: int | None = None,
+                 optimize_loss: str | None = None, *, labels=None, preserve=None,
                  preserve_box=None, preserve_mask=None) -> bytes:
         """uint8 [H, W, 3] array or an image path -> the `.tfgc` file bytes.
+
+        optimize_steps > 0 (GC models) searches, from the encoder's symbols, for symbols the
+        generator renders closer to the image under `optimize_loss` (terms mse, l1, ssim,
+        ms_ssim and bpp, the code length under the model's tables; default
+        DEFAULT_OPTIMIZE_LOSS). The file is an ordinary one for the same decoder, never worse
+        than plain encoding under that loss; each step costs about one generator forward and
+        backward pass. None: this codec's setting (0 unless made by `with_optimization`).
 
         SC models: `labels` is the label map (path or [H, W] array of the dataset's label ids,
         e.g. a Cityscapes *_gtFine_labelIds.png) and exactly one of `preserve` (class names,
@@ -134,26 +150,65 @@ class Codec:
         end exclusive) or `preserve_mask` (path or [H, W] array, nonzero = preserve) says
         what to keep; the rest is synthesised from the label map.
         """
-        return self.compress_with_stats(image, noise_seed, labels=labels, preserve=preserve,
+        return self.compress_with_stats(image, noise_seed, optimize_steps, optimize_loss,
+                                        labels=labels, preserve=preserve,
                                         preserve_box=preserve_box,
                                         preserve_mask=preserve_mask).data
 
-    def compress_with_stats(self, image, noise_seed: int = 0, *, labels=None, preserve=None,
-                            preserve_box=None, preserve_mask=None) -> CompressResult:
+    def compress_with_stats(self, image, noise_seed: int = 0,
+                            optimize_steps: int | None = None, optimize_loss: str | None = None,
+                            progress: Callable[[int, np.ndarray], None] | None = None, *,
+                            labels=None, preserve=None, preserve_box=None,
+                            preserve_mask=None) -> CompressResult:
+        """`compress` with sizes and time; progress(step, loss) after each optimisation step."""
         pixels = _as_pixels(image)
         selective = self._selective_inputs(pixels.shape[:2], labels, preserve, preserve_box,
                                            preserve_mask)
         if not 0 <= noise_seed < 1 << 32:
             raise TfgcError(f"noise_seed must fit in 32 bits, got {noise_seed}")
+        steps = self.optimize_steps if optimize_steps is None else optimize_steps
+        if not (isinstance(steps, int) and 0 <= steps <= MAX_OPTIMIZE_STEPS):
+            raise TfgcError(f"optimize_steps must be a whole number 0..{MAX_OPTIMIZE_STEPS}, "
+                            f"got {steps!r}")
         max_side = coding.format.MAX_IMAGE_SIDE
         if max(pixels.shape[:2]) > max_side:
             raise TfgcError(f"image {pixels.shape[1]}x{pixels.shape[0]} is larger than the "
                             f"format's limit of {max_side} pixels per side")
         start = time.perf_counter()
-        data = self.module.compress_one(tf.constant(pixels), tf.constant(noise_seed, tf.int64),
-                                        *selective)
+        if steps:
+            if selective:
+                raise ConfigError("latent optimisation (optimize_steps) supports GC models; "
+                                  f"{self.name} is a selective-compression (SC) model")
+            optimizer = self.symbol_optimizer(optimize_loss or self.optimize_loss)
+            symbols, _ = optimizer.optimize(pixels, steps, noise_seed, progress)
+            data = coding.encode_symbols(
+                symbols, num_centers=self.num_centers, image_shape=pixels.shape[:2],
+                fingerprint=self.fingerprint, stride=self.networks.stride,
+                noise_seed=noise_seed, model_tables=self.model_tables)
+        else:
+            data = self.module.compress_one(tf.constant(pixels),
+                                            tf.constant(noise_seed, tf.int64), *selective)
         return CompressResult(bytes(data.numpy()), pixels.shape[0], pixels.shape[1],
                               time.perf_counter() - start)
+
+    def symbol_optimizer(self, loss: str = DEFAULT_OPTIMIZE_LOSS):
+        """The encoder-side optimiser of this model's symbols (built once per loss)."""
+        from tfgc.latent_search.gc import SymbolOptimizer
+
+        cache = self.__dict__.setdefault("_symbol_optimizers", {})
+        if loss not in cache:
+            cache[loss] = SymbolOptimizer(self.networks, loss, model_tables=self.model_tables)
+        return cache[loss]
+
+    @property
+    def networks(self):
+        """E, q and G as differentiable Keras networks (rebuilt from a SavedModel's config
+        and variables when the codec was loaded from one)."""
+        if "_networks" not in self.__dict__:
+            path = getattr(self, "saved_model_path", None)
+            self._networks = (networks_from_saved_model(path, self.config_json) if path
+                              else self.module.networks)
+        return self._networks
 
     def _selective_inputs(self, shape, labels, preserve, preserve_box, preserve_mask):
         """() for GC models; (train ids, pixel mask) tensors for SC models, checked."""
@@ -234,6 +289,28 @@ def restore_networks(workdir: str, checkpoint: str | None = None) -> RestoredNet
                              f"{str(e).splitlines()[0]}") from None
     status.expect_partial()  # D, optimizers and metrics are not needed to run the model
     return RestoredNetworks(networks, config, checkpoint_step(path))
+
+
+def networks_from_saved_model(path: str, config_json: str) -> CodecNetworks:
+    """The Keras networks of a SavedModel export, rebuilt from its config with its variables
+    restored: differentiable, unlike the export's graphs (which only map uint8 to symbols)."""
+    import json
+
+    networks = CodecNetworks.from_config(ml_collections.ConfigDict(json.loads(config_json)))
+    variables = os.path.join(path, "variables", "variables")
+    nested = any(name.startswith("networks/") for name, _ in tf.train.list_variables(variables))
+    if nested:  # exports since CodecNetworks: root.networks.{encoder, generator, ...}
+        root = tf.train.Checkpoint(networks=networks)
+    else:  # earlier exports (the bundled model): root.{encoder, generator}
+        root = tf.train.Checkpoint(encoder=networks.encoder, generator=networks.generator)
+    status = root.read(variables)
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as e:
+        raise ModelLoadError(f"{path}: its variables do not fit the networks its config "
+                             f"describes: {str(e).splitlines()[0]}") from None
+    status.expect_partial()
+    return networks
 
 
 def _latest_version(root: str) -> str | None:

@@ -1,0 +1,135 @@
+"""Adam on a latent tensor that keeps, per batch item, the best iterate it has seen.
+
+The objective maps the latent [B, ...] to a loss [B] and a payload [B, ...] (what a caller keeps
+for the best iterate: the latent itself, or the symbols it quantises to). Every iterate is
+scored before it is updated, and a last forward pass scores the final update, so the returned
+loss is never above the initial one: the starting point is a candidate too.
+
+Items of a batch are independent (Adam normalises each element), so B random restarts of one
+search cost one batched forward/backward per step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from tfgc.errors import ConfigError
+
+SCHEDULES = ("constant", "cosine")
+_BETA1, _BETA2, _EPSILON = 0.9, 0.999, 1e-8
+
+# objective(latent, *args) -> (loss [B], payload [B, ...])
+Objective = Callable[..., tuple[tf.Tensor, tf.Tensor]]
+# project(latent, step) -> latent: a constraint applied after every update (e.g. clipping)
+Projection = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    steps: int
+    learning_rate: float = 0.1
+    schedule: str = "cosine"  # cosine decay to 0 over `steps`, or constant
+    patience: int = 0  # stop when no item improved by `min_delta` for this many steps; 0: never
+    min_delta: float = 0.0
+
+    def __post_init__(self):
+        if self.steps < 0:
+            raise ConfigError(f"steps must be >= 0, got {self.steps}")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning rate must be > 0, got {self.learning_rate}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"unknown schedule {self.schedule!r}; choose from {SCHEDULES}")
+        if self.patience < 0:
+            raise ConfigError(f"patience must be >= 0, got {self.patience}")
+
+    def learning_rate_at(self, step: int) -> float:
+        if self.schedule == "constant" or self.steps == 0:
+            return self.learning_rate
+        return self.learning_rate * 0.5 * (1.0 + math.cos(math.pi * step / self.steps))
+
+
+@dataclass
+class SearchResult:
+    payload: np.ndarray  # [B, ...] of the best iterate per item
+    latent: np.ndarray  # [B, ...] the best iterate per item
+    loss: np.ndarray  # [B] its loss
+    initial_loss: np.ndarray  # [B] the loss of the starting point
+    history: np.ndarray  # [evaluations, B] loss of every scored iterate
+    steps: int  # updates made (fewer than asked if it stopped early)
+
+    @property
+    def best_item(self) -> int:
+        return int(np.argmin(self.loss))
+
+
+class LatentSearch:
+    """One compiled step per objective (and input shape), reused across images and calls."""
+
+    def __init__(self, objective: Objective, project: Projection | None = None):
+        self.objective = objective
+        self.project = project
+        self._step = tf.function(self._update, autograph=False)
+        self._score = tf.function(self._evaluate, autograph=False)
+
+    def _evaluate(self, latent, *args):
+        return self.objective(latent, *args)
+
+    def _update(self, latent, m, v, step, learning_rate, *args):
+        with tf.GradientTape() as tape:
+            tape.watch(latent)
+            loss, payload = self.objective(latent, *args)
+            total = tf.reduce_sum(loss)
+        grad = tape.gradient(total, latent)
+        t = tf.cast(step, tf.float32) + 1.0
+        m = _BETA1 * m + (1.0 - _BETA1) * grad
+        v = _BETA2 * v + (1.0 - _BETA2) * tf.square(grad)
+        m_hat, v_hat = m / (1.0 - _BETA1**t), v / (1.0 - _BETA2**t)
+        latent = latent - learning_rate * m_hat / (tf.sqrt(v_hat) + _EPSILON)
+        if self.project is not None:
+            latent = self.project(latent, step)
+        return loss, payload, latent, m, v
+
+    def run(self, initial, args: tuple = (), settings: SearchSettings = SearchSettings(10),
+            progress: Callable[[int, np.ndarray], None] | None = None) -> SearchResult:
+        """Minimises from `initial` [B, ...]; progress(step, best loss [B]) after each update."""
+        latent = tf.convert_to_tensor(initial, tf.float32)
+        args = tuple(tf.convert_to_tensor(a) for a in args)
+        m = v = tf.zeros_like(latent)
+        best_loss = best_latent = best_payload = None
+        history, stall, steps = [], 0, 0
+
+        def keep(loss, payload, candidate) -> bool:
+            nonlocal best_loss, best_latent, best_payload
+            loss, payload, candidate = loss.numpy(), payload.numpy(), candidate.numpy()
+            history.append(loss)
+            if best_loss is None:
+                best_loss, best_latent, best_payload = loss, candidate, payload
+                return True
+            improved = loss < best_loss - settings.min_delta
+            better = loss < best_loss
+            best_loss = np.where(better, loss, best_loss)
+            shape = (-1,) + (1,) * (candidate.ndim - 1)
+            best_latent = np.where(better.reshape(shape), candidate, best_latent)
+            shape = (-1,) + (1,) * (payload.ndim - 1)
+            best_payload = np.where(better.reshape(shape), payload, best_payload)
+            return bool(improved.any())
+
+        for step in range(settings.steps):
+            rate = tf.constant(settings.learning_rate_at(step), tf.float32)
+            loss, payload, updated, m, v = self._step(latent, m, v, tf.constant(step, tf.int64),
+                                                      rate, *args)
+            stall = 0 if keep(loss, payload, latent) else stall + 1
+            latent, steps = updated, step + 1
+            if progress is not None:
+                progress(steps, best_loss)
+            if settings.patience and stall >= settings.patience:
+                break
+        loss, payload = self._score(latent, *args)
+        keep(loss, payload, latent)
+        return SearchResult(best_payload, best_latent, best_loss, history[0],
+                            np.stack(history), steps)
