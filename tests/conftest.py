@@ -118,3 +118,17 @@ def _environment_of_a_users_shell():
     import tensorflow  # noqa: F401
 
     os.environ.pop("TF2_BEHAVIOR", None)
+
+
+@pytest.fixture(scope="session")
+def export_dir(workdir, tmp_path_factory):
+    """The tiny model exported by export.py (full and stock SavedModels, version 1)."""
+    import subprocess
+    import sys
+
+    out = str(tmp_path_factory.mktemp("exports"))
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "export.py"), f"--workdir={workdir}",
+         f"--export_dir={out}"], capture_output=True, text=True, timeout=900, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out

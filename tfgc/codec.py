@@ -12,6 +12,7 @@ A selective-compression (SC) model also takes the image's label map and what to 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -25,6 +26,8 @@ import tensorflow as tf
 from tfgc import coding
 from tfgc.data.images import load_image
 from tfgc.errors import BitstreamError, ConfigError, ModelLoadError, ModelMismatchError, TfgcError
+from tfgc.latent_search.gc import DEFAULT_LOSS as DEFAULT_OPTIMIZE_LOSS
+from tfgc.latent_search.gc import SymbolOptimizer
 from tfgc.networks import CodecNetworks
 from tfgc.semantic.inputs import Preserve, read_label_map
 from tfgc.semantic.inputs import preserve_mask as make_preserve_mask
@@ -32,7 +35,6 @@ from tfgc.semantic.labels import label_set
 from tfgc.workdir import CONFIG_FILE, MODEL_PATH, checkpoint_step, find_checkpoint, read_config
 
 SAVED_MODEL_NAME = "tfgc"  # export layout: OUT/tfgc/<version>/ and OUT/tfgc_stock/<version>/
-DEFAULT_OPTIMIZE_LOSS = "mse+0.05*ms_ssim+0.2*bpp"
 MAX_OPTIMIZE_STEPS = 10_000
 
 
@@ -191,10 +193,19 @@ class Codec:
         return CompressResult(bytes(data.numpy()), pixels.shape[0], pixels.shape[1],
                               time.perf_counter() - start)
 
+    def with_optimization(self, steps: int, loss: str = DEFAULT_OPTIMIZE_LOSS) -> Codec:
+        """This codec, compressing with `optimize_steps=steps` unless told otherwise, under a
+        name that says so (evaluation results of the two encodings never mix)."""
+        if steps:
+            self.symbol_optimizer(loss)  # a bad loss fails here, not on every image
+        optimizing = copy.copy(self)
+        optimizing.optimize_steps, optimizing.optimize_loss = steps, loss
+        if steps:
+            optimizing.name = f"{self.name}+optimize{steps}"
+        return optimizing
+
     def symbol_optimizer(self, loss: str = DEFAULT_OPTIMIZE_LOSS):
         """The encoder-side optimiser of this model's symbols (built once per loss)."""
-        from tfgc.latent_search.gc import SymbolOptimizer
-
         cache = self.__dict__.setdefault("_symbol_optimizers", {})
         if loss not in cache:
             cache[loss] = SymbolOptimizer(self.networks, loss, model_tables=self.model_tables)

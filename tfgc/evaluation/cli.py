@@ -80,6 +80,9 @@ def register(subparsers) -> None:
                         help="write side-by-side crops for the first N images (default: 3)")
     parser.add_argument("--limit", type=_positive_int, default=None, metavar="N",
                         help="evaluate only the first N images (sorted by path)")
+    parser.add_argument("--optimize", type=_positive_int, default=0, metavar="STEPS",
+                        help="encode with STEPS steps of latent optimisation (as compress "
+                             "--optimize; default 0: plain encoding)")
     parser.add_argument("--no-resume", action="store_true",
                         help="recompute every image even if per_image/ has its results")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -94,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         from tfgc.codec import load_codec
 
-        codec = load_codec(args.model)
+        codec = load_codec(args.model).with_optimization(args.optimize)
         from tfgc.evaluation.runner import evaluate
 
         results = evaluate(codec, args.images, args.out, baselines=args.baselines,

@@ -32,6 +32,15 @@ DEFAULT_LEARNING_RATE = 0.2
 RATE_TERM = "bpp"
 
 
+def parse_gc_loss(spec: str) -> tuple[dict[str, float], float]:
+    """"mse+0.2*bpp" -> ({"mse": 1.0}, 0.2): image-term weights and the rate weight."""
+    weights = parse_loss(spec, extra_terms=(RATE_TERM,))
+    rate_weight = weights.pop(RATE_TERM, 0.0)
+    if not any(weights.values()):
+        raise ConfigError(f"loss {spec!r} needs an image term besides {RATE_TERM}")
+    return weights, rate_weight
+
+
 def code_length_table(model_tables: np.ndarray | None, initial_symbols: np.ndarray,
                       num_centers: int) -> tuple[np.ndarray, int]:
     """(bits [K, L] per context and symbol, context structure) for the rate term."""
@@ -59,10 +68,7 @@ class SymbolOptimizer:
                  learning_rate: float = DEFAULT_LEARNING_RATE,
                  model_tables: np.ndarray | None = None):
         self.networks = networks
-        weights = parse_loss(loss, extra_terms=(RATE_TERM,))
-        self.rate_weight = weights.pop(RATE_TERM, 0.0)
-        if not any(weights.values()):
-            raise ConfigError(f"loss {loss!r} needs an image term besides {RATE_TERM}")
+        weights, self.rate_weight = parse_gc_loss(loss)
         self.loss = ImageLoss(weights)
         self.learning_rate = learning_rate
         self.model_tables = model_tables

@@ -85,6 +85,9 @@ class LatentSearch:
             loss, payload = self.objective(latent, *args)
             total = tf.reduce_sum(loss)
         grad = tape.gradient(total, latent)
+        # (MS-)SSIM's powers of a zero contrast term have infinite slope: skip such elements
+        # for this step rather than let one NaN end the search.
+        grad = tf.where(tf.math.is_finite(grad), grad, tf.zeros_like(grad))
         t = tf.cast(step, tf.float32) + 1.0
         m = _BETA1 * m + (1.0 - _BETA1) * grad
         v = _BETA2 * v + (1.0 - _BETA2) * tf.square(grad)
