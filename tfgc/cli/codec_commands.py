@@ -45,13 +45,16 @@ def register(subparsers) -> None:
                       help="mask image of the image's size, nonzero = keep")
     p.set_defaults(run=run_compress)
 
-    p = subparsers.add_parser("decompress", help=".tfgc files -> PNG",
-                              description="Decompresses .tfgc files (files or folders) to PNG.")
+    p = subparsers.add_parser("decompress", help=".tfgc and .tfgz files -> PNG",
+                              description="Decompresses .tfgc files (and GAN-reversal .tfgz "
+                                          "files, with --generator) to PNG.")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("-o", "--out", required=True,
                    help="output folder (or a .png file name for a single input)")
     p.add_argument("--model", default=None,
                    help="training workdir or SavedModel export (default: the bundled model)")
+    p.add_argument("--generator", default=None, metavar="PATH",
+                   help="the generator that made the .tfgz (GAN-reversal) files")
     p.set_defaults(run=run_decompress)
 
     p = subparsers.add_parser("info", help="print a .tfgc file's header",
@@ -139,12 +142,16 @@ def run_compress(args: argparse.Namespace) -> int:
 
 
 def run_decompress(args: argparse.Namespace) -> int:
-    inputs = expand_inputs(args.inputs, (".tfgc",))
+    inputs = expand_inputs(args.inputs, (".tfgc", ".tfgz"))
     check_output(args.out, ".png", len(inputs))
     from tfgc.codec import load_codec
     from tfgc.data.images import write_png
+    from tfgc.reversal.decoding import ReversalDecoder
 
-    codec = load_codec(args.model)
+    reversal = ReversalDecoder(args.generator)
+    codec = None
+    if not all(path.lower().endswith(".tfgz") for path in inputs):
+        codec = load_codec(args.model)
     single = len(inputs) == 1
     failures, total_bytes, total_pixels = 0, 0, 0
     start = time.perf_counter()
@@ -158,7 +165,11 @@ def run_decompress(args: argparse.Namespace) -> int:
             _error(path, f"cannot read it: {os_error_message(e)}")
             continue
         try:
-            pixels = codec.decompress(data)
+            if reversal.accepts(data):
+                pixels = reversal.decompress(data)
+            else:
+                codec = codec or load_codec(args.model)
+                pixels = codec.decompress(data)
             write_png(target, pixels)
             total_bytes += len(data)
             total_pixels += pixels.shape[0] * pixels.shape[1]

@@ -1,0 +1,153 @@
+"""GAN-reversal compression on a tiny generator: recovery of its own samples, the .tfgz file,
+restarts, bad input, and the commands (training a generator, reverse, decompress)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import REPO_ROOT, photo
+from tfgc.errors import BitstreamError, ModelMismatchError, TfgcError, UnsupportedVersionError
+
+
+def _cli(*args, module="tfgc"):
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                          timeout=600, cwd=REPO_ROOT)
+
+
+@pytest.fixture(scope="module")
+def tiny_generator():
+    import tensorflow as tf
+
+    from tfgc.networks.dcgan import DCGANGenerator
+    from tfgc.reversal import from_keras
+
+    tf.keras.utils.set_random_seed(1)
+    return from_keras(DCGANGenerator(latent_dim=16, image_size=16, width=8), [16])
+
+
+def _sample(generator, seed: int) -> np.ndarray:
+    image = generator(generator.sample_latents(1, seed))[0].numpy()
+    return np.round(image * 255).astype(np.uint8)
+
+
+def test_reversal_recovers_the_generators_own_samples(tiny_generator):
+    from tfgc.evaluation.metrics import psnr
+    from tfgc.reversal import ReversalSettings, compress_reversal, decompress_reversal
+
+    image = _sample(tiny_generator, 123)
+    settings = ReversalSettings(steps=120, restarts=3, finetune_steps=20)
+    data, result = compress_reversal(tiny_generator, image, settings)
+    pixels = decompress_reversal(data, tiny_generator)
+    np.testing.assert_array_equal(pixels, result.reconstruction)
+    assert psnr(image, pixels) > 35
+    # Restarts: the stored code is the restart whose quantised picture is best.
+    assert result.restart_losses.shape == (3,)
+    assert result.loss == pytest.approx(float(result.restart_losses.min()))
+
+
+@pytest.mark.parametrize("coder", ["range", "bzip2"])
+def test_quantised_z_round_trips_bit_exactly(coder):
+    from tfgc.reversal.fileformat import LatentCode, decode_file, encode_file
+
+    rng = np.random.default_rng(0)
+    for step, k_min, levels in [(0.1, -10, 21), (1.0, -1, 3), (0.05, -300, 601)]:
+        if coder == "bzip2" and levels > 256:
+            continue
+        code = LatentCode(rng.integers(0, levels, 512).astype(np.int32), step, k_min, levels)
+        data = encode_file(code, fingerprint=b"f" * 16, image_shape=(64, 64),
+                           prior_range=(-1.0, 1.0), coder=coder)
+        decoded, header = decode_file(data, fingerprint=b"f" * 16, prior_range=(-1.0, 1.0))
+        np.testing.assert_array_equal(decoded.symbols, code.symbols)
+        np.testing.assert_array_equal(decoded.values(), code.values())
+        assert (header.coder, header.levels, header.k_min) == (coder, levels, k_min)
+
+
+def test_quantisation_choices(tiny_generator):
+    from tfgc.errors import ConfigError
+    from tfgc.reversal import ReversalSettings, Reverser
+
+    image = _sample(tiny_generator, 7)
+    ternary = Reverser(tiny_generator, ReversalSettings(
+        steps=20, restarts=1, quantization="ternary", finetune_steps=5)).reverse(image)
+    assert set(np.unique(ternary.code.values())) <= {-1.0, 0.0, 1.0}
+    budget = Reverser(tiny_generator, ReversalSettings(
+        steps=20, restarts=1, quantization="bpp:3", finetune_steps=5)).reverse(image)
+    assert budget.code.step in (1.0, 0.5, 0.25, 0.2, 0.1, 0.05, 0.02, 0.01)
+    for bad in ("0", "-0.1", "bpp:x", "many"):
+        with pytest.raises(ConfigError):
+            ReversalSettings(quantization=bad)
+
+
+def test_bad_files_and_images_get_tfgc_errors(tiny_generator):
+    import tensorflow as tf
+
+    from tfgc.networks.dcgan import DCGANGenerator
+    from tfgc.reversal import ReversalSettings, compress_reversal, decompress_reversal, from_keras
+
+    image = _sample(tiny_generator, 5)
+    data, _ = compress_reversal(tiny_generator, image, ReversalSettings(
+        steps=5, restarts=1, finetune_steps=2))
+    tf.keras.utils.set_random_seed(2)
+    other = from_keras(DCGANGenerator(latent_dim=16, image_size=16, width=8), [16])
+    with pytest.raises(ModelMismatchError, match="generator"):
+        decompress_reversal(data, other)
+    corrupted = bytearray(data)
+    corrupted[30] ^= 1
+    with pytest.raises(BitstreamError, match="CRC"):
+        decompress_reversal(bytes(corrupted), tiny_generator)
+    with pytest.raises(BitstreamError, match="truncated"):
+        decompress_reversal(data[:-3], tiny_generator)
+    newer = bytearray(data)
+    newer[4] = 9
+    with pytest.raises(UnsupportedVersionError):
+        decompress_reversal(bytes(newer), tiny_generator)
+    with pytest.raises(BitstreamError, match="magic"):
+        decompress_reversal(b"TFGC" + data[4:], tiny_generator)
+    with pytest.raises(TfgcError, match="16x16"):
+        compress_reversal(tiny_generator, photo(20, 16))
+
+
+@pytest.mark.slow
+def test_train_a_generator_then_reverse_and_decompress_through_the_cli(tmp_path):
+    from tfgc.evaluation.metrics import psnr
+    from tfgc.reversal import decompress_reversal, load_generator
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        Image.fromarray(photo(40, 48, seed=i)).save(photos / f"p{i}.png")
+    generator_dir = tmp_path / "generator"
+    result = _cli("--images", str(photos), "--out", str(generator_dir), "--steps", "2",
+                  "--image-size", "16", "--scale-to", "24", "--latent-dim", "8", "--width", "8",
+                  "--batch-size", "4", module="tfgc.training.dcgan")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert os.path.exists(generator_dir / "assets.extra" / "model_card.md")
+    generator = load_generator(str(generator_dir))
+    assert generator.latent_shape == (8,) and generator.image_shape == (16, 16)
+
+    image = _sample(generator, 3)
+    Image.fromarray(image).save(tmp_path / "seen.png")
+    Image.fromarray(photo(20, 16)).save(tmp_path / "wrong_size.png")
+    out = tmp_path / "out"
+    result = _cli("reverse", str(tmp_path / "seen.png"), str(tmp_path / "wrong_size.png"),
+                  "--generator", str(generator_dir), "-o", str(out), "--steps", "60",
+                  "--restarts", "2", "--finetune-steps", "10")
+    assert result.returncode == 1  # the wrong-sized image fails, the other is written
+    assert "wrong_size.png" in result.stderr and "16x16" in result.stderr
+    assert "Traceback" not in result.stderr
+    data = (out / "seen.tfgz").read_bytes()
+    assert psnr(image, decompress_reversal(data, generator)) > 30
+
+    result = _cli("decompress", str(out / "seen.tfgz"), "-o", str(tmp_path / "seen_out.png"),
+                  "--generator", str(generator_dir))
+    assert result.returncode == 0, result.stderr[-2000:]
+    decoded = np.asarray(Image.open(tmp_path / "seen_out.png"))
+    np.testing.assert_array_equal(decoded, decompress_reversal(data, generator))
+    result = _cli("decompress", str(out / "seen.tfgz"), "-o", str(tmp_path / "x.png"))
+    assert result.returncode == 1 and "--generator" in result.stderr

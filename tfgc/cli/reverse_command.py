@@ -1,0 +1,96 @@
+"""`tfgc reverse`: images -> `.tfgz` files through a frozen generator (GAN reversal)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from tqdm import tqdm
+
+from tfgc.cli.files import check_output, expand_inputs, output_path
+from tfgc.errors import TfgcError
+
+SUFFIX = ".tfgz"
+
+
+def register(subparsers) -> None:
+    from tfgc.reversal.settings import CLIPPING, ReversalSettings
+
+    d = ReversalSettings()
+    p = subparsers.add_parser(
+        "reverse", help="images -> .tfgz files by reversing a generator (GAN reversal)",
+        description="Compresses images the generator's size by searching the generator input z "
+                    "whose output matches each image, quantising z and coding it losslessly. "
+                    "`tfgc decompress FILE --generator G` reads the files back.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--generator", required=True, metavar="PATH",
+                   help="a generator SavedModel (see tfgc.reversal.generators)")
+    p.add_argument("-o", "--out", required=True,
+                   help="output folder (or a .tfgz file name for a single input)")
+    p.add_argument("--loss", default=d.loss, help=f"mse, l1, ssim, ms_ssim or a weighted sum "
+                   f"like mse+0.1*ssim (default {d.loss})")
+    p.add_argument("--steps", type=int, default=d.steps, help=f"search steps ({d.steps})")
+    p.add_argument("--restarts", type=int, default=d.restarts,
+                   help=f"random starts searched together; the best is kept ({d.restarts})")
+    p.add_argument("--learning-rate", type=float, default=d.learning_rate)
+    p.add_argument("--clipping", choices=CLIPPING, default=d.clipping,
+                   help=f"keeping z in the prior's range ({d.clipping})")
+    p.add_argument("--patience", type=int, default=d.patience,
+                   help=f"stop after this many steps without improvement, 0: never "
+                        f"({d.patience})")
+    p.add_argument("--quantization", default=d.quantization,
+                   help="a step (0.1), 'ternary' ({-1, 0, 1}) or 'bpp:X' (finest step that "
+                        f"fits X bits per pixel) (default {d.quantization})")
+    p.add_argument("--finetune-steps", type=int, default=d.finetune_steps,
+                   help=f"quantisation-aware steps after the search ({d.finetune_steps})")
+    p.add_argument("--coder", choices=("range", "bzip2"), default=d.coder)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.set_defaults(run=run_reverse)
+
+
+def run_reverse(args: argparse.Namespace) -> int:
+    inputs = expand_inputs(args.inputs, None)
+    check_output(args.out, SUFFIX, len(inputs))
+    from tfgc.data.images import load_image
+    from tfgc.latent_search.losses import parse_loss
+    from tfgc.reversal import ReversalSettings, Reverser, load_generator
+    from tfgc.reversal.fileformat import encode_file
+    from tfgc.utils.files import write_bytes_atomic
+
+    parse_loss(args.loss)
+    settings = ReversalSettings(
+        loss=args.loss, steps=args.steps, learning_rate=args.learning_rate,
+        restarts=args.restarts, clipping=args.clipping, patience=args.patience,
+        quantization=args.quantization, finetune_steps=args.finetune_steps, coder=args.coder,
+        seed=args.seed)
+    generator = load_generator(args.generator)
+    reverser = Reverser(generator, settings)
+    failures, total_bytes, total_pixels = 0, 0, 0
+    start = time.perf_counter()
+    for path in inputs:
+        try:
+            pixels = load_image(path).pixels
+            with tqdm(total=settings.steps, desc=f"reverse {os.path.basename(path)}",
+                      unit="step", file=sys.stderr, leave=False) as bar:
+                result = reverser.reverse(pixels, progress=lambda step, _: bar.update(
+                    step - bar.n))
+            data = encode_file(result.code, fingerprint=generator.fingerprint,
+                               image_shape=generator.image_shape,
+                               prior_range=generator.prior_range, coder=settings.coder)
+            write_bytes_atomic(output_path(path, args.out, SUFFIX, len(inputs) == 1), data)
+            total_bytes += len(data)
+            total_pixels += pixels.shape[0] * pixels.shape[1]
+        except TfgcError as e:
+            failures += 1
+            tqdm.write(f"error: {path}: {e}", file=sys.stderr)
+        except OSError as e:
+            failures += 1
+            tqdm.write(f"error: {path}: {e.strerror or e}", file=sys.stderr)
+    done = len(inputs) - failures
+    if done:
+        print(f"reversed {done} image(s): {total_bytes} bytes, "
+              f"{8 * total_bytes / total_pixels:.4f} bpp, {time.perf_counter() - start:.1f} s",
+              file=sys.stderr)
+    return 1 if failures else 0

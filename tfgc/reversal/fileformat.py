@@ -1,0 +1,178 @@
+"""The `.tfgz` reversal file: a quantised generator input z, losslessly coded.
+
+Layout (little-endian; specified in docs/bitstream.md, "Reversal files"):
+
+    magic "TFGZ" | version u8 | coder u8 | generator fingerprint 16 B | image height u16 |
+    image width u16 | latent size D u32 | step f32 | k_min i32 | levels K u32 |
+    payload length u32 | payload | CRC-32 u32 of everything before it
+
+z = step * (k_min + symbol), symbols 0..K-1. Coder 0: tfc's range coder, one stream, with an
+integer table both sides derive from (prior range, step, k_min, K): nothing but the symbols is
+stored. Coder 1: bzip2 of the symbols as bytes (K <= 256), the seed paper's choice.
+"""
+
+from __future__ import annotations
+
+import bz2
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from tfgc.errors import BitstreamError, ModelMismatchError, UnsupportedVersionError
+
+MAGIC = b"TFGZ"
+VERSION = 1
+CODERS = {"range": 0, "bzip2": 1}
+_HEADER = struct.Struct("<4sBB16sHHIfiII")
+TABLE_PRECISION = 16
+MAX_LATENT_SIZE = 1 << 20
+MAX_LEVELS = 1 << 15
+
+
+@dataclass
+class LatentCode:
+    """Quantised z: z = step * (k_min + symbols), symbols int32 [D] in 0..levels-1."""
+
+    symbols: np.ndarray
+    step: float
+    k_min: int
+    levels: int
+
+    def values(self) -> np.ndarray:
+        """float32 z, computed from the float32 step the file stores (same in every reader)."""
+        return np.float32(self.step) * (self.k_min + self.symbols).astype(np.float32)
+
+
+@dataclass
+class ReversalHeader:
+    version: int
+    coder: str
+    fingerprint: bytes
+    image_height: int
+    image_width: int
+    latent_size: int
+    step: float
+    k_min: int
+    levels: int
+    payload_bytes: int
+
+
+def is_reversal_file(data: bytes) -> bool:
+    return data[:4] == MAGIC
+
+
+def prior_table(step: float, k_min: int, levels: int, prior_range: tuple[float, float]
+                ) -> np.ndarray:
+    """Integer frequencies (sum 2**16, all >= 1) of each level under a uniform prior: the
+    share of the prior each level's rounding bin covers; levels outside the prior get 1."""
+    low, high = prior_range
+    centers = step * (k_min + np.arange(levels, dtype=np.float64))
+    overlap = np.clip(np.minimum(centers + step / 2, high) - np.maximum(centers - step / 2, low),
+                      0.0, None)
+    total = 1 << TABLE_PRECISION
+    if levels > total // 2:
+        raise BitstreamError(f"{levels} levels are too many for a {TABLE_PRECISION}-bit table")
+    share = overlap / overlap.sum() if overlap.sum() > 0 else np.full(levels, 1.0 / levels)
+    freqs = 1 + np.floor(share * (total - levels)).astype(np.int64)
+    freqs[np.argmax(freqs)] += total - freqs.sum()
+    return freqs
+
+
+def _lookup(freqs: np.ndarray) -> np.ndarray:
+    return np.concatenate([[TABLE_PRECISION, 0], np.cumsum(freqs)]).astype(np.int32)[None]
+
+
+def _range_encode(symbols: np.ndarray, freqs: np.ndarray) -> bytes:
+    import tensorflow as tf
+    import tensorflow_compression as tfc
+
+    lookup = tf.constant(_lookup(freqs))
+    values = tf.constant(symbols.astype(np.int32)[None])
+    handle = tfc.create_range_encoder([1], lookup)
+    handle = tfc.entropy_encode_index(handle, tf.zeros_like(values), values)
+    return bytes(tfc.entropy_encode_finalize(handle).numpy()[0])
+
+
+def _range_decode(payload: bytes, freqs: np.ndarray, count: int) -> np.ndarray:
+    import tensorflow as tf
+
+    from tfgc.coding.backends import get_backend
+
+    backend = get_backend("tfc")
+    state = backend.create(tf.constant([payload]), tf.constant(_lookup(freqs)))
+    state, symbols = backend.decode_block(state, tf.zeros([1, count], tf.int32))
+    if not bool(backend.finalize(state)):
+        raise BitstreamError("not a valid .tfgz file: the range-coded symbols end early")
+    return symbols.numpy()[0]
+
+
+def encode_file(code: LatentCode, *, fingerprint: bytes, image_shape: tuple[int, int],
+                prior_range: tuple[float, float], coder: str = "range") -> bytes:
+    if coder not in CODERS:
+        raise ValueError(f"unknown coder {coder!r}; choose from {sorted(CODERS)}")
+    symbols = np.asarray(code.symbols).ravel()
+    if symbols.min() < 0 or symbols.max() >= code.levels or code.levels > MAX_LEVELS:
+        raise ValueError(f"symbols must be in 0..{code.levels - 1} (levels <= {MAX_LEVELS})")
+    if coder == "bzip2":
+        if code.levels > 256:
+            raise ValueError("bzip2 mode stores symbols as bytes: at most 256 levels")
+        payload = bz2.compress(symbols.astype(np.uint8).tobytes(), 9)
+    else:
+        payload = _range_encode(symbols, prior_table(code.step, code.k_min, code.levels,
+                                                     prior_range))
+    header = _HEADER.pack(MAGIC, VERSION, CODERS[coder], fingerprint, image_shape[0],
+                          image_shape[1], symbols.size, code.step, code.k_min, code.levels,
+                          len(payload))
+    body = header + payload
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def parse_header(data: bytes) -> ReversalHeader:
+    """The validated header (magic, version, sizes, CRC) of a `.tfgz` file."""
+    if len(data) < 4 or data[:4] != MAGIC:
+        raise BitstreamError("not a .tfgz reversal file (wrong magic bytes)")
+    if len(data) >= 5 and data[4] > VERSION:
+        raise UnsupportedVersionError(
+            f"this reversal file has format version {data[4]}; this tfgc reads up to {VERSION}"
+            ": upgrade tfgc")
+    if len(data) < _HEADER.size + 4:
+        raise BitstreamError(f"not a valid .tfgz file: truncated ({len(data)} bytes)")
+    (_, version, coder, fingerprint, height, width, size, step, k_min, levels,
+     payload) = _HEADER.unpack_from(data)
+    if len(data) != _HEADER.size + payload + 4:
+        raise BitstreamError(f"not a valid .tfgz file: {len(data)} bytes, the header says "
+                             f"{_HEADER.size + payload + 4} (truncated or padded)")
+    if struct.unpack("<I", data[-4:])[0] != zlib.crc32(data[:-4]):
+        raise BitstreamError("not a valid .tfgz file: CRC mismatch (the file is corrupted)")
+    names = {v: k for k, v in CODERS.items()}
+    if (coder not in names or not 0 < size <= MAX_LATENT_SIZE or not 0 < levels <= MAX_LEVELS
+            or not (step > 0 and np.isfinite(step)) or version < 1):
+        raise BitstreamError("not a valid .tfgz file: impossible header fields")
+    return ReversalHeader(version, names[coder], fingerprint, height, width, size, step, k_min,
+                          levels, payload)
+
+
+def decode_file(data: bytes, *, fingerprint: bytes,
+                prior_range: tuple[float, float]) -> tuple[LatentCode, ReversalHeader]:
+    header = parse_header(data)
+    if header.fingerprint != fingerprint:
+        raise ModelMismatchError(
+            f"this file was made by generator {header.fingerprint.hex()}, not by this one "
+            f"({fingerprint.hex()}): decode it with the generator that made it")
+    payload = data[_HEADER.size:_HEADER.size + header.payload_bytes]
+    if header.coder == "bzip2":
+        try:
+            raw = bz2.decompress(payload)
+        except (OSError, ValueError):
+            raise BitstreamError("not a valid .tfgz file: bad bzip2 payload") from None
+        symbols = np.frombuffer(raw, np.uint8).astype(np.int32)
+        if symbols.size != header.latent_size:
+            raise BitstreamError("not a valid .tfgz file: wrong number of symbols")
+    else:
+        freqs = prior_table(header.step, header.k_min, header.levels, prior_range)
+        symbols = _range_decode(payload, freqs, header.latent_size)
+    if symbols.max() >= header.levels:
+        raise BitstreamError("not a valid .tfgz file: a symbol is out of range")
+    return LatentCode(symbols, header.step, header.k_min, header.levels), header

@@ -1,0 +1,163 @@
+"""Generators z -> image that reversal can invert: a Keras model, a tfgc network or a SavedModel.
+
+Every generator is wrapped as a `ReversibleGenerator`: images come out as float32 [B, H, W, 3]
+in [0, 1], z has a known shape and prior range, and a fingerprint identifies the weights so a
+file is never decoded by a generator it was not made with.
+
+A generator SavedModel (written by `save_generator`) has a `generate` signature (z [B, D] ->
+image [B, H, W, 3] in [0, 1]) and `assets.extra/generator.json` describing z's prior.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from tfgc.errors import ModelLoadError
+from tfgc.utils.files import atomic_directory, write_text_atomic
+
+GENERATOR_INFO = "generator.json"
+SIGNATURE = "generate"
+_FINGERPRINT_TAG = b"tfgc-generator-fingerprint-v1"
+
+
+def weights_fingerprint(variables: Sequence[tf.Variable], description: str) -> bytes:
+    """16 bytes over the weights (in order) and a description of the input and output."""
+    digest = hashlib.sha256(_FINGERPRINT_TAG)
+    digest.update(description.encode("utf-8"))
+    for variable in variables:
+        digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+    return digest.digest()[:16]
+
+
+@dataclass
+class ReversibleGenerator:
+    """generate(z [B, *latent_shape]) -> images [B, H, W, 3] in [0, 1], differentiably."""
+
+    generate: Callable[[tf.Tensor], tf.Tensor]
+    latent_shape: tuple[int, ...]
+    image_shape: tuple[int, int]
+    prior_range: tuple[float, float]
+    fingerprint: bytes
+    name: str = "generator"
+
+    @property
+    def latent_size(self) -> int:
+        return int(np.prod(self.latent_shape))
+
+    def __call__(self, z: tf.Tensor) -> tf.Tensor:
+        return self.generate(z)
+
+    def sample_latents(self, count: int, seed: int) -> tf.Tensor:
+        low, high = self.prior_range
+        return tf.random.stateless_uniform([count, *self.latent_shape], [seed, 0x5EED], low, high)
+
+
+def from_keras(model: tf.keras.Model, latent_shape: Sequence[int],
+               output_range: tuple[float, float] = (-1.0, 1.0),
+               prior_range: tuple[float, float] = (-1.0, 1.0),
+               name: str | None = None) -> ReversibleGenerator:
+    """Any Keras model (or tfgc network) taking z [B, *latent_shape] to images [B, H, W, 3]
+    with values in `output_range` (tanh: (-1, 1))."""
+    latent_shape = tuple(int(d) for d in latent_shape)
+    low, high = output_range
+    probe = model(tf.zeros([1, *latent_shape]), training=False)
+    if probe.shape.rank != 4 or probe.shape[-1] != 3:
+        raise ModelLoadError(f"generator output must be [B, H, W, 3], got {probe.shape}")
+
+    def generate(z):
+        return (tf.cast(model(z, training=False), tf.float32) - low) / (high - low)
+
+    description = json.dumps([latent_shape, list(output_range), list(prior_range)])
+    return ReversibleGenerator(generate, latent_shape, (int(probe.shape[1]), int(probe.shape[2])),
+                               (float(prior_range[0]), float(prior_range[1])),
+                               weights_fingerprint(model.weights, description),
+                               name or model.name)
+
+
+class _GeneratorModule(tf.Module):
+    def __init__(self, model: tf.keras.Model, latent_dim: int):
+        super().__init__()
+        self.model = model
+        self.generate = tf.function(
+            lambda z: {"image": (self.model(z, training=False) + 1.0) / 2.0},
+            input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")])
+
+
+def save_generator(model: tf.keras.Model, path: str, info: dict) -> None:
+    """A tanh generator z [B, D] -> [B, S, S, 3] as a generator SavedModel at `path` (new).
+
+    info: at least latent_dim; prior "uniform" means z in [-1, 1]^D. A model card is written
+    beside it from the rest of `info`."""
+    latent_dim = int(info["latent_dim"])
+    module = _GeneratorModule(model, latent_dim)
+    image = module.generate(tf.zeros([1, latent_dim]))["image"]
+    info = {**info, "latent_shape": [latent_dim], "image_shape": list(image.shape[1:3]),
+            "prior_range": [-1.0, 1.0]}
+    with atomic_directory(path) as tmp:
+        tf.saved_model.save(module, tmp, signatures={SIGNATURE: module.generate,
+                                                     "serving_default": module.generate})
+        extra = os.path.join(tmp, "assets.extra")
+        os.makedirs(extra, exist_ok=True)
+        loaded = load_generator(tmp)
+        info["fingerprint"] = loaded.fingerprint.hex()
+        write_text_atomic(os.path.join(extra, GENERATOR_INFO), json.dumps(info, indent=1))
+        write_text_atomic(os.path.join(extra, "model_card.md"), _card(info))
+
+
+def _card(info: dict) -> str:
+    training = info.get("training", {})
+    lines = ["# tfgc generator card", "",
+             f"- fingerprint: `{info['fingerprint']}`",
+             f"- architecture: {info.get('kind', '?')}, z: {info['latent_shape']} uniform in "
+             f"{info['prior_range']}, image {info['image_shape'][0]}x{info['image_shape'][1]}, "
+             f"width {info.get('width', '?')}",
+             "- use: GAN-reversal compression (`python -m tfgc reverse IMG --generator PATH`)"]
+    if training:
+        lines += [f"- trained: {training.get('steps')} steps, batch {training.get('batch_size')},"
+                  f" {training.get('loss')} loss, {training.get('minutes')} min on CPU, on "
+                  f"{training.get('image_size')}-px random crops of photos scaled to a "
+                  f"{training.get('scale_to')}-px shorter side ({training.get('data')})",
+                  f"- final losses: {training.get('final_losses')}"]
+    return "\n".join(lines) + "\n"
+
+
+def load_generator(path: str) -> ReversibleGenerator:
+    """A generator SavedModel written by `save_generator` (or any SavedModel with a
+    `generate` signature and an assets.extra/generator.json giving latent_shape and
+    prior_range)."""
+    info_path = os.path.join(path, "assets.extra", GENERATOR_INFO)
+    if not os.path.exists(os.path.join(path, "saved_model.pb")):
+        raise ModelLoadError(f"{path} is not a generator SavedModel (no saved_model.pb)")
+    try:
+        module = tf.saved_model.load(path)
+    except (OSError, ValueError, tf.errors.OpError) as e:
+        raise ModelLoadError(f"cannot load generator {path}: {e}") from None
+    if SIGNATURE not in module.signatures:
+        raise ModelLoadError(f"{path} has no '{SIGNATURE}' signature: not a tfgc generator")
+    signature = module.signatures[SIGNATURE]
+    spec = signature.structured_input_signature[1]
+    latent_shape = tuple(int(d) for d in next(iter(spec.values())).shape[1:])
+    info = {}
+    if os.path.exists(info_path):
+        with open(info_path) as f:
+            info = json.load(f)
+    prior = tuple(float(v) for v in info.get("prior_range", (-1.0, 1.0)))
+    image = signature(tf.zeros([1, *latent_shape]))["image"]
+
+    def generate(z):  # holds `module`: its variables live only as long as it does
+        return module.signatures[SIGNATURE](tf.cast(z, tf.float32))["image"]
+
+    description = json.dumps([list(latent_shape), [0.0, 1.0], list(prior)])
+    fingerprint = weights_fingerprint(signature.variables, description)
+    if "fingerprint" in info and info["fingerprint"] != fingerprint.hex():
+        raise ModelLoadError(f"{path}: the weights do not match the fingerprint in "
+                             f"{GENERATOR_INFO} (the generator was modified or is corrupted)")
+    return ReversibleGenerator(generate, latent_shape, (int(image.shape[1]), int(image.shape[2])),
+                               prior, fingerprint, os.path.basename(os.path.normpath(path)))

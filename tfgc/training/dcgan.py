@@ -1,0 +1,132 @@
+"""Training a small unconditional GAN (DCGAN networks) on random crops of a photo folder: the
+generator that GAN-reversal compression inverts.
+
+    python -m tfgc.training.dcgan --images PHOTOS_DIR --out generators/photos64 \
+        --steps 3000 [--loss non_saturating|wgan_gp|...] [--image-size 64]
+
+The result is a generator SavedModel (see `tfgc.reversal.generators.save_generator`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from tfgc.data.images import list_images, read_rgb
+from tfgc.losses import gan as gan_losses
+from tfgc.networks.dcgan import DCGANCritic, DCGANGenerator
+
+
+class ImageGAN(tf.keras.Model):
+    """G and D with the Keras `train_step` recipe: `d_steps` critic updates, then one G update."""
+
+    def __init__(self, generator: DCGANGenerator, critic: DCGANCritic, loss: str,
+                 d_steps: int = 1, gradient_penalty_weight: float = 10.0):
+        super().__init__()
+        self.generator, self.critic = generator, critic
+        self.loss_kind, self.d_steps = loss, d_steps
+        self.gradient_penalty_weight = gradient_penalty_weight
+
+    def compile(self, g_optimizer, d_optimizer):
+        super().compile()
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+
+    def _z(self, batch: tf.Tensor) -> tf.Tensor:
+        return tf.random.uniform([batch, self.generator.latent_dim], -1.0, 1.0)
+
+    def train_step(self, real):
+        batch = tf.shape(real)[0]
+        for _ in range(self.d_steps):
+            with tf.GradientTape() as tape:
+                fake = self.generator(self._z(batch), training=True)
+                d_loss = gan_losses.discriminator_loss(
+                    self.loss_kind, [self.critic(real)], [self.critic(fake)])
+                if self.loss_kind == "wgan_gp":
+                    d_loss += self.gradient_penalty_weight * gan_losses.gradient_penalty(
+                        lambda x: [self.critic(x)], real, fake)
+            grads = tape.gradient(d_loss, self.critic.trainable_variables)
+            self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+        with tf.GradientTape() as tape:
+            fake = self.generator(self._z(batch), training=True)
+            g_loss = gan_losses.generator_loss(self.loss_kind, [self.critic(fake)])
+        grads = tape.gradient(g_loss, self.generator.trainable_variables)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+
+def crop_dataset(folder: str, image_size: int, batch_size: int, scale_to: int,
+                 seed: int = 0) -> tf.data.Dataset:
+    """Endless batches of random crops (with flips) of every photo, shorter side `scale_to`."""
+    photos = []
+    for path in list_images(folder):
+        image = Image.fromarray(read_rgb(path))
+        factor = scale_to / min(image.size)
+        image = image.resize((max(image_size, round(image.width * factor)),
+                              max(image_size, round(image.height * factor))), Image.LANCZOS)
+        photos.append(np.asarray(image))
+    if not photos:
+        raise SystemExit(f"no images in {folder}")
+    rng = np.random.default_rng(seed)
+
+    def crops():
+        while True:
+            photo = photos[rng.integers(len(photos))]
+            top = rng.integers(photo.shape[0] - image_size + 1)
+            left = rng.integers(photo.shape[1] - image_size + 1)
+            crop = photo[top:top + image_size, left:left + image_size]
+            yield crop[:, ::-1] if rng.random() < 0.5 else crop
+
+    spec = tf.TensorSpec([image_size, image_size, 3], tf.uint8)
+    return (tf.data.Dataset.from_generator(crops, output_signature=spec)
+            .map(lambda x: tf.cast(x, tf.float32) / 127.5 - 1.0)
+            .batch(batch_size).prefetch(2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tfgc.reversal.generators import save_generator
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--scale-to", type=int, default=128,
+                        help="photos are resized to this shorter side before cropping")
+    parser.add_argument("--latent-dim", type=int, default=64)
+    parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--loss", default="non_saturating", choices=gan_losses.GAN_LOSSES)
+    parser.add_argument("--d-steps", type=int, default=1)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    tf.keras.utils.set_random_seed(args.seed)
+    generator = DCGANGenerator(args.latent_dim, args.image_size, args.width)
+    critic = DCGANCritic(args.image_size, args.width)
+    gan = ImageGAN(generator, critic, args.loss, args.d_steps)
+    gan.compile(tf.keras.optimizers.Adam(args.lr, 0.5, 0.999),
+                tf.keras.optimizers.Adam(args.lr, 0.5, 0.999))
+    data = crop_dataset(args.images, args.image_size, args.batch_size, args.scale_to, args.seed)
+    start = time.time()
+    history = gan.fit(data, steps_per_epoch=args.steps, epochs=1, verbose=2)
+    minutes = (time.time() - start) / 60
+    info = {"kind": "dcgan", **generator.get_config(), "prior": "uniform",
+            "training": {**{k: v for k, v in vars(args).items() if k not in ("out", "images")},
+                         "data": os.path.basename(os.path.normpath(args.images)),
+                         "minutes": round(minutes, 1),
+                         "final_losses": {k: float(v[-1]) for k, v in history.history.items()}}}
+    save_generator(generator, args.out, info)
+    print(json.dumps(info, indent=1), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
