@@ -1,0 +1,174 @@
+"""The seed paper's Table 1 protocol on our generator: GAN reversal against PNG, k-means
+(K = 2, 4) + lossless coding, and JPEG at quality 10 and 1.
+
+"seen" images are the generator's own samples (z from the prior); "unseen" are crops the
+generator never saw (centre crops of a held-out folder, scaled like the training crops).
+Columns: bpp, compression ratio against PNG, PSNR, MSE, SSIM (means over images), and
+seconds per image for reversal. Writes results.json / results.md and a figure of examples.
+
+    python bench/reversal_table1.py --generator runs/gen64 --unseen KODAK_DIR \
+        --out bench/results/reversal_table1 [--count 8] [--steps 300] [--restarts 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tfgc.data.images import list_images, read_rgb, write_png
+from tfgc.reversal import ReversalSettings, Reverser, load_generator
+from tfgc.reversal.fileformat import encode_file
+from tfgc.utils.files import write_text_atomic
+
+
+def png_bytes(pixels: np.ndarray, palette_image: Image.Image | None = None) -> int:
+    buffer = io.BytesIO()
+    (palette_image or Image.fromarray(pixels)).save(buffer, "PNG", optimize=True)
+    return len(buffer.getvalue())
+
+
+def kmeans(pixels: np.ndarray, k: int, iterations: int = 20, seed: int = 0
+           ) -> tuple[np.ndarray, int]:
+    """Colours quantised to k centres (Lloyd's algorithm); size as a palette PNG."""
+    data = pixels.reshape(-1, 3).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    centres = data[rng.choice(len(data), k, replace=False)]
+    for _ in range(iterations):
+        labels = np.argmin(((data[:, None] - centres[None]) ** 2).sum(-1), axis=1)
+        for j in range(k):
+            if (labels == j).any():
+                centres[j] = data[labels == j].mean(0)
+    palette = np.clip(np.round(centres), 0, 255).astype(np.uint8)
+    out = palette[labels].reshape(pixels.shape)
+    image = Image.fromarray(labels.reshape(pixels.shape[:2]).astype(np.uint8), "P")
+    image.putpalette(palette.ravel().tolist() + [0] * (768 - 3 * k))
+    return out, png_bytes(out, image)
+
+
+def jpeg(pixels: np.ndarray, quality: int) -> tuple[np.ndarray, int]:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=quality, optimize=True)
+    data = buffer.getvalue()
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), len(data)
+
+
+def quality(original: np.ndarray, out: np.ndarray) -> dict:
+    import tensorflow as tf
+
+    mse = float(np.mean((original.astype(np.float64) - out.astype(np.float64)) ** 2))
+    ssim = float(tf.image.ssim(tf.constant(original, tf.float32), tf.constant(out, tf.float32),
+                               255.0).numpy())
+    return {"mse": mse, "psnr": 10 * np.log10(255.0**2 / mse) if mse > 0 else float("inf"),
+            "ssim": ssim}
+
+
+def unseen_crops(folder: str, size: int, scale_to: int, count: int) -> list[np.ndarray]:
+    crops = []
+    for path in list_images(folder)[:count]:
+        image = Image.fromarray(read_rgb(path))
+        factor = scale_to / min(image.size)
+        image = image.resize((round(image.width * factor), round(image.height * factor)),
+                             Image.LANCZOS)
+        top, left = (image.height - size) // 2, (image.width - size) // 2
+        crops.append(np.asarray(image)[top:top + size, left:left + size])
+    return crops
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--generator", required=True)
+    parser.add_argument("--unseen", required=True, help="folder of held-out photos")
+    parser.add_argument("--scale-to", type=int, default=128,
+                        help="unseen photos are scaled to this shorter side (as in training)")
+    parser.add_argument("--count", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--restarts", type=int, default=4)
+    parser.add_argument("--seen-loss", default="mse")
+    parser.add_argument("--unseen-loss", default="ssim")
+    parser.add_argument("--quantization", default="0.1")
+    parser.add_argument("--out", default="bench/results/reversal_table1")
+    args = parser.parse_args()
+
+    generator = load_generator(args.generator)
+    h, w = generator.image_shape
+    seen = [np.round(generator(generator.sample_latents(1, 1000 + i))[0].numpy() * 255)
+            .astype(np.uint8) for i in range(args.count)]
+    sets = {"seen": (seen, args.seen_loss),
+            "unseen": (unseen_crops(args.unseen, h, args.scale_to, args.count), args.unseen_loss)}
+    results, examples = {}, {}
+    for name, (images, loss) in sets.items():
+        reverser = Reverser(generator, ReversalSettings(
+            loss=loss, steps=args.steps, restarts=args.restarts,
+            quantization=args.quantization))
+        rows: dict[str, list[dict]] = {}
+        for i, image in enumerate(images):
+            png = png_bytes(image)
+            outputs = {"PNG": (image, png)}
+            for k in (2, 4):
+                outputs[f"k-means K={k}"] = kmeans(image, k)
+            for q in (10, 1):
+                outputs[f"JPEG {q}%"] = jpeg(image, q)
+            start = time.perf_counter()
+            result = reverser.reverse(image)
+            seconds = time.perf_counter() - start
+            data = encode_file(result.code, fingerprint=generator.fingerprint,
+                               image_shape=generator.image_shape,
+                               prior_range=generator.prior_range)
+            outputs["GAN reversal (ours)"] = (result.reconstruction, len(data))
+            for method, (out, size) in outputs.items():
+                bpp = 8 * size / (h * w)
+                row = {"bytes": size, "bpp": bpp, "ratio": (8 * png / (h * w)) / bpp,
+                       **({"mse": 0.0, "psnr": float("inf"), "ssim": 1.0} if method == "PNG"
+                          else quality(image, out))}
+                if method.startswith("GAN"):
+                    row["seconds"] = seconds
+                rows.setdefault(method, []).append(row)
+            if i < 4:
+                examples.setdefault(name, []).append([o for o, _ in outputs.values()])
+            ours = rows["GAN reversal (ours)"][-1]
+            print(f"{name} {i}: reversal {len(data)} B, {ours['psnr']:.2f} dB, SSIM "
+                  f"{ours['ssim']:.3f}, {seconds:.1f} s", flush=True)
+        results[name] = {m: {k: statistics.fmean(r[k] for r in v) for k in v[0]}
+                         for m, v in rows.items()}
+    os.makedirs(args.out, exist_ok=True)
+    run = {"generator": generator.name, "fingerprint": generator.fingerprint.hex(),
+           "image_shape": [h, w], "latent_shape": list(generator.latent_shape),
+           **{k: v for k, v in vars(args).items() if k not in ("out", "unseen", "generator")},
+           "load_average": [round(v, 1) for v in os.getloadavg()]}
+    write_text_atomic(os.path.join(args.out, "results.json"),
+                      json.dumps({"run": run, "results": results}, indent=1))
+    lines = ["# GAN reversal, Table 1 protocol (seed paper)", "",
+             f"Generator `{generator.name}` ({h}x{w}, z {list(generator.latent_shape)}), "
+             f"{args.count} images per set, reversal: {args.restarts} restarts x {args.steps} "
+             f"steps, quantisation {args.quantization}, range coder; losses: seen "
+             f"{args.seen_loss}, unseen {args.unseen_loss}. Load average {run['load_average']}.",
+             ""]
+    for name, table in results.items():
+        lines += [f"## {name}", "", "| scheme | bpp | CR | PSNR dB | MSE | SSIM | s/image |",
+                  "|---|---|---|---|---|---|---|"]
+        for method, m in table.items():
+            lines.append(f"| {method} | {m['bpp']:.4f} | {m['ratio']:.2f} | {m['psnr']:.2f} | "
+                         f"{m['mse']:.2f} | {m['ssim']:.4f} | "
+                         f"{m['seconds']:.1f} |" if "seconds" in m else
+                         f"| {method} | {m['bpp']:.4f} | {m['ratio']:.2f} | {m['psnr']:.2f} | "
+                         f"{m['mse']:.2f} | {m['ssim']:.4f} | |")
+        lines.append("")
+    write_text_atomic(os.path.join(args.out, "results.md"), "\n".join(lines))
+    for name, rows_of_images in examples.items():  # rows: images; columns: the schemes
+        grid = np.concatenate([np.concatenate(row, axis=1) for row in rows_of_images], axis=0)
+        write_png(os.path.join(args.out, f"examples_{name}.png"), grid)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
