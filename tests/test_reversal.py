@@ -151,3 +151,51 @@ def test_train_a_generator_then_reverse_and_decompress_through_the_cli(tmp_path)
     np.testing.assert_array_equal(decoded, decompress_reversal(data, generator))
     result = _cli("decompress", str(out / "seen.tfgz"), "-o", str(tmp_path / "x.png"))
     assert result.returncode == 1 and "--generator" in result.stderr
+
+
+def test_code_prior_trains_and_samples_the_code_shape(codec):
+    """The learned prior over GC codes (paper Sec. 6.1): a few WGAN-GP steps, then samples."""
+    import tensorflow as tf
+
+    from tfgc.networks.code_prior import CodePriorCritic, CodePriorGenerator
+    from tfgc.prior import sample_symbols
+    from tfgc.training.dcgan import ImageGAN
+
+    networks = codec.networks
+    symbols = networks.analysis(tf.constant(np.stack([photo(64, 64, s) for s in range(4)]),
+                                            tf.float32) / 255.0)
+    codes = networks.quantizer.dequantize(symbols)
+    generator = CodePriorGenerator(codes.shape[1:], networks.quantizer.centers_list,
+                                   latent_dim=8, width=8, num_upsamplings=1)
+    gan = ImageGAN(generator, CodePriorCritic(width=8, num_downsamplings=1), "wgan_gp", 2)
+    gan.compile(tf.keras.optimizers.Adam(1e-3, 0.0, 0.9), tf.keras.optimizers.Adam(1e-3, 0.0, 0.9))
+    before = [w.numpy().copy() for w in generator.trainable_weights]
+    logs = gan.fit(tf.data.Dataset.from_tensors(codes).repeat(), steps_per_epoch=2, verbose=0)
+    assert all(np.isfinite(v[-1]) for v in logs.history.values())
+    assert any((b != w.numpy()).any() for b, w in zip(before, generator.trainable_weights))
+    samples = sample_symbols(generator, networks.quantizer, 3)
+    assert samples.shape == (3, *symbols.shape[1:])
+    assert samples.min() >= 0 and samples.max() < networks.num_centers
+    assert networks.synthesis(tf.constant(samples)).shape == (3, 64, 64, 3)
+
+
+@pytest.mark.slow
+def test_train_a_code_prior_and_sample_through_the_cli(workdir, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        Image.fromarray(photo(80, 96, seed=i)).save(photos / f"p{i}.png")
+    prior = tmp_path / "prior"
+    result = _cli("--model", workdir, "--images", str(photos), "--out", str(prior),
+                  "--crop", "64", "--scale-to", "80", "--codes", "8", "--steps", "2",
+                  "--batch-size", "4", "--latent-dim", "8", "--width", "8",
+                  "--num-upsamplings", "1", "--d-steps", "1", module="tfgc.training.code_prior")
+    assert result.returncode == 0, result.stderr[-2000:]
+    result = _cli("sample", "--model", workdir, "--prior", str(prior), "-n", "4",
+                  "-o", str(tmp_path / "grid.png"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    grid = Image.open(tmp_path / "grid.png")
+    assert grid.size == (2 * (2 * 64 + 2) + 12, 2 * 64 + 2)  # two 2x2 grids of 64-px images
+    result = _cli("sample", "--prior", str(prior), "-n", "4", "-o", str(tmp_path / "x.png"))
+    assert result.returncode == 1 and "trained on codes of model" in result.stderr
+    assert "Traceback" not in result.stderr

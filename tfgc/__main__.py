@@ -12,7 +12,7 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     from tfgc.bulk import cli as bulk_command
-    from tfgc.cli import codec_commands, demo, reverse_command
+    from tfgc.cli import codec_commands, demo, reverse_command, sample_command
     from tfgc.evaluation import cli as evaluate_command
 
     parser = argparse.ArgumentParser(prog="tfgc",
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_command.register(subparsers)
     demo.register(subparsers)
     reverse_command.register(subparsers)
+    sample_command.register(subparsers)
     bulk_commands = bulk_command.register(subparsers)
     # `tfgc compress ... --verbose` works too
     for command in [*subparsers.choices.values(), *bulk_commands]:
