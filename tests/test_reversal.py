@@ -199,3 +199,22 @@ def test_train_a_code_prior_and_sample_through_the_cli(workdir, tmp_path):
     result = _cli("sample", "--prior", str(prior), "-n", "4", "-o", str(tmp_path / "x.png"))
     assert result.returncode == 1 and "trained on codes of model" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_bundled_generator_reverses_its_own_samples():
+    from tfgc import assets
+    from tfgc.evaluation.metrics import psnr
+    from tfgc.reversal import (
+        ReversalSettings,
+        compress_reversal,
+        decompress_reversal,
+        load_generator,
+    )
+
+    generator = load_generator(assets.BUNDLED_GENERATOR_DIR)  # checks its card's fingerprint
+    assert generator.image_shape == (64, 64) and generator.latent_shape == (64,)
+    image = _sample(generator, 1001)
+    data, _ = compress_reversal(generator, image, ReversalSettings(steps=150, restarts=2,
+                                                                   finetune_steps=20))
+    assert len(data) < 100
+    assert psnr(image, decompress_reversal(data, generator)) > 25

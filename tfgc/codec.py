@@ -305,8 +305,6 @@ def restore_networks(workdir: str, checkpoint: str | None = None) -> RestoredNet
 def networks_from_saved_model(path: str, config_json: str) -> CodecNetworks:
     """The Keras networks of a SavedModel export, rebuilt from its config with its variables
     restored: differentiable, unlike the export's graphs (which only map uint8 to symbols)."""
-    import json
-
     networks = CodecNetworks.from_config(ml_collections.ConfigDict(json.loads(config_json)))
     variables = os.path.join(path, "variables", "variables")
     nested = any(name.startswith("networks/") for name, _ in tf.train.list_variables(variables))

@@ -8,6 +8,8 @@ ASSETS_DIR = os.path.dirname(os.path.abspath(__file__))
 SAMPLES_DIR = os.path.join(ASSETS_DIR, "samples")
 BUNDLED_MODEL_DIR = os.path.join(ASSETS_DIR, "model")
 BUNDLED_SC_MODEL_DIR = os.path.join(ASSETS_DIR, "sc_model")  # selective compression
+# A small DCGAN generator for GAN-reversal compression (`tfgc reverse --generator`).
+BUNDLED_GENERATOR_DIR = os.path.join(ASSETS_DIR, "generators", "photos64")
 
 
 def sample_images() -> list[str]:

@@ -15,9 +15,9 @@ STEPS_FOR_TARGET = (1.0, 0.5, 0.25, 0.2, 0.1, 0.05, 0.02, 0.01)
 class ReversalSettings:
     loss: str = "mse"
     steps: int = 300
-    learning_rate: float = 0.05
+    learning_rate: float = 0.5
     restarts: int = 4
-    clipping: str = "stochastic"
+    clipping: str = "clip"
     patience: int = 60
     quantization: str = "0.1"  # a step, "ternary", or "bpp:X" (finest step within X bpp)
     finetune_steps: int = 60
