@@ -38,6 +38,10 @@ class ImageGAN(tf.keras.Model):
         super().compile()
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
 
+    def _logits(self, x: tf.Tensor) -> list[tf.Tensor]:
+        """The critic's scores [B] as the one-scale patch logits tfgc's GAN losses take."""
+        return [tf.reshape(self.critic(x), [-1, 1, 1, 1])]
+
     def _z(self, batch: tf.Tensor) -> tf.Tensor:
         return tf.random.uniform([batch, self.generator.latent_dim], -1.0, 1.0)
 
@@ -47,15 +51,15 @@ class ImageGAN(tf.keras.Model):
             with tf.GradientTape() as tape:
                 fake = self.generator(self._z(batch), training=True)
                 d_loss = gan_losses.discriminator_loss(
-                    self.loss_kind, [self.critic(real)], [self.critic(fake)])
+                    self.loss_kind, self._logits(real), self._logits(fake))
                 if self.loss_kind == "wgan_gp":
                     d_loss += self.gradient_penalty_weight * gan_losses.gradient_penalty(
-                        lambda x: [self.critic(x)], real, fake)
+                        self._logits, real, fake)
             grads = tape.gradient(d_loss, self.critic.trainable_variables)
             self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
         with tf.GradientTape() as tape:
             fake = self.generator(self._z(batch), training=True)
-            g_loss = gan_losses.generator_loss(self.loss_kind, [self.critic(fake)])
+            g_loss = gan_losses.generator_loss(self.loss_kind, self._logits(fake))
         grads = tape.gradient(g_loss, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
         return {"d_loss": d_loss, "g_loss": g_loss}
