@@ -169,6 +169,7 @@ def test_code_prior_trains_and_samples_the_code_shape(codec):
                                    latent_dim=8, width=8, num_upsamplings=1)
     gan = ImageGAN(generator, CodePriorCritic(width=8, num_downsamplings=1), "wgan_gp", 2)
     gan.compile(tf.keras.optimizers.Adam(1e-3, 0.0, 0.9), tf.keras.optimizers.Adam(1e-3, 0.0, 0.9))
+    generator(tf.zeros([1, 8]))
     before = [w.numpy().copy() for w in generator.trainable_weights]
     logs = gan.fit(tf.data.Dataset.from_tensors(codes).repeat(), steps_per_epoch=2, verbose=0)
     assert all(np.isfinite(v[-1]) for v in logs.history.values())
