@@ -1,0 +1,290 @@
+"""The training contract: every option the README or tfgc/config.py documents, run the way a user
+runs it (`python train.py ...` in a fresh process, 3 steps), then exported with `export.py` and
+used by `python -m tfgc compress/decompress`; and a 2-worker multi-worker run on one workdir.
+
+Compatible options share a run (each start costs ~10 s of TensorFlow import); the runs go two at
+a time. Which run covers which option is the table `RUNS`; the README's training options are all
+in it (tests/test_train_cli.py::test_readme_training_options_are_all_in_the_matrix).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import REPO_ROOT, photo, user_env
+
+pytestmark = pytest.mark.slow
+
+TINY = ["--config=" + os.path.join(REPO_ROOT, "configs", "tiny.py"),
+        "--config.num_steps=3", "--config.warmup_steps=1",
+        "--config.model.width_multiplier=0.0625", "--config.model.num_residual_blocks=1",
+        "--config.data.crop_size=32", "--config.data.eval_crop_size=32",
+        "--config.data.num_eval_images=2", "--config.batch_size=2", "--config.log_every=1",
+        "--config.checkpoint_every=100", "--config.sample_every=100", "--config.eval_every=100"]
+
+# name -> the options the run covers. Every run trains 3 steps: 1 warm-up, 2 GAN (unless set).
+RUNS = {
+    "lsgan_xla_ema_noise_rate": [
+        "--config.gan_loss=least_squares", "--config.jit_compile=True",
+        "--config.ema_decay=0.9", "--config.model.noise_channels=2", "--config.beta_rate=0.1",
+        "--config.lr_schedule=linear_decay", "--config.model.upsampling=resize_conv"],
+    "wgan_gp_sn_mixed_dsteps": [
+        "--config.gan_loss=wgan_gp", "--config.gradient_penalty_weight=10.0",
+        "--config.d_steps=2", "--config.model.spectral_norm=True",
+        "--config.mixed_precision=True", "--config.model.upsampling=subpixel",
+        "--config.model.padding=symmetric", "--config.lr_schedule=cosine"],
+    "hinge_mirrored_no_warmup": [
+        "--config.gan_loss=hinge", "--config.distribution=mirrored", "--config.cpu_replicas=2",
+        "--config.batch_size=4", "--config.warmup_steps=0", "--config.model.upsampling=transpose",
+        "--config.model.encoder_norm=instance", "--config.model.generator_norm=instance",
+        "--config.model.generator_upsample_norm=instance",
+        "--config.model.latent_init_std=0.0"],
+    "nonsat_batchnorm_warmup_resume": [
+        "--config.gan_loss=non_saturating", "--config.model.num_channels=4",
+        "--config.model.encoder_norm=batch",
+        "--config.model.generator_norm=none", "--config.model.discriminator_norm=none",
+        "--config.model.padding=zero", "--config.warmup_steps=3",
+        "--config.data.eval_crop_size=0", "--config.data.on_corrupt=fail",
+        "--config.data.cache=False"],
+}
+# Refused at start with a one-line error (what cannot work yet, or on this machine).
+REFUSALS = {
+    "condition_channels": (["--config.model.condition_channels=4"], "model.mode=gc_dplus or sc"),
+}
+STALE_TEMP = "ckpt-9_temp"
+
+
+def _python(args: list[str], env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, *args], cwd=REPO_ROOT, env=user_env(**(env or {})),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _run_all(jobs: dict[str, list[str]], parallel: int = 2) -> dict[str, tuple[int, str]]:
+    """Runs `python ARGS` for every job, `parallel` at a time; name -> (exit code, output)."""
+    pending, running, done = list(jobs.items()), {}, {}
+    while pending or running:
+        while pending and len(running) < parallel:
+            name, args = pending.pop(0)
+            running[name] = _python(args)
+        for name, proc in list(running.items()):
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                done[name] = (proc.returncode, out + err)
+                del running[name]
+        time.sleep(0.2)
+    return done
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train_images")
+    for i, (h, w) in enumerate([(48, 64), (64, 48), (40, 40)]):
+        Image.fromarray(photo(h, w, seed=i)).save(folder / f"img{i}.png")
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory, images):
+    """Runs every RUNS and REFUSALS entry through train.py; name -> (code, output, workdir)."""
+    root = tmp_path_factory.mktemp("matrix")
+    jobs, workdirs = {}, {}
+    for name, flags in {**RUNS, **{k: v[0] for k, v in REFUSALS.items()}}.items():
+        workdirs[name] = str(root / name)
+        jobs[name] = ["train.py", *TINY, f"--workdir={workdirs[name]}",
+                      f"--config.data.train={images}", *flags]
+    results = _run_all(jobs)
+    # Resume the warm-up-only run past the switch to the GAN phase, with a stale temp planted
+    # as a SIGKILL mid-save leaves it.
+    name = "nonsat_batchnorm_warmup_resume"
+    if results[name][0] == 0:
+        os.makedirs(os.path.join(workdirs[name], "checkpoints", STALE_TEMP))
+        resumed = _run_all({name: [*jobs[name], "--config.num_steps=4"]})[name]
+        results[name] = (resumed[0], results[name][1] + "\n--- resumed ---\n" + resumed[1])
+    return {k: (*results[k], workdirs[k]) for k in results}
+
+
+def _epoch_logs(output: str) -> list[dict[str, float]]:
+    """Keras' per-epoch lines ('1/1 - 3s - g_loss: 1.2 - mse: 0.1 ...') as dicts."""
+    logs = []
+    for line in output.splitlines():
+        if re.match(r"^\d+/\d+ - ", line):
+            logs.append({k: float(v) for k, v in re.findall(r"(\w+): ([-+\w.]+)", line)})
+    return logs
+
+
+def _checkpoints(workdir: str) -> list[str]:
+    return sorted(f for f in os.listdir(os.path.join(workdir, "checkpoints"))
+                  if not f.startswith("."))
+
+
+@pytest.mark.parametrize("name", list(RUNS))
+def test_documented_options_train_from_train_py(matrix, name):
+    code, output, workdir = matrix[name]
+    assert code == 0, output[-4000:]
+    assert "Traceback" not in output
+    with open(os.path.join(workdir, "config.json")) as f:
+        config = json.load(f)
+    for flag in RUNS[name]:  # the run used every option it claims to cover
+        key, value = flag[len("--config."):].split("=", 1)
+        node = config
+        for part in key.split("."):
+            node = node[part]
+        assert str(node).lower() == value.lower(), (key, node, value)
+    logs = _epoch_logs(output)
+    assert logs and all(np.isfinite(v) for log in logs for v in log.values()), output[-3000:]
+    final_step = 4 if name == "nonsat_batchnorm_warmup_resume" else 3
+    assert f"ckpt-{final_step}.index" in _checkpoints(workdir)
+    gan_logs = [log for log in logs if "d_loss" in log]
+    warmup = int(config["warmup_steps"])
+    assert len(gan_logs) == final_step - warmup, output[-3000:]  # the switch, at warmup_steps
+    if warmup:
+        assert f"distortion-only warm-up phase: steps 0 -> {warmup}" in output
+    if config["gan_loss"] == "wgan_gp":
+        assert all("gradient_penalty" in log for log in gan_logs)
+    if config["beta_rate"] > 0:
+        assert all("rate_bpp" in log for log in logs)
+    if config["mixed_precision"]:
+        assert "compute dtype float16" in output
+    if config["jit_compile"]:
+        assert "XLA on" in output
+    if config["distribution"] == "mirrored":
+        assert "2 replica(s)" in output
+
+
+def test_a_resumed_run_removes_stale_checkpoint_temps(matrix):
+    code, output, workdir = matrix["nonsat_batchnorm_warmup_resume"]
+    assert code == 0, output[-3000:]
+    resumed = output.split("--- resumed ---")[1]
+    assert "resumed from" in resumed and "at step 3" in resumed
+    assert "removed 1 stale checkpoint temp dir(s)" in resumed and STALE_TEMP in resumed
+    assert not any(f.endswith("_temp") for f in _checkpoints(workdir))
+
+
+@pytest.mark.parametrize("name", list(REFUSALS))
+def test_unsupported_options_are_refused_at_start(matrix, name):
+    code, output, workdir = matrix[name]
+    assert code == 1, output[-3000:]
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and REFUSALS[name][1] in errors[0], output[-3000:]
+    assert not os.path.exists(os.path.join(workdir, "checkpoints", "checkpoint"))
+
+
+def test_trained_run_exports_and_round_trips_through_the_cli(matrix, images, tmp_path):
+    code, output, workdir = matrix["lsgan_xla_ema_noise_rate"]
+    assert code == 0, output[-3000:]
+    exports = str(tmp_path / "exports")
+    result = subprocess.run(
+        [sys.executable, "export.py", f"--workdir={workdir}", f"--export_dir={exports}",
+         f"--tables_data={images}"], cwd=REPO_ROOT, capture_output=True, text=True,
+        timeout=900, env=user_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "exported step 3" in result.stdout
+    source = os.path.join(images, "img0.png")
+    packed, unpacked = str(tmp_path / "img0.tfgc"), str(tmp_path / "img0.png")
+    for args in (["compress", source, "-o", packed], ["decompress", packed, "-o", unpacked]):
+        step = subprocess.run([sys.executable, "-m", "tfgc", *args, "--model", exports],
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
+                              env=user_env())
+        assert step.returncode == 0, step.stderr[-3000:]
+    original = np.asarray(Image.open(source))
+    decoded = np.asarray(Image.open(unpacked))
+    assert decoded.shape == original.shape
+    assert 0 < os.path.getsize(packed) < original.size  # far below 8 bits per value
+
+
+def test_readme_training_options_are_all_in_the_matrix():
+    """Every `--config.X` the README shows is an option some run above exercises (or refuses)."""
+    with open(os.path.join(REPO_ROOT, "README.md")) as f:
+        readme = f.read()
+    section = readme.split("## Training", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"--config\.([\w.]+)", section))
+    covered = {flag[len("--config."):].split("=")[0] for flags in
+               [TINY, *RUNS.values(), *(v[0] for v in REFUSALS.values()), MULTI_WORKER_FLAGS]
+               for flag in flags if flag.startswith("--config.")}
+    covered |= {"data.train"}  # every run passes it
+    # The VGG loss runs through train.py in tests/test_absl_app.py (random-weights VGG19 file).
+    with open(os.path.join(REPO_ROOT, "tests", "test_absl_app.py")) as f:
+        vgg_test = f.read()
+    covered |= {k for k in ("lambda_vgg", "vgg_weights_path") if f"--config.{k}=" in vgg_test}
+    assert documented <= covered, sorted(documented - covered)
+
+
+# ------------------------------------------------------------------------------------------
+# Multi-worker: two processes on localhost, one shared workdir.
+
+MULTI_WORKER_FLAGS = ["--config.distribution=multi_worker", "--config.batch_size=4"]
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_share_one_workdir(images, tmp_path):
+    workdir = str(tmp_path / "run")
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    args = ["train.py", *TINY, f"--workdir={workdir}", f"--config.data.train={images}",
+            *MULTI_WORKER_FLAGS]
+    procs = [_python(args, {"TF_CONFIG": json.dumps({"cluster": cluster,
+                                                     "task": {"type": "worker", "index": i}})})
+             for i in range(2)]
+    outputs = []
+    for proc in procs:
+        try:
+            out, err = proc.communicate(timeout=900)
+        except subprocess.TimeoutExpired:
+            for p in procs:
+                p.kill()
+            raise
+        outputs.append(out + err)
+    for i, (proc, output) in enumerate(zip(procs, outputs)):
+        assert proc.returncode == 0, f"worker {i}:\n{output[-4000:]}"
+    assert "worker 0 (chief)" in outputs[0] and "worker 1," in outputs[1]
+    assert "2 replica(s)" in outputs[0]
+    # Both workers rescale the encoder by the same factor (their weights stay copies).
+    inits = [re.findall(r"latent init: std ([\d.]+)", output) for output in outputs]
+    assert inits[0] and inits[0] == inits[1], inits
+
+    # One checkpoint series (the chief's: end of warm-up and end), no worker or save temps,
+    # one TensorBoard writer.
+    assert _checkpoints(workdir) == ["checkpoint", *(f"ckpt-{n}.{ext}" for n in (1, 3) for ext in
+                                                     ("data-00000-of-00001", "index"))]
+    events = os.listdir(os.path.join(workdir, "tensorboard"))
+    assert len(events) == 1, events
+
+    # Logged metrics are means over workers: the bound is the model's, and both workers log
+    # the same values although each trained on its own half of every batch.
+    bound = 8 * np.log2(5) / 256  # tiny: C = 8, L = 5, stride 16
+    logs = [_epoch_logs(output) for output in outputs]
+    assert logs[0] and all(log["bpp_bound"] == pytest.approx(bound, abs=1e-4) for log in logs[0])
+    for a, b in zip(*logs):
+        assert a == pytest.approx(b, rel=1e-3), (a, b)
+    scalars = _tensorboard_scalars(os.path.join(workdir, "tensorboard", events[0]))
+    assert scalars["train/bpp_bound"] == pytest.approx(bound, abs=1e-6)
+
+
+def _tensorboard_scalars(path: str) -> dict[str, float]:
+    import tensorflow as tf
+
+    values = {}
+    for event in tf.compat.v1.train.summary_iterator(path):
+        for value in event.summary.value:
+            values[value.tag] = float(tf.make_ndarray(value.tensor))
+    return values
