@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO_ROOT, photo, user_env
+from tests.conftest import REPO_ROOT, photo
 
 pytestmark = pytest.mark.slow
 
@@ -65,8 +65,9 @@ STALE_TEMP = "ckpt-9_temp"
 
 
 def _python(args: list[str], env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, *args], cwd=REPO_ROOT, env=user_env(**(env or {})),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, *args], cwd=REPO_ROOT,
+                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def _run_all(jobs: dict[str, list[str]], parallel: int = 2) -> dict[str, tuple[int, str]]:
@@ -187,15 +188,14 @@ def test_trained_run_exports_and_round_trips_through_the_cli(matrix, images, tmp
     result = subprocess.run(
         [sys.executable, "export.py", f"--workdir={workdir}", f"--export_dir={exports}",
          f"--tables_data={images}"], cwd=REPO_ROOT, capture_output=True, text=True,
-        timeout=900, env=user_env())
+        timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "exported step 3" in result.stdout
     source = os.path.join(images, "img0.png")
     packed, unpacked = str(tmp_path / "img0.tfgc"), str(tmp_path / "img0.png")
     for args in (["compress", source, "-o", packed], ["decompress", packed, "-o", unpacked]):
         step = subprocess.run([sys.executable, "-m", "tfgc", *args, "--model", exports],
-                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
-                              env=user_env())
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
         assert step.returncode == 0, step.stderr[-3000:]
     original = np.asarray(Image.open(source))
     decoded = np.asarray(Image.open(unpacked))
