@@ -286,5 +286,7 @@ def _tensorboard_scalars(path: str) -> dict[str, float]:
     values = {}
     for event in tf.compat.v1.train.summary_iterator(path):
         for value in event.summary.value:
-            values[value.tag] = float(tf.make_ndarray(value.tensor))
+            array = tf.make_ndarray(value.tensor)
+            if array.ndim == 0:  # scalars (images are summaries too)
+                values[value.tag] = float(array)
     return values
