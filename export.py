@@ -2,6 +2,7 @@
 
     python export.py --workdir=runs/tiny --export_dir=exports [--version=N]
     python export.py --checkpoint=runs/tiny/checkpoints/ckpt-300 --export_dir=exports
+    python export.py --saved_model=bundled --export_dir=exports   # the bundled model's pair
 
 writes exports/tfgc/<N>/ (compress, decompress; needs tensorflow-compression's ops) and
 exports/tfgc_stock/<N>/ (analysis, synthesis, compress, decompress in stock TF ops only).
@@ -16,6 +17,10 @@ from tfgc.utils import absl_app
 
 flags.DEFINE_string("workdir", None, "Training workdir (its latest checkpoint is exported).")
 flags.DEFINE_string("checkpoint", None, "A checkpoint path inside a workdir, instead of latest.")
+flags.DEFINE_string("saved_model", None,
+                    "A full tfgc export (tfgc/<N>) to write again as a tfgc + tfgc_stock pair "
+                    "with the same weights, tables and fingerprints; 'bundled' = the model "
+                    "shipped with tfgc (which ships without its stock half).")
 flags.DEFINE_string("export_dir", None, "Root of the TF Serving model directories.")
 flags.DEFINE_integer("version", None, "Version number N; default: the next free one.")
 flags.DEFINE_string("tables_data", None,
@@ -47,8 +52,17 @@ def _export() -> int:
     from tfgc.errors import ConfigError
     from tfgc.export.saved_model import export
 
-    if bool(FLAGS.workdir) == bool(FLAGS.checkpoint):
-        raise ConfigError("pass exactly one of --workdir or --checkpoint")
+    if sum(map(bool, (FLAGS.workdir, FLAGS.checkpoint, FLAGS.saved_model))) != 1:
+        raise ConfigError("pass exactly one of --workdir, --checkpoint or --saved_model")
+    if FLAGS.saved_model:
+        from tfgc.assets import BUNDLED_MODEL_DIR
+        from tfgc.export.saved_model import reexport
+
+        source = BUNDLED_MODEL_DIR if FLAGS.saved_model == "bundled" else FLAGS.saved_model
+        result = reexport(source, FLAGS.export_dir, FLAGS.version)
+        print(f"exported {source} as version {result.version}:\n  {result.full_dir}\n"
+              f"  {result.stock_dir}\nfingerprint {result.fingerprint.hex()}")
+        return 0
     workdir = FLAGS.workdir or os.path.dirname(os.path.dirname(os.path.abspath(FLAGS.checkpoint)))
     restored = restore_networks(workdir, FLAGS.checkpoint)
     config, step = restored.config, restored.step

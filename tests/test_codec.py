@@ -42,6 +42,7 @@ def test_symbols_round_trip_bit_exact(codec):
     networks = codec.module.networks
     expected = networks.quantizer.symbols(networks.encoder(x))[0].numpy()
     symbols, _ = coding.decode_symbols(data, fingerprint=codec.fingerprint,
+                                       decoder_fingerprint=codec.decoder_fingerprint,
                                        model_tables=codec.model_tables)
     np.testing.assert_array_equal(symbols.numpy(), expected)
 
@@ -204,3 +205,33 @@ def test_cli_missing_model_and_input_are_clear(tmp_path):
     result = _cli("compress", str(tmp_path / "a.png"), "-o", str(tmp_path),
                   "--model", str(tmp_path / "missing"))
     assert result.returncode == 1 and "does not exist" in result.stderr
+
+
+_ONEDNN_OFF = """
+import os, sys
+os.environ['TF_ENABLE_ONEDNN_OPTS'] = '0'
+sys.path.insert(0, {root!r})
+import numpy as np
+from tfgc.codec import load_codec
+codec = load_codec({workdir!r})
+image = np.load({image!r})
+open({out!r} + '.tfgc', 'wb').write(codec.compress(image))
+np.save({out!r} + '.npy', codec.decompress(open({data!r}, 'rb').read()))
+"""
+
+
+def test_onednn_off_same_bytes_pixels_within_one(codec, workdir, tmp_path):
+    """What README promises across kernel implementations: bytes, and pixels up to +-1."""
+    image = _photo(48, 80, seed=5)
+    np.save(tmp_path / "image.npy", image)
+    data = codec.compress(image)
+    (tmp_path / "in.tfgc").write_bytes(data)
+    out = str(tmp_path / "off")
+    code = _ONEDNN_OFF.format(root=REPO_ROOT, workdir=workdir, image=str(tmp_path / "image.npy"),
+                              out=out, data=str(tmp_path / "in.tfgc"))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "off.tfgc").read_bytes() == data
+    difference = np.abs(np.load(out + ".npy").astype(int) - codec.decompress(data).astype(int))
+    assert difference.max() <= 1, difference.max()

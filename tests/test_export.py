@@ -200,6 +200,7 @@ def test_full_and_stock_exports_match_the_python_codec(export_dir, workdir, samp
     assert hashlib.sha256(python_pixels.tobytes()).hexdigest() == full_pixels == stock_pixels
 
     symbols, _ = coding.decode_symbols(data, fingerprint=reference.fingerprint,
+                                       decoder_fingerprint=reference.decoder_fingerprint,
                                        model_tables=reference.model_tables)
     np.testing.assert_array_equal(np.load(tmp_path / "symbols.npy")[0], symbols.numpy())
 
@@ -309,6 +310,7 @@ def test_exports_decode_every_file_table_structure(export_dir, structure):
     codec = load_codec(export_dir)
     image = photo(40, 72, seed=structure)
     symbols, _ = coding.decode_symbols(codec.compress(image), fingerprint=codec.fingerprint,
+                                       decoder_fingerprint=codec.decoder_fingerprint,
                                        model_tables=codec.model_tables)
     data = bytes(coding.encode_symbols(
         symbols, num_centers=codec.num_centers, image_shape=image.shape[:2],
@@ -412,3 +414,34 @@ def test_stock_analysis_and_synthesis_convert_to_tflite_builtin_ops(export_dir):
         difference = np.abs(got.astype(np.int64) - want.astype(np.int64))
         assert difference.max() <= 1 and np.mean(difference > 0) < 0.01, (
             key, difference.max(), np.mean(difference > 0))
+
+
+def test_files_of_the_training_workdir_decode_with_its_export(export_dir, codec):
+    """Same checkpoint, same decoder weights: the export (which adds context tables) reads
+    what the workdir's codec wrote, through the Python API and both SavedModels."""
+    import tensorflow as tf
+    import tensorflow_compression  # noqa: F401
+
+    from tfgc import coding
+    from tfgc.codec import load_codec
+    from tfgc.errors import ModelMismatchError
+
+    exported = load_codec(export_dir)
+    assert exported.model_tables is not None and codec.model_tables is None
+    assert exported.decoder_fingerprint == codec.fingerprint != exported.fingerprint
+    data = codec.compress(photo(40, 56, seed=3))
+    expected = codec.decompress(data)
+    np.testing.assert_array_equal(exported.decompress(data), expected)
+    for tree in ("tfgc", "tfgc_stock"):
+        model = tf.saved_model.load(os.path.join(export_dir, tree, "1"))
+        out = model.signatures["decompress"](bitstring=tf.constant([data]))["image"][0]
+        np.testing.assert_array_equal(out.numpy(), expected)
+    # A file coded with the export's tables still needs them.
+    symbols, _ = coding.decode_symbols(data, fingerprint=codec.fingerprint)
+    with_tables = bytes(coding.encode_symbols(
+        symbols, num_centers=exported.num_centers, image_shape=(40, 56),
+        fingerprint=exported.fingerprint, decoder_fingerprint=exported.decoder_fingerprint,
+        model_tables=exported.model_tables, entropy_models=["model"]).numpy())
+    np.testing.assert_array_equal(exported.decompress(with_tables), expected)
+    with pytest.raises(ModelMismatchError):
+        codec.decompress(with_tables)

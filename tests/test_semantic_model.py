@@ -118,11 +118,11 @@ def test_train_refuses_labels_without_a_labelled_layout(tmp_path):
 
 
 def test_fingerprint_covers_f():
-    from tfgc.export.modules import model_fingerprint
+    from tfgc.export.modules import decoder_fingerprint
     from tfgc.networks import CodecNetworks
 
     networks = CodecNetworks.from_config(semantic_config("sc").model)
-    before = model_fingerprint(networks, None)
+    before = decoder_fingerprint(networks)
     kernel = _first_kernel(networks.semantic_features)
     kernel.assign(kernel + 0.01)
-    assert model_fingerprint(networks, None) != before
+    assert decoder_fingerprint(networks) != before

@@ -87,6 +87,9 @@ class Codec:
         self.module = module
         self.name = name
         self.fingerprint = bytes(module.fingerprint.numpy())
+        # Exports before model identity v2 have only `fingerprint` (every file carries it).
+        self.decoder_fingerprint = (bytes(module.decoder_fingerprint.numpy()) or None
+                                    if hasattr(module, "decoder_fingerprint") else None)
         tables = module.model_tables.numpy()
         self.model_tables = tables if tables.size else None
         self.num_centers = int(module.num_centers.numpy())
@@ -102,11 +105,10 @@ class Codec:
     def from_networks(cls, networks: CodecNetworks, model_tables: np.ndarray | None = None,
                       name: str | None = None) -> Codec:
         """A codec running `networks` in this process."""
-        from tfgc.export.modules import make_module, model_fingerprint
+        from tfgc.export.modules import make_module
 
-        fingerprint = model_fingerprint(networks, model_tables)
-        module = make_module(networks, model_tables, fingerprint)
-        return cls(module, name or model_label(fingerprint))
+        module = make_module(networks, model_tables)
+        return cls(module, name or model_label(bytes(module.fingerprint.numpy())))
 
     @classmethod
     def from_workdir(cls, workdir: str, checkpoint: str | None = None,
@@ -251,7 +253,8 @@ class Codec:
                 f"this file was made by a selective-compression (SC) model; {self.name} is a "
                 f"{self.mode.upper()} model: decode it with the SC model that wrote it")
         coding.validate_file(data, fingerprint=self.fingerprint, model_tables=self.model_tables,
-                             num_centers=self.num_centers, num_channels=self.num_channels)
+                             num_centers=self.num_centers, num_channels=self.num_channels,
+                             decoder_fingerprint=self.decoder_fingerprint)
         try:
             return self.module.decompress_one(tf.constant(data)).numpy()
         except tf.errors.InvalidArgumentError as e:

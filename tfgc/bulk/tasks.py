@@ -97,11 +97,12 @@ class ModelFacts:
     model_tables: Optional[np.ndarray]
     num_centers: int
     num_channels: int
+    decoder_fingerprint: Optional[bytes] = None  # accepted on files without model tables
 
     @classmethod
     def of(cls, codec, path: str) -> ModelFacts:
         return cls(path, codec.name, codec.fingerprint, codec.model_tables, codec.num_centers,
-                   codec.num_channels)
+                   codec.num_channels, codec.decoder_fingerprint)
 
     def validate(self, data: bytes):
         """The header of a `.tfgc` file this model can decode; a tfgc error otherwise."""
@@ -110,7 +111,8 @@ class ModelFacts:
         return coding.validate_file(data, fingerprint=self.fingerprint,
                                     model_tables=self.model_tables,
                                     num_centers=self.num_centers,
-                                    num_channels=self.num_channels)
+                                    num_channels=self.num_channels,
+                                    decoder_fingerprint=self.decoder_fingerprint)
 
 
 def _up_to_date(job: Job) -> bool:

@@ -30,10 +30,16 @@ def _in_graph() -> bool:
     return not tf.executing_eagerly()
 
 
-def _fingerprint_tensor(fingerprint) -> tf.Tensor:
+def _fingerprint_tensor(fingerprint, decoder_fingerprint=None) -> tf.Tensor:
+    """The model's identities as one string for the graphs: F (16 bytes), or F then D (32
+    bytes) when files that do not use the model tables carry the decoder fingerprint D."""
+    if decoder_fingerprint is not None:
+        decoder_fingerprint = _fingerprint_bytes(decoder_fingerprint)
     if isinstance(fingerprint, (bytes, bytearray)) or (
             isinstance(fingerprint, tf.Tensor) and not _in_graph()):
-        return tf.constant(_fingerprint_bytes(fingerprint))
+        return tf.constant(_fingerprint_bytes(fingerprint) + (decoder_fingerprint or b""))
+    if decoder_fingerprint is not None:
+        raise ValueError("with decoder_fingerprint, pass the fingerprint as bytes")
     return tf.convert_to_tensor(fingerprint, tf.string)  # checked by the graph's asserts
 
 
@@ -72,6 +78,7 @@ def encode_symbols(
     backend: str = "tfc",
     preserve_mask=None,
     label_map_png=None,
+    decoder_fingerprint=None,
 ) -> tf.Tensor:
     """The `.tfgc` file (scalar tf.string) for one image's quantizer symbols.
 
@@ -84,7 +91,9 @@ def encode_symbols(
     backend: range encoder, "tfc" (custom ops) or "stock" (stock TF ops only, for graphs
     that must run without tfc); the bytes are the same. preserve_mask (int [h, w], nonzero =
     coded) and label_map_png (PNG bytes, 8-bit gray, H x W) together make a selective (SC)
-    file: only preserved symbols cost bits (docs/bitstream.md).
+    file: only preserved symbols cost bits (docs/bitstream.md). decoder_fingerprint: written
+    instead of `fingerprint` on files that do not use the model tables, so any model with the
+    same decoder weights reads them (docs/bitstream.md, "Model identity").
     """
     symbols = tf.convert_to_tensor(symbols)
     if symbols.shape.rank != 3 or symbols.shape[2] is None:
@@ -101,7 +110,7 @@ def encode_symbols(
     image_shape = tf.cast(tf.reshape(image_shape, [2]), tf.int64)
     padding = (latent_hw * stride - image_shape if padding is None
                else tf.cast(tf.reshape(padding, [2]), tf.int64))
-    fingerprint = _fingerprint_tensor(fingerprint)
+    fingerprint = _fingerprint_tensor(fingerprint, decoder_fingerprint)
     noise_seed = tf.cast(noise_seed, tf.int64)
     if _in_graph():
         return encode_graph(symbols, image_shape, padding, fingerprint, noise_seed, config,
@@ -161,6 +170,7 @@ def decode_symbols(
     backend: str | RangeDecoderBackend = "tfc",
     num_centers: int | None = None,
     num_channels: int | None = None,
+    decoder_fingerprint=None,
 ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """Symbols int32 [h, w, C] and the header fields (int64 scalar tensors) of a `.tfgc` file.
 
@@ -168,24 +178,29 @@ def decode_symbols(
     num_channels: the model's values; a file that differs raises ModelMismatchError (and the
     symbols get a static channel dimension). Header keys: version, flags, image_height,
     image_width, pad_bottom, pad_right, latent_height, latent_width, channels, num_centers,
-    entropy_model, noise_seed, payload_bytes, file_bytes.
+    entropy_model, noise_seed, payload_bytes, file_bytes. decoder_fingerprint: also accepted
+    on files that do not use the model tables (see `encode_symbols`).
     """
     backend = get_backend(backend)
     if _in_graph():
-        return decode_graph(bitstring, _fingerprint_tensor(fingerprint), backend, model_tables,
-                            num_centers, num_channels)
+        return decode_graph(bitstring, _fingerprint_tensor(fingerprint, decoder_fingerprint),
+                            backend, model_tables, num_centers, num_channels)
     data = bitstring.numpy() if isinstance(bitstring, tf.Tensor) else bytes(bitstring)
     fingerprint = _fingerprint_bytes(fingerprint)
+    if decoder_fingerprint is not None:
+        decoder_fingerprint = _fingerprint_bytes(decoder_fingerprint)
     if model_tables is not None:
         model_tables = np.asarray(model_tables)
         if model_tables.ndim != 2:
             raise ValueError(f"model tables must be 2-D, got shape {model_tables.shape}")
     validate_file(data, fingerprint=fingerprint, model_tables=model_tables,
-                  num_centers=num_centers, num_channels=num_channels)
+                  num_centers=num_centers, num_channels=num_channels,
+                  decoder_fingerprint=decoder_fingerprint)
     tables = np.zeros((0, 0), np.int32) if model_tables is None else model_tables.astype(np.int32)
     function = _decode_function(backend, num_centers, num_channels)
     try:
-        return function(tf.constant(data), tf.constant(fingerprint), tf.constant(tables))
+        return function(tf.constant(data), tf.constant(fingerprint + (decoder_fingerprint or b"")),
+                        tf.constant(tables))
     except tf.errors.InvalidArgumentError as e:  # a check the Python validation does not repeat
         raise error_from_graph(e) from None
 
@@ -207,9 +222,10 @@ def error_from_graph(error: tf.errors.InvalidArgumentError) -> TfgcError:
 
 def validate_file(data: bytes, *, fingerprint: bytes | None = None,
                   model_tables: np.ndarray | None = None, num_centers: int | None = None,
-                  num_channels: int | None = None) -> fmt.Header:
+                  num_channels: int | None = None,
+                  decoder_fingerprint: bytes | None = None) -> fmt.Header:
     """Everything `decode_symbols` checks before decoding, in Python; returns the header."""
-    header = fmt.parse_header(data, fingerprint)
+    header = fmt.parse_header(data, fingerprint, decoder_fingerprint)
     if num_centers is not None and header.num_centers != num_centers:
         raise ModelMismatchError(
             f"this file has L={header.num_centers} quantization centers, the model has "

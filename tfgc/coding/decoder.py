@@ -143,13 +143,20 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
     neighbours = tf.reduce_sum(tf.cast(structure_uses(structure), tf.int64))
     num_contexts = c * (centers + 1) ** neighbours
     checks.check(num_contexts * (centers + 2) <= MAX_TABLE_ENTRIES, "too many contexts")
+    # F (16 bytes), or F then D: files using the model tables must carry F, others F or D.
     expected_fp = bitops.from_string(fingerprint)
-    checks.check(tf.equal(tf.size(expected_fp), FINGERPRINT_BYTES),
+    checks.check(tf.logical_or(tf.equal(tf.size(expected_fp), FINGERPRINT_BYTES),
+                               tf.equal(tf.size(expected_fp), 2 * FINGERPRINT_BYTES)),
                  "the decoder's fingerprint is not 16 bytes")
-    expected_fp = tf.concat([expected_fp, tf.zeros([FINGERPRINT_BYTES], tf.int64)], 0)
-    checks.check(tf.reduce_all(tf.equal(file_fp, expected_fp[:FINGERPRINT_BYTES])),
-                 "this file was made by model", _hex(file_fp),
-                 "you are decoding with model", _hex(expected_fp[:FINGERPRINT_BYTES]))
+    expected_fp = tf.concat([expected_fp, expected_fp, tf.zeros([FINGERPRINT_BYTES], tf.int64)],
+                            0)
+    model_fp = expected_fp[:FINGERPRINT_BYTES]
+    decoder_fp = expected_fp[FINGERPRINT_BYTES:2 * FINGERPRINT_BYTES]
+    matches_decoder = tf.logical_and(tf.logical_not(use_model),
+                                     tf.reduce_all(tf.equal(file_fp, decoder_fp)))
+    checks.check(tf.logical_or(tf.reduce_all(tf.equal(file_fp, model_fp)), matches_decoder),
+                 "this file was made by model", _hex(file_fp), "you are decoding with model",
+                 _hex(tf.where(use_model, model_fp, decoder_fp)))
     if num_centers is not None:
         checks.check(tf.equal(centers, num_centers),
                      f"the file has a different number of centers than the model ({num_centers})")

@@ -154,7 +154,7 @@ def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
     image_shape = tf.reshape(tf.cast(image_shape, tf.int64), [2])
     padding = tf.reshape(tf.cast(padding, tf.int64), [2])
     noise_seed = tf.cast(noise_seed, tf.int64)
-    fp = bitops.from_string(fingerprint)
+    fp = bitops.from_string(fingerprint)  # F, or F then D (see api._fingerprint_tensor)
     shape = tf.shape(symbols, out_type=tf.int64)
     h, w = shape[0], shape[1]
     padded = image_shape + padding
@@ -174,7 +174,8 @@ def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
         _assert(tf.logical_and(tf.reduce_all(tf.equal(padded % shape[:2], 0)),
                                tf.equal(padded[0] // h, padded[1] // w)),
                 "image size + padding must be the latent size times one stride"),
-        _assert(tf.equal(tf.size(fp), FINGERPRINT_BYTES),
+        _assert(tf.logical_or(tf.equal(tf.size(fp), FINGERPRINT_BYTES),
+                              tf.equal(tf.size(fp), 2 * FINGERPRINT_BYTES)),
                 f"the fingerprint must be {FINGERPRINT_BYTES} bytes"),
         _assert(tf.logical_and(noise_seed >= 0, noise_seed < (1 << 32)),
                 "the noise seed must be a uint32"),
@@ -274,7 +275,9 @@ def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
         sections, flags, section_count = tf.constant(""), 0, 0
     header = tf.concat([
         tf.constant([*MAGIC, FORMAT_VERSION, flags], tf.int64),  # magic, version, flags
-        fp,
+        tf.where(tf.gather(tf.constant([bool(b & MODEL_TABLES_BIT) for b in model_bytes]), best),
+                 fp[:FINGERPRINT_BYTES],
+                 tf.concat([fp, fp], 0)[FINGERPRINT_BYTES:2 * FINGERPRINT_BYTES]),
         bitops.le_bytes(image_shape[0], 2), bitops.le_bytes(image_shape[1], 2),
         bitops.le_bytes(padding[0], 2), bitops.le_bytes(padding[1], 2),
         bitops.le_bytes(h, 2), bitops.le_bytes(w, 2), bitops.le_bytes(C, 2),

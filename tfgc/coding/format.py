@@ -224,10 +224,12 @@ def _check_sections(sections: list[Section], flags: int, h: int, w: int, height:
             check_label_map_png(section.data, height, width)
 
 
-def parse_header(data: bytes, fingerprint: bytes | None = None) -> Header:
+def parse_header(data: bytes, fingerprint: bytes | None = None,
+                 decoder_fingerprint: bytes | None = None) -> Header:
     """Validates a whole `.tfgc` file (container, CRC, limits, lengths) and returns its header.
 
-    With `fingerprint`, a file from another model raises ModelMismatchError. Tables are
+    With `fingerprint`, a file from another model raises ModelMismatchError; a file that does
+    not use the model tables may instead carry `decoder_fingerprint` (docs/bitstream.md). Tables are
     checked by `tables.parse_table_section` (the decoder does so before decoding).
     """
     data = bytes(data)
@@ -335,8 +337,11 @@ def parse_header(data: bytes, fingerprint: bytes | None = None) -> Header:
         payload_offset=pos + tables_size, file_size=n)
     if fingerprint is not None:
         fingerprint = check_fingerprint(fingerprint)
-        if file_fp != fingerprint:
-            raise ModelMismatchError(mismatch_message(file_fp, fingerprint))
+        accepted = [fingerprint]  # files using the model tables: the model's fingerprint only
+        if decoder_fingerprint is not None and not use_model:
+            accepted.append(check_fingerprint(decoder_fingerprint))
+        if file_fp not in accepted:
+            raise ModelMismatchError(mismatch_message(file_fp, accepted[-1]))
     return header
 
 

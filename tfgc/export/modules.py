@@ -25,19 +25,29 @@ from tfgc.networks import CodecNetworks
 from tfgc.semantic import masks
 
 _function = functools.partial(tf.function, autograph=False)
-FINGERPRINT_TAG = b"tfgc-model-fingerprint-v1"
+DECODER_FINGERPRINT_TAG = b"tfgc-decoder-fingerprint-v2"
+MODEL_TABLES_FINGERPRINT_TAG = b"tfgc-model-tables-fingerprint-v2"
 
 
-def model_fingerprint(networks: CodecNetworks, model_tables: np.ndarray | None) -> bytes:
-    """16 bytes identifying the decoder a file needs: architecture, weights and tables."""
-    digest = hashlib.sha256(FINGERPRINT_TAG)
+def decoder_fingerprint(networks: CodecNetworks) -> bytes:
+    """D: 16 bytes naming what decoding needs besides the file, the architecture (model
+    config) and the weights synthesis reads (G, SC's F). E is not part of it: any encoder that
+    writes these symbols makes files this decoder reads (docs/bitstream.md, Model identity)."""
+    digest = hashlib.sha256(DECODER_FINGERPRINT_TAG)
     digest.update(config_to_json(networks.model_config).encode("utf-8"))
-    nets = [networks.encoder, networks.generator] + (
-        [networks.semantic_features] if networks.semantic_features is not None else [])
-    for weight in [w for net in nets for w in net.weights]:
-        digest.update(np.ascontiguousarray(weight.numpy(), dtype=np.float32).tobytes())
-    if model_tables is not None:
-        digest.update(np.ascontiguousarray(model_tables, dtype=np.int32).tobytes())
+    for weight in networks.synthesis_variables:
+        digest.update(np.ascontiguousarray(weight.numpy(), dtype="<f4").tobytes())
+    return digest.digest()[:16]
+
+
+def model_fingerprint(decoder: bytes, model_tables: np.ndarray | None) -> bytes:
+    """F: D itself for a model without context tables, else D and the tables hashed together;
+    files coded with the model's tables carry F, all others D."""
+    if model_tables is None:
+        return decoder
+    tables = np.ascontiguousarray(model_tables, dtype="<i4")
+    digest = hashlib.sha256(MODEL_TABLES_FINGERPRINT_TAG + decoder)
+    digest.update(np.asarray(tables.shape, "<i4").tobytes() + tables.tobytes())
     return digest.digest()[:16]
 
 
@@ -65,13 +75,20 @@ class _CodecGraphs(tf.Module):
     """The graphs both exports share, around one `CodecNetworks` (E, q, G: no D)."""
 
     def __init__(self, networks: CodecNetworks, model_tables: np.ndarray | None,
-                 fingerprint: bytes):
+                 fingerprints: tuple[bytes, bytes | None] | None = None):
+        """fingerprints: (F, D) to keep those of an existing export (D None: an export from
+        before model identity v2, whose files all carry F); default: computed."""
         super().__init__()
         self.networks = networks
         self._tables = None if model_tables is None else np.asarray(model_tables, np.int32)
-        self._fingerprint = fingerprint
-        # Variables, so that a loaded SavedModel tells its fingerprint, tables and config.
-        self.fingerprint = tf.Variable(fingerprint, trainable=False, name="fingerprint")
+        if fingerprints is None:
+            decoder = decoder_fingerprint(networks)
+            fingerprints = (model_fingerprint(decoder, self._tables), decoder)
+        self._fingerprint, self._decoder_fingerprint = fingerprints
+        # Variables, so that a loaded SavedModel tells its fingerprints, tables and config.
+        self.fingerprint = tf.Variable(self._fingerprint, trainable=False, name="fingerprint")
+        self.decoder_fingerprint = tf.Variable(self._decoder_fingerprint or b"",
+                                               trainable=False, name="decoder_fingerprint")
         self.config_json = tf.Variable(config_to_json(networks.model_config), trainable=False,
                                        name="config_json")
         self.num_centers = tf.Variable(networks.num_centers, trainable=False, name="num_centers")
@@ -128,7 +145,8 @@ class _CodecGraphs(tf.Module):
 
     def _decompress(self, bitstring: tf.Tensor, backend: str) -> tf.Tensor:
         symbols, header = coding.decode_symbols(
-            bitstring, fingerprint=self._fingerprint, model_tables=self._tables,
+            bitstring, fingerprint=self._fingerprint,
+            decoder_fingerprint=self._decoder_fingerprint, model_tables=self._tables,
             backend=backend, num_centers=self.networks.num_centers,
             num_channels=self.networks.num_channels)
         label_map = None
@@ -201,8 +219,8 @@ class StockModule(_CodecGraphs):
     decompress. Nothing reachable from it may use a tfc op."""
 
     def __init__(self, networks: CodecNetworks, model_tables: np.ndarray | None,
-                 fingerprint: bytes):
-        super().__init__(networks, model_tables, fingerprint)
+                 fingerprints: tuple[bytes, bytes | None] | None = None):
+        super().__init__(networks, model_tables, fingerprints)
         # The channel count is static in the signature, so G's first conv needs no
         # EnsureShape (which TFLite has no built-in op for).
         self.synthesis = _function(self._synthesis_batch, input_signature=[
@@ -286,8 +304,8 @@ class SelectiveStockModule(_SelectiveCompress, StockModule):
     takes the label map and the latent mask ([N, h, w], as stored in the file)."""
 
     def __init__(self, networks: CodecNetworks, model_tables: np.ndarray | None,
-                 fingerprint: bytes):
-        super().__init__(networks, model_tables, fingerprint)
+                 fingerprints: tuple[bytes, bytes | None] | None = None):
+        super().__init__(networks, model_tables, fingerprints)
         self.synthesis = _function(self._selective_synthesis_batch, input_signature=[
             tf.TensorSpec([None, None, None, networks.num_channels], tf.uint8, name="symbols"),
             tf.TensorSpec([None], tf.int64, name="noise_seed"),
@@ -312,11 +330,12 @@ class SelectiveStockModule(_SelectiveCompress, StockModule):
         return {"image": to_uint8(images)}
 
 
-def make_module(networks: CodecNetworks, model_tables: np.ndarray | None, fingerprint: bytes,
-                stock: bool = False) -> CodecModule | StockModule:
+def make_module(networks: CodecNetworks, model_tables: np.ndarray | None,
+                stock: bool = False, fingerprints: tuple[bytes, bytes | None] | None = None
+                ) -> CodecModule | StockModule:
     """The full (or stock) module for `networks`: the selective variant for an SC model."""
     if networks.mode == "sc":
         cls = SelectiveStockModule if stock else SelectiveCodecModule
     else:
         cls = StockModule if stock else CodecModule
-    return cls(networks, model_tables, fingerprint)
+    return cls(networks, model_tables, fingerprints)

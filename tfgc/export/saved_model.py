@@ -21,9 +21,11 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from tfgc import coding
+from tfgc.config import from_json
 from tfgc.data.images import read_rgb
 from tfgc.data.padding import edge_pad
-from tfgc.export.modules import make_module, model_fingerprint
+from tfgc.errors import ModelLoadError, TfgcError
+from tfgc.export.modules import make_module
 from tfgc.networks import CodecNetworks
 from tfgc.utils.files import (
     atomic_directory,
@@ -110,27 +112,103 @@ def model_card(config, networks: CodecNetworks, step: int, fingerprint: bytes,
     ])
 
 
-def export(networks: CodecNetworks, config, export_dir: str, version: int | None = None,
-           step: int = 0, tables_images: list[str] | None = None,
-           stated_max_bpp: float | None = None) -> ExportResult:
-    """Saves the full and the stock SavedModel of `networks` as version `version` (default
-    next). `config` is the run's full config (recorded in the model card and assets)."""
+def _free_version(export_dir: str, version: int | None) -> int:
+    """`version`, or the next free one, after removing half pairs of killed exports."""
     for path in remove_half_pairs(export_dir):
         print(f"removed {path}: its other half was never written (a killed export)",
               file=sys.stderr)
     version = version or next_version(export_dir)
     for name in (FULL_NAME, STOCK_NAME):
         if os.path.exists(os.path.join(export_dir, name, str(version))):
-            from tfgc.errors import TfgcError
-
             raise TfgcError(f"{os.path.join(export_dir, name, str(version))} exists; choose "
                             "another --version or omit it to use the next free one")
+    return version
+
+
+def _write_pair(full: tf.Module, stock: tf.Module, export_dir: str, version: int,
+                assets: dict[str, str]) -> tuple[str, str]:
+    full_dir = os.path.join(export_dir, FULL_NAME, str(version))
+    stock_dir = os.path.join(export_dir, STOCK_NAME, str(version))
+    # Both halves are written completely under temporary names first, then renamed one right
+    # after the other: a reader sees a version directory only when it is whole, and the pair
+    # is split only if the process dies between the two renames (the next export removes
+    # such a half).
+    with atomic_directory(full_dir) as full_tmp, atomic_directory(stock_dir) as stock_tmp:
+        _save(full, {"compress": full.compress, "decompress": full.decompress,
+                     "decompress_png": full.decompress_png,
+                     "serving_default": full.decompress}, full_tmp, assets)
+        _save(stock, {"analysis": stock.analysis, "synthesis": stock.synthesis,
+                      "compress": stock.compress, "decompress": stock.decompress,
+                      "decompress_png": stock.decompress_png,
+                      "serving_default": stock.decompress}, stock_tmp, assets)
+    return full_dir, stock_dir
+
+
+def reexport(source: str, export_dir: str, version: int | None = None) -> ExportResult:
+    """Writes the pair again from a full export (e.g. the bundled model, which ships without
+    its stock half): the same weights, tables, fingerprints and assets, so both halves read
+    and write exactly the files the source does."""
+    extra = os.path.join(source, "assets.extra")
+    if not os.path.exists(os.path.join(source, "saved_model.pb")) or not os.path.isdir(extra):
+        raise ModelLoadError(f"{source} is not a full tfgc export (tfgc/<version>)")
+    assets = {}
+    for name in sorted(os.listdir(extra)):
+        with open(os.path.join(extra, name), encoding="utf-8") as f:
+            assets[name] = f.read()
+    config = from_json(assets["config.json"])
+    networks = CodecNetworks.from_config(config.model)
+    path = os.path.join(source, "variables", "variables")
+    reader = tf.train.load_checkpoint(path)
+
+    def value(name: str):
+        key = f"{name}/.ATTRIBUTES/VARIABLE_VALUE"
+        return reader.get_tensor(key) if reader.has_tensor(key) else None
+
+    parts = {"encoder": networks.encoder, "generator": networks.generator}
+    if networks.semantic_features is not None:
+        parts["semantic_features"] = networks.semantic_features
+    # Exports made before CodecNetworks kept E and G at the module's top level.
+    nested = any(k.startswith("networks/") for k in reader.get_variable_to_shape_map())
+    root = tf.Module()  # the export's module: E and G under .networks (or at its top level)
+    holder = tf.Module() if nested else root
+    for name, net in parts.items():
+        setattr(holder, name, net)
+    if nested:
+        root.networks = holder
+    status = tf.train.Checkpoint(root).restore(path)
+    status.expect_partial()  # the export's own variables (fingerprint, tables...) read below
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as e:  # a SavedModel has no save counter; anything else is a mismatch
+        if "Found 1 Python objects" not in str(e) or "save_counter" not in str(e):
+            raise ModelLoadError(f"{source} does not hold the networks its config.json "
+                                 f"describes: {str(e).splitlines()[0]}") from None
+    tables = value("model_tables")
+    tables = tables if tables is not None and tables.size else None
+    fingerprints = (bytes(value("fingerprint")), bytes(value("decoder_fingerprint") or b"") or None)
+    full = make_module(networks, tables, fingerprints=fingerprints)
+    stock = make_module(networks, tables, stock=True, fingerprints=fingerprints)
+    version = _free_version(export_dir, version)
+    info = json.loads(assets.get("export.json", "{}"))
+    assets["export.json"] = json.dumps({**info, "version": version,
+                                        "reexported_from_version": info.get("version")}, indent=2)
+    full_dir, stock_dir = _write_pair(full, stock, export_dir, version, assets)
+    return ExportResult(full_dir, stock_dir, version, fingerprints[0],
+                        float(info.get("mean_bpp_on_table_images", float("nan"))))
+
+
+def export(networks: CodecNetworks, config, export_dir: str, version: int | None = None,
+           step: int = 0, tables_images: list[str] | None = None,
+           stated_max_bpp: float | None = None) -> ExportResult:
+    """Saves the full and the stock SavedModel of `networks` as version `version` (default
+    next). `config` is the run's full config (recorded in the model card and assets)."""
+    version = _free_version(export_dir, version)
     tables_images = tables_images or []
     pixels = [read_rgb(p) for p in tqdm(tables_images, desc="fitting tables", unit="image")]
     tables = fit_tables(networks, pixels) if pixels else None
-    fingerprint = model_fingerprint(networks, tables)
-    full = make_module(networks, tables, fingerprint)
-    stock = make_module(networks, tables, fingerprint, stock=True)
+    full = make_module(networks, tables)
+    stock = make_module(networks, tables, stock=True)
+    fingerprint = bytes(full.fingerprint.numpy())
 
     # An SC file's size depends on its label map and mask, which table images do not have.
     sizes = [] if networks.mode == "sc" else [
@@ -150,18 +228,5 @@ def export(networks: CodecNetworks, config, export_dir: str, version: int | None
                   "mean_bpp_on_table_images": mean_bpp,
                   "max_bpp_on_table_images": max(sizes) if sizes else None,
                   "stated_max_bpp": stated_max_bpp}, indent=2)}
-    full_dir = os.path.join(export_dir, FULL_NAME, str(version))
-    stock_dir = os.path.join(export_dir, STOCK_NAME, str(version))
-    # Both halves are written completely under temporary names first, then renamed one right
-    # after the other: a reader sees a version directory only when it is whole, and the pair
-    # is split only if the process dies between the two renames (the next export removes
-    # such a half).
-    with atomic_directory(full_dir) as full_tmp, atomic_directory(stock_dir) as stock_tmp:
-        _save(full, {"compress": full.compress, "decompress": full.decompress,
-                     "decompress_png": full.decompress_png,
-                     "serving_default": full.decompress}, full_tmp, assets)
-        _save(stock, {"analysis": stock.analysis, "synthesis": stock.synthesis,
-                      "compress": stock.compress, "decompress": stock.decompress,
-                      "decompress_png": stock.decompress_png,
-                      "serving_default": stock.decompress}, stock_tmp, assets)
+    full_dir, stock_dir = _write_pair(full, stock, export_dir, version, assets)
     return ExportResult(full_dir, stock_dir, version, fingerprint, mean_bpp)

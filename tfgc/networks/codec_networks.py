@@ -118,6 +118,12 @@ class CodecNetworks(tf.Module):
         """dim(w) * log2(L) / pixels: the rate bound the paper quotes, in bits per pixel."""
         return self.num_channels * math.log2(self.num_centers) / self.stride**2
 
+    @property
+    def synthesis_variables(self) -> list[tf.Variable]:
+        """Every variable `synthesis` reads (G's, and F's in the SC mode), in a fixed order."""
+        nets = [self.generator] + ([self.semantic_features] if self.semantic_features else [])
+        return [weight for net in nets for weight in net.weights]
+
     # ----------------------------------------------------------------------------------------
     def analysis(self, images: tf.Tensor) -> tf.Tensor:
         """images [B, H, W, 3] in [0, 1], H and W multiples of `stride` -> int32 symbols
