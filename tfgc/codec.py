@@ -187,8 +187,9 @@ class Codec:
             symbols, _ = optimizer.optimize(pixels, steps, noise_seed, progress)
             data = coding.encode_symbols(
                 symbols, num_centers=self.num_centers, image_shape=pixels.shape[:2],
-                fingerprint=self.fingerprint, stride=self.networks.stride,
-                noise_seed=noise_seed, model_tables=self.model_tables)
+                fingerprint=self.fingerprint, decoder_fingerprint=self.decoder_fingerprint,
+                stride=self.networks.stride, noise_seed=noise_seed,
+                model_tables=self.model_tables)
         else:
             data = self.module.compress_one(tf.constant(pixels),
                                             tf.constant(noise_seed, tf.int64), *selective)
