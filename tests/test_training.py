@@ -116,30 +116,6 @@ def test_every_config_builds(path):
     assert model.count_params() > 0
 
 
-_MIRRORED = """
-import sys, tensorflow as tf
-tf.config.set_logical_device_configuration(tf.config.list_physical_devices('CPU')[0],
-    [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
-sys.path.insert(0, {root!r})
-from tests.conftest import tiny_config
-from tfgc.training.trainer import train
-config = tiny_config()
-config.distribution = 'mirrored'
-config.data.train = {data!r}
-config.batch_size = 4
-model = train(config, {workdir!r})
-print('REPLICAS', model.distribute_strategy.num_replicas_in_sync, 'STEP', model.current_step())
-"""
-
-
-def test_mirrored_strategy_trains_on_two_logical_cpus(image_folder, tmp_path):
-    code = _MIRRORED.format(root=REPO_ROOT, data=image_folder, workdir=str(tmp_path / "run"))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=600, cwd=REPO_ROOT)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "REPLICAS 2 STEP 4" in result.stdout
-
-
 @pytest.mark.slow
 def test_sigkill_never_leaves_a_corrupt_latest_checkpoint(image_folder, tmp_path):
     workdir = str(tmp_path / "run")
