@@ -59,9 +59,10 @@ def _set(data: bytes, offset: int, fmt_char: str, value: int) -> bytes:
 
 def _graph(data: bytes, fingerprint: bytes = FP, backend: str = "tfc"):
     """The decode graph alone (no Python validation), as a SavedModel would run it."""
-    function = api._decode_function(get_backend(backend), None, None)  # cached
+    function = api._decode_function(get_backend(backend), None, None, None)  # cached
     try:
-        return function(tf.constant(data), tf.constant(fingerprint), tf.zeros([0, 0], tf.int32))
+        return function(tf.constant(data), tf.constant(fingerprint), tf.zeros([0, 0], tf.int32),
+                        tf.constant(api.NO_PIXEL_LIMIT, tf.int64))
     except tf.errors.InvalidArgumentError as e:
         raise api.error_from_graph(e) from None
 
@@ -220,12 +221,19 @@ def test_python_limits_refuse_absurd_claims_before_allocating():
             _graph(data)
         assert time.perf_counter() - start < 5
     # 4096 rows, one of them 16 KB long: the stock decoder would pad every row to 16 KB.
-    rows, long = 4096, 16385
-    header = struct.pack("<4sBB16sHHHHHHHBBBI", b"TFGC", 1, 0, FP, rows, 1, 0, 0, rows, 1, 1,
-                         2, 0, 0, 0)
-    lengths = (long << (15 * (rows - 1))).to_bytes((15 * rows + 7) // 8, "big")
-    data = _fix_crc(header + b"\x00\x0f" + lengths + b"\x00" + b"\x55" * long + bytes(4))
-    with pytest.raises(BitstreamError, match="rows x longest stream"):
-        parse_header(data)
-    with pytest.raises(BitstreamError, match="rows x longest stream"):
-        _graph(data)
+    def long_row_file(rows: int, width: int, channels: int, long: int) -> bytes:
+        header = struct.pack("<4sBB16sHHHHHHHBBBI", b"TFGC", 1, 0, FP, rows, width, 0, 0, rows,
+                             width, channels, 2, 0, 0, 0)
+        lengths = (long << (15 * (rows - 1))).to_bytes((15 * rows + 7) // 8, "big")
+        return _fix_crc(header + b"\x00\x0f" + lengths + b"\x00" * (channels // 8)
+                        + b"\x55" * long + bytes(4))
+
+    data = long_row_file(4096, 8, 1024, 16385)
+    for decode in (parse_header, _graph):
+        with pytest.raises(BitstreamError, match="rows x longest stream"):
+            decode(data)
+    # A stream longer than the coder can write for its symbols (2 bytes each, 2 to finish).
+    data = long_row_file(4096, 1, 1, 5)
+    for decode in (parse_header, _graph):
+        with pytest.raises(BitstreamError, match="longer than the coder writes|at most 4"):
+            decode(data)

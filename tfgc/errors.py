@@ -43,3 +43,7 @@ class OutputError(TfgcError):
 
 class TensorFlowStateError(TfgcError):
     """TensorFlow's process state would build wrong graphs (see tfgc/utils/absl_app.py)."""
+
+
+class ResourceLimitError(TfgcError):
+    """Decoding or encoding would exceed a resource limit (e.g. `max_pixels`, or memory)."""

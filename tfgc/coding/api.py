@@ -21,7 +21,7 @@ from tfgc.coding.backends import RangeDecoderBackend, get_backend
 from tfgc.coding.decoder import decode_graph
 from tfgc.coding.encoder import EncoderConfig, encode_graph, make_config
 from tfgc.coding.tables import parse_table_section_np
-from tfgc.errors import BitstreamError, ModelMismatchError, TfgcError, UnsupportedVersionError
+from tfgc.errors import BitstreamError, TfgcError
 
 DEFAULT_STRIDE = 16
 
@@ -152,13 +152,18 @@ def _check_encode_args(symbols: np.ndarray, num_centers: int, image_shape: np.nd
 
 @functools.lru_cache(maxsize=32)
 def _decode_function(backend: RangeDecoderBackend, num_centers: int | None,
-                     num_channels: int | None):
-    def run(data, fingerprint, model_tables):
-        return decode_graph(data, fingerprint, backend, model_tables, num_centers, num_channels)
+                     num_channels: int | None, stride: int | None):
+    def run(data, fingerprint, model_tables, max_pixels):
+        return decode_graph(data, fingerprint, backend, model_tables, num_centers, num_channels,
+                            stride, max_pixels)
 
     spec = [tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.string),
-            tf.TensorSpec([None, None], tf.int32)]
+            tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([], tf.int64)]
     return tf.function(run, input_signature=spec, autograph=False)
+
+
+# "No pixel limit" for graphs that take the limit as an input.
+NO_PIXEL_LIMIT = fmt.MAX_IMAGE_SIDE ** 2
 
 
 @tf.autograph.experimental.do_not_convert
@@ -171,12 +176,16 @@ def decode_symbols(
     num_centers: int | None = None,
     num_channels: int | None = None,
     decoder_fingerprint=None,
+    stride: int | None = None,
+    max_pixels: int | None = None,
 ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """Symbols int32 [h, w, C] and the header fields (int64 scalar tensors) of a `.tfgc` file.
 
     backend: "tfc" (custom ops) or "stock" (stock TF ops only; same symbols). num_centers /
-    num_channels: the model's values; a file that differs raises ModelMismatchError (and the
-    symbols get a static channel dimension). Header keys: version, flags, image_height,
+    num_channels / stride: the model's values; a file that differs raises ModelMismatchError
+    (BitstreamError for the stride; the symbols get a static channel dimension). max_pixels:
+    refuse (ResourceLimitError) a file whose image has more pixels, before decoding anything
+    (an int, or an int64 tensor inside a graph). Header keys: version, flags, image_height,
     image_width, pad_bottom, pad_right, latent_height, latent_width, channels, num_centers,
     entropy_model, noise_seed, payload_bytes, file_bytes. decoder_fingerprint: also accepted
     on files that do not use the model tables (see `encode_symbols`).
@@ -184,7 +193,7 @@ def decode_symbols(
     backend = get_backend(backend)
     if _in_graph():
         return decode_graph(bitstring, _fingerprint_tensor(fingerprint, decoder_fingerprint),
-                            backend, model_tables, num_centers, num_channels)
+                            backend, model_tables, num_centers, num_channels, stride, max_pixels)
     data = bitstring.numpy() if isinstance(bitstring, tf.Tensor) else bytes(bitstring)
     fingerprint = _fingerprint_bytes(fingerprint)
     if decoder_fingerprint is not None:
@@ -195,55 +204,50 @@ def decode_symbols(
             raise ValueError(f"model tables must be 2-D, got shape {model_tables.shape}")
     validate_file(data, fingerprint=fingerprint, model_tables=model_tables,
                   num_centers=num_centers, num_channels=num_channels,
-                  decoder_fingerprint=decoder_fingerprint)
+                  decoder_fingerprint=decoder_fingerprint, stride=stride, max_pixels=max_pixels)
     tables = np.zeros((0, 0), np.int32) if model_tables is None else model_tables.astype(np.int32)
-    function = _decode_function(backend, num_centers, num_channels)
+    function = _decode_function(backend, num_centers, num_channels, stride)
+    limit = NO_PIXEL_LIMIT if max_pixels is None else int(max_pixels)
     try:
         return function(tf.constant(data), tf.constant(fingerprint + (decoder_fingerprint or b"")),
-                        tf.constant(tables))
+                        tf.constant(tables), tf.constant(limit, tf.int64))
     except tf.errors.InvalidArgumentError as e:  # a check the Python validation does not repeat
         raise error_from_graph(e) from None
 
 
 def error_from_graph(error: tf.errors.InvalidArgumentError) -> TfgcError:
-    """The tfgc exception for a failed assert of the decode graph (e.g. from a SavedModel)."""
-    found = re.search(r"assertion failed: (.*)", error.message)
-    if not found:
+    """The tfgc exception for a failed assert of the decode graph (e.g. from a SavedModel):
+    the same class the Python validation raises for that check (`format.CHECKS`)."""
+    found = re.search(r"assertion failed: (.*)", error.message, re.DOTALL)
+    pieces = re.findall(r"\[([^\]]*)\]", found.group(1)) if found else []
+    message = " ".join(p.strip() for p in pieces)
+    named = re.match(re.escape(fmt.GRAPH_PREFIX) + r"(\w+): *(.*)", message, re.DOTALL)
+    if not named or named.group(1) not in fmt.CHECKS:
         return BitstreamError(f"not a valid .tfgc file: {error.message.strip()}")
-    message = " ".join(re.findall(r"\[([^\]]*)\]", found.group(1)))
-    message = message.removeprefix("tfgc bitstream: ")
-    if "format version" in message:
-        return UnsupportedVersionError(message)
-    if any(m in message for m in ("made by model", "another model", "than the model",
-                                  "context tables")):
-        return ModelMismatchError(message)
-    return BitstreamError(f"not a valid .tfgc file: {message}")
+    return fmt.reader_error(named.group(1), named.group(2))
 
 
 def validate_file(data: bytes, *, fingerprint: bytes | None = None,
                   model_tables: np.ndarray | None = None, num_centers: int | None = None,
                   num_channels: int | None = None,
-                  decoder_fingerprint: bytes | None = None) -> fmt.Header:
-    """Everything `decode_symbols` checks before decoding, in Python; returns the header."""
-    header = fmt.parse_header(data, fingerprint, decoder_fingerprint)
-    if num_centers is not None and header.num_centers != num_centers:
-        raise ModelMismatchError(
-            f"this file has L={header.num_centers} quantization centers, the model has "
-            f"{num_centers}: it was made by another model")
-    if num_channels is not None and header.channels != num_channels:
-        raise ModelMismatchError(
-            f"this file has {header.channels} latent channels, the model has {num_channels}: "
-            "it was made by another model")
+                  decoder_fingerprint: bytes | None = None, stride: int | None = None,
+                  max_pixels: int | None = None) -> fmt.Header:
+    """Everything `decode_symbols` checks before decoding, in Python and in the same order
+    (`format.CHECKS`); returns the header. The one check left to the decode graph is the
+    payload's (it needs the range decoder)."""
+    header = fmt.parse_header(data, fingerprint, decoder_fingerprint, stride=stride,
+                              num_centers=num_centers, num_channels=num_channels,
+                              max_pixels=max_pixels)
     if header.model_tables:
         if model_tables is None:
-            raise ModelMismatchError(
-                "this file was coded with the model's context tables; pass model_tables= "
-                "(the model's stored tables) to decode it")
+            raise fmt.reader_error(
+                "model_tables", "this file was coded with the model's context tables; pass "
+                "model_tables= (the model's stored tables) to decode it")
         expected = (header.num_contexts, header.num_centers)
         canonical = fmt.CANONICAL_STRUCTURE[len(fmt.STRUCTURES[header.structure])]
         if tuple(np.shape(model_tables)) != expected or canonical != header.structure:
-            raise ModelMismatchError(
-                f"this file needs model tables of shape {expected} (structure "
+            raise fmt.reader_error(
+                "model_tables", f"this file needs model tables of shape {expected} (structure "
                 f"{header.structure}), got {np.shape(model_tables)}: it was made by another model")
     else:
         parse_table_section_np(

@@ -43,18 +43,33 @@ def context_index_np(symbols: np.ndarray, num_centers: int, structure: int) -> n
     return index
 
 
-def context_index(symbols: tf.Tensor, num_centers: int, structure: int) -> tf.Tensor:
-    """Context of every symbol of int32 [h, w, C] for a static structure: int32 [h, w, C]."""
-    none = tf.constant(num_centers, symbols.dtype)
+def _neighbours(symbols: tf.Tensor, none: tf.Tensor) -> tuple[tf.Tensor, ...]:
+    """(left, prev, diag) of every symbol of [h, w, C], `none` outside the row."""
     shape = tf.shape(symbols)
     left = tf.concat([tf.fill([shape[0], 1, shape[2]], none), symbols[:, :-1]], axis=1)
     prev = tf.concat([tf.fill([shape[0], shape[1], 1], none), symbols[:, :, :-1]], axis=2)
     diag = tf.concat([tf.fill([shape[0], 1, shape[2]], none), prev[:, :-1]], axis=1)
-    nbs = {"left": left, "prev": prev, "diag": diag}
-    index = tf.broadcast_to(tf.range(shape[2], dtype=symbols.dtype), shape)
+    return left, prev, diag
+
+
+def context_index(symbols: tf.Tensor, num_centers: int, structure: int) -> tf.Tensor:
+    """Context of every symbol of int32 [h, w, C] for a static structure: int32 [h, w, C]."""
+    none = tf.constant(num_centers, symbols.dtype)
+    nbs = dict(zip(NEIGHBOURS, _neighbours(symbols, none)))
+    index = tf.broadcast_to(tf.range(tf.shape(symbols)[2], dtype=symbols.dtype),
+                            tf.shape(symbols))
     for name in STRUCTURES[structure]:
         index = index * (num_centers + 1) + nbs[name]
     return index
+
+
+def runtime_context_index(symbols: tf.Tensor, num_centers: tf.Tensor, uses: tf.Tensor
+                          ) -> tf.Tensor:
+    """`context_index` for a structure known only at run time (`uses` = structure_uses)."""
+    none = tf.cast(num_centers, symbols.dtype)
+    channel = tf.broadcast_to(tf.range(tf.shape(symbols)[2], dtype=symbols.dtype),
+                              tf.shape(symbols))
+    return step_context(channel, *_neighbours(symbols, none), none, uses)
 
 
 def structure_uses(structure: tf.Tensor) -> tf.Tensor:

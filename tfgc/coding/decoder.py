@@ -13,7 +13,8 @@ import tensorflow as tf
 
 from tfgc.coding import bitops, crc32, tables
 from tfgc.coding.backends import RangeDecoderBackend
-from tfgc.coding.contexts import step_context, structure_uses
+from tfgc.coding.contexts import runtime_context_index, step_context, structure_uses
+from tfgc.coding.encoder import range_encode
 from tfgc.coding.format import (
     CANONICAL_STRUCTURE,
     CRC_BYTES,
@@ -21,6 +22,7 @@ from tfgc.coding.format import (
     FIXED_HEADER_BYTES,
     FLAG_SELECTIVE,
     FORMAT_VERSION,
+    GRAPH_PREFIX,
     KNOWN_FLAGS,
     KNOWN_SECTION_TYPES,
     MAGIC,
@@ -35,6 +37,7 @@ from tfgc.coding.format import (
     MIN_FILE_BYTES,
     MODEL_TABLE_PRECISION,
     MODEL_TABLES_BIT,
+    PIXEL_LIMIT_TEMPLATE,
     PNG_HEADER_BYTES,
     PNG_SIGNATURE,
     SECTION_HEADER,
@@ -56,12 +59,13 @@ class _Checks:
     def __init__(self) -> None:
         self.ops: list[tf.Operation] = []
 
-    def check(self, condition, message: str, *data) -> None:
+    def check(self, condition, check: str, message: str, *data) -> None:
+        """`check` names the entry of `format.CHECKS` (which error a failure is)."""
         # Each assert waits for the previous ones: the first failing check in program order
         # is the one reported (e.g. "newer version" rather than the CRC it also fails).
         with tf.control_dependencies(self.ops[-1:]):
             self.ops.append(tf.debugging.Assert(
-                condition, [f"tfgc bitstream: {message}", *data], summarize=64))
+                condition, [f"{GRAPH_PREFIX}{check}: {message}", *data], summarize=64))
 
     def gate(self, *tensors):
         with tf.control_dependencies(self.ops):
@@ -75,10 +79,13 @@ def _hex(data: tf.Tensor) -> tf.Tensor:
 
 def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderBackend,
                  model_tables=None, num_centers: int | None = None,
-                 num_channels: int | None = None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+                 num_channels: int | None = None, stride: int | None = None,
+                 max_pixels=None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """Symbols int32 [h, w, C] and the header fields (int64 scalars) of a `.tfgc` file.
 
     model_tables: int32 [K, L] (array or tensor) from `fit_model_tables`, or None.
+    num_centers, num_channels, stride: the decoding model's (None: not checked).
+    max_pixels: int64 scalar (tensor or int), the largest image H * W to decode; None: no limit.
     """
     data = tf.reshape(tf.convert_to_tensor(data, tf.string), [])
     checks = _Checks()
@@ -93,19 +100,22 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
         return bitops.read_le(buf, offset, 2)
 
     # Stage 1: is this an intact file of a version we read?
-    checks.check(n > 0, "the file is empty")
-    checks.check(tf.reduce_all(tf.equal(buf[:4], tf.constant(list(MAGIC), tf.int64))),
-                 "wrong magic bytes: not a tfgc file")
+    checks.check(n > 0, "empty", "the file is empty")
+    checks.check(tf.reduce_all(tf.logical_or(tf.equal(buf[:4], tf.constant(list(MAGIC), tf.int64)),
+                                             tf.range(4, dtype=tf.int64) >= n)),
+                 "magic", "wrong magic bytes: not a tfgc file")
+    checks.check(n >= 5, "truncated", "truncated before the version byte")
     version = buf[4]
-    checks.check(version <= FORMAT_VERSION,
+    checks.check(version <= FORMAT_VERSION, "version",
                  f"unsupported .tfgc format version (this build reads up to {FORMAT_VERSION}):",
                  version)
-    checks.check(version >= 1, "format version 0 does not exist")
-    checks.check(n >= MIN_FILE_BYTES, f"truncated: a file has at least {MIN_FILE_BYTES} bytes")
+    checks.check(version >= 1, "version_zero", "format version 0 does not exist")
+    checks.check(n >= MIN_FILE_BYTES, "truncated",
+                 f"truncated: a file has at least {MIN_FILE_BYTES} bytes")
     end = tf.maximum(n - CRC_BYTES, 0)
     raw = checks.gate(raw)
     stored_crc = bitops.read_le(buf, end, CRC_BYTES)
-    checks.check(tf.equal(crc32.crc32(raw[:end]), stored_crc),
+    checks.check(tf.equal(crc32.crc32(raw[:end]), stored_crc), "crc",
                  "CRC mismatch: the file is corrupted or truncated")
     buf = checks.gate(buf)
 
@@ -116,38 +126,46 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
     h, w, c = u16(30), u16(32), u16(34)
     centers, model_byte, prec_byte = buf[36], buf[37], buf[38]
     seed = bitops.read_le(buf, 39, 4)
-    checks.check(tf.equal(tf.bitwise.bitwise_and(flags, ~KNOWN_FLAGS), 0), "unknown flag bits")
-    checks.check(tf.reduce_all(tf.stack([image_h, image_w, h, w]) >= 1), "a size is 0")
-    checks.check(tf.logical_and(c >= 1, c <= MAX_CHANNELS), "latent channels out of range")
-    checks.check(tf.logical_and(centers >= MIN_CENTERS, centers <= MAX_CENTERS),
+    checks.check(tf.equal(tf.bitwise.bitwise_and(flags, ~KNOWN_FLAGS), 0), "flags",
+                 "unknown flag bits")
+    checks.check(tf.reduce_all(tf.stack([image_h, image_w, h, w]) >= 1), "sizes", "a size is 0")
+    checks.check(tf.logical_and(c >= 1, c <= MAX_CHANNELS), "sizes",
+                 "latent channels out of range")
+    checks.check(tf.logical_and(centers >= MIN_CENTERS, centers <= MAX_CENTERS), "sizes",
                  "number of centers out of range")
     checks.check(tf.logical_and(h * w * c <= MAX_LATENT_ELEMENTS, w * c <= MAX_ROW_SYMBOLS),
-                 "latent larger than the limits")
+                 "sizes", "latent larger than the limits")
     padded_h, padded_w = image_h + pad_b, image_w + pad_r
     h1, w1 = tf.maximum(h, 1), tf.maximum(w, 1)
-    checks.check(tf.logical_and(tf.logical_and(tf.equal(padded_h % h1, 0),
-                                               tf.equal(padded_w % w1, 0)),
-                                tf.equal(padded_h // h1, padded_w // w1)),
-                 "image size + padding does not match the latent size")
+    file_stride = padded_h // h1
+    checks.check(tf.reduce_all(tf.stack([
+        tf.equal(padded_h % h1, 0), tf.equal(padded_w % w1, 0),
+        tf.equal(padded_w // w1, file_stride), pad_b < file_stride, pad_r < file_stride])),
+        "stride", "image size + padding is not the latent size times one stride with less "
+        "than a stride of padding")
+    if stride is not None:
+        checks.check(tf.equal(file_stride, stride), "stride",
+                     f"the header's stride differs from the model's ({stride}):", file_stride)
     structure = tf.bitwise.bitwise_and(model_byte, STRUCTURE_MASK)
     use_model = tf.not_equal(tf.bitwise.bitwise_and(model_byte, MODEL_TABLES_BIT), 0)
     checks.check(tf.logical_and(
         tf.equal(tf.bitwise.bitwise_and(model_byte, ~(STRUCTURE_MASK | MODEL_TABLES_BIT)), 0),
-        structure < len(STRUCTURES)), "unknown entropy model")
+        structure < len(STRUCTURES)), "entropy_model", "unknown entropy model")
     base = tf.bitwise.bitwise_and(prec_byte, 0x0F) + 1
     step = tf.bitwise.bitwise_and(tf.bitwise.right_shift(prec_byte, 4), 0x03) + 1
     checks.check(tf.where(use_model, tf.equal(prec_byte, 0), tf.logical_and(
         tf.equal(tf.bitwise.bitwise_and(prec_byte, 0xC0), 0), base + 2 * step <= 16)),
-        "invalid table precision")
+        "precision", "invalid table precision")
     structure = tf.minimum(structure, len(STRUCTURES) - 1)
     neighbours = tf.reduce_sum(tf.cast(structure_uses(structure), tf.int64))
     num_contexts = c * (centers + 1) ** neighbours
-    checks.check(num_contexts * (centers + 2) <= MAX_TABLE_ENTRIES, "too many contexts")
+    checks.check(num_contexts * (centers + 2) <= MAX_TABLE_ENTRIES, "contexts",
+                 "too many contexts")
     # F (16 bytes), or F then D: files using the model tables must carry F, others F or D.
     expected_fp = bitops.from_string(fingerprint)
     checks.check(tf.logical_or(tf.equal(tf.size(expected_fp), FINGERPRINT_BYTES),
                                tf.equal(tf.size(expected_fp), 2 * FINGERPRINT_BYTES)),
-                 "the decoder's fingerprint is not 16 bytes")
+                 "fingerprint", "the decoder's fingerprint is not 16 bytes")
     expected_fp = tf.concat([expected_fp, expected_fp, tf.zeros([FINGERPRINT_BYTES], tf.int64)],
                             0)
     model_fp = expected_fp[:FINGERPRINT_BYTES]
@@ -155,15 +173,21 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
     matches_decoder = tf.logical_and(tf.logical_not(use_model),
                                      tf.reduce_all(tf.equal(file_fp, decoder_fp)))
     checks.check(tf.logical_or(tf.reduce_all(tf.equal(file_fp, model_fp)), matches_decoder),
-                 "this file was made by model", _hex(file_fp), "you are decoding with model",
+                 "fingerprint", "this file was made by model", _hex(file_fp),
+                 "you are decoding with model",
                  _hex(tf.where(use_model, model_fp, decoder_fp)))
     if num_centers is not None:
-        checks.check(tf.equal(centers, num_centers),
+        checks.check(tf.equal(centers, num_centers), "centers",
                      f"the file has a different number of centers than the model ({num_centers})")
     if num_channels is not None:
-        checks.check(tf.equal(c, num_channels),
+        checks.check(tf.equal(c, num_channels), "channels",
                      f"the file has a different number of channels than the model "
                      f"({num_channels})")
+    if max_pixels is not None:
+        max_pixels = tf.cast(max_pixels, tf.int64)
+        pixels = image_h * image_w
+        checks.check(pixels <= max_pixels, "pixels", tf.strings.format(
+            PIXEL_LIMIT_TEMPLATE, (image_w, image_h, pixels, max_pixels)))
     buf, h, w, c, centers = checks.gate(buf, h, w, c, centers)
 
     # Stage 3: sections (skip unknown optional ones, reject unknown required ones; find the
@@ -191,22 +215,24 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
         section_step,
         (tf.constant(0, tf.int64), tf.constant(FIXED_HEADER_BYTES + 1, tf.int64),
          tf.constant(True), tf.constant(True), tf.zeros([2, 3], tf.int64)))
-    checks.check(sections_ok, "bad optional section")
-    checks.check(readable, f"the file needs a section type this build (format version "
-                 f"{FORMAT_VERSION}) does not support")
+    checks.check(sections_ok, "section", "bad optional section")
+    checks.check(readable, "required_section", f"the file needs a section type this build "
+                 f"(format version {FORMAT_VERSION}) does not support")
     selective = tf.not_equal(tf.bitwise.bitwise_and(flags, FLAG_SELECTIVE), 0)
     (mask_start, mask_length, mask_count), (labels_start, labels_length, labels_count) = (
         tf.unstack(found[0]), tf.unstack(found[1]))
-    checks.check(tf.logical_and(mask_count <= 1, labels_count <= 1), "a section type repeats")
+    checks.check(tf.logical_and(mask_count <= 1, labels_count <= 1), "section",
+                 "a section type repeats")
     checks.check(tf.logical_and(tf.equal(mask_count > 0, selective),
                                 tf.equal(labels_count > 0, selective)),
+                 "section",
                  "the selective-compression flag and the mask/label-map sections disagree")
     mask_bytes = (h * w + 7) // 8
     checks.check(tf.logical_or(tf.logical_not(selective), tf.equal(mask_length, mask_bytes)),
-                 "the preservation mask section has the wrong length")
+                 "section", "the preservation mask section has the wrong length")
     mask_bits = bitops.unpack_bits(checks.gate(raw)[mask_start:mask_start + mask_length])
     checks.check(tf.reduce_all(tf.equal(mask_bits[h * w:], 0)),
-                 "nonzero padding after the preservation mask")
+                 "section", "nonzero padding after the preservation mask")
     png = tf.gather(buf, tf.clip_by_value(labels_start + tf.range(PNG_HEADER_BYTES,
                                                                   dtype=tf.int64),
                                           0, n + _GUARD - 1))
@@ -216,29 +242,34 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
         png[16:24], tf.concat([_be32(image_w), _be32(image_h)], 0))))
     png_ok = tf.logical_and(png_ok, tf.reduce_all(tf.equal(png[24:26], [8, 0])))
     checks.check(tf.logical_or(tf.logical_not(selective), png_ok),
+                 "section",
                  "the label-map section is not an 8-bit grayscale PNG of the image's size")
     keep = tf.where(selective, tf.reshape(tf.cast(tf.pad(mask_bits, [[0, h * w]])[:h * w],
                                                   tf.bool), tf.stack([h, w])),
                     tf.ones(tf.stack([h, w]), tf.bool))
     label_map_png = tf.strings.substr(data, labels_start, labels_length)
-    checks.check(pos < end, "truncated before the stream lengths")
+    checks.check(pos < end, "lengths", "truncated before the stream lengths")
     length_bits = byte(pos)
-    checks.check(length_bits <= MAX_LENGTH_BITS, "stream lengths wider than 32 bits")
+    checks.check(length_bits <= MAX_LENGTH_BITS, "lengths", "stream lengths wider than 32 bits")
     length_bytes = (h * length_bits + 7) // 8
     lengths_start = pos + 1
-    checks.check(lengths_start + length_bytes <= end, "truncated stream lengths")
+    checks.check(lengths_start + length_bytes <= end, "lengths", "truncated stream lengths")
     length_field_bits = bitops.unpack_bits(checks.gate(raw)[lengths_start:
                                                             lengths_start + length_bytes])
     lengths = bitops.read_fields(length_field_bits, tf.range(h) * length_bits,
                                  tf.fill([h], length_bits))
-    checks.check(tf.reduce_all(tf.equal(length_field_bits[h * length_bits:], 0)),
+    checks.check(tf.reduce_all(tf.equal(length_field_bits[h * length_bits:], 0)), "lengths",
                  "nonzero padding after the stream lengths")
-    checks.check(h * tf.reduce_max(lengths) <= MAX_STREAM_CELLS,
+    checks.check(tf.reduce_max(lengths) <= 2 * w * c + 2, "lengths",
+                 "a stream is longer than the coder writes for its symbols (2 bytes each + 2)")
+    checks.check(h * tf.reduce_max(lengths) <= MAX_STREAM_CELLS, "lengths",
                  "rows x longest stream larger than the limit")
     tables_start = lengths_start + length_bytes
     payload_size = tf.reduce_sum(lengths)
     tables_size = end - tables_start - payload_size
-    checks.check(tables_size >= 0, "the streams claim more bytes than the file has")
+    checks.check(tables_size >= 0, "lengths", "the streams claim more bytes than the file has")
+    checks.check(tf.logical_or(tf.logical_not(use_model), tf.equal(tables_size, 0)), "lengths",
+                 "unexpected bytes before the payload")
     lengths, tables_size = checks.gate(lengths, tables_size)
 
     # Stage 4: tables -> lookup. Model tables are a runtime input (empty when there are none)
@@ -254,7 +285,6 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
         ok = tf.logical_and(tf.equal(num_contexts, rows), tf.equal(centers, cols))
         ok = tf.logical_and(ok, tf.equal(structure, tf.gather(
             tf.constant(CANONICAL_STRUCTURE, tf.int64), neighbours)))
-        ok = tf.logical_and(ok, tf.equal(tables_size, 0))
         ok = tf.logical_and(ok, tf.reduce_all(freqs >= 1))
         ok = tf.logical_and(ok, tf.reduce_all(tf.equal(tf.reduce_sum(
             tf.cast(freqs, tf.int64), 1), 1 << MODEL_TABLE_PRECISION)))
@@ -267,10 +297,10 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
         return tables.read_table_section(section, c, centers, structure, w, base, step)
 
     lookup, tables_ok = tf.cond(use_model, model_lookup, file_lookup)
-    checks.check(tf.logical_or(tf.logical_not(use_model), tf.size(freqs) > 0),
+    checks.check(tf.logical_or(tf.logical_not(use_model), tf.size(freqs) > 0), "model_tables",
                  "this file uses the model's context tables: pass model_tables to decode it")
-    checks.check(tf.logical_or(tables_ok, use_model), "invalid table section")
-    checks.check(tf.logical_or(tables_ok, tf.logical_not(use_model)),
+    checks.check(tf.logical_or(tables_ok, use_model), "tables", "invalid table section")
+    checks.check(tf.logical_or(tables_ok, tf.logical_not(use_model)), "model_tables",
                  "the model tables do not fit this file: it was made by another model")
     certain = tf.shape(lookup)[0]  # uncoded SC positions use the certain row after the tables
     lookup = checks.gate(tf.concat([lookup, tf.constant(tables.certain_row_np(MAX_CENTERS))[
@@ -280,9 +310,20 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
     payload_start = tables_start + tables_size
     offsets = payload_start + tf.math.cumsum(lengths, exclusive=True)
     strings = tf.strings.substr(data, offsets, lengths)
-    symbols = _decode_rows(strings, lookup, h, w, c, centers, structure, uses, backend, keep,
-                           certain)
-    symbols = tf.reshape(symbols, tf.stack([h, w, c]))
+    rows = _decode_rows(strings, lookup, h, w, c, centers, structure, uses, backend, keep,
+                        certain)
+    symbols = tf.reshape(rows, tf.stack([h, w, c]))
+    # The coder's own end check (finalize) passes empty, truncated and over-read streams. The
+    # encoder is deterministic, so a stream is valid exactly when it is the encoding of the
+    # symbols it decodes to: re-encode every row and compare (each stream consumed exactly).
+    coded = tf.broadcast_to(keep[..., None], tf.shape(symbols))
+    index = tf.where(coded, runtime_context_index(tf.where(coded, symbols, tf.cast(
+        centers, tf.int32)), centers, uses), tf.cast(certain, tf.int32))
+    checks.check(tf.reduce_all(tf.equal(range_encode(rows, tf.reshape(index, tf.shape(rows)),
+                                                     lookup, backend.name), strings)),
+                 "payload", "a range-coder stream is not the encoding of the symbols it decodes "
+                 "to (corrupted, padded or truncated payload)")
+    symbols = checks.gate(symbols)
     if num_channels is not None:
         symbols = tf.ensure_shape(symbols, [None, None, num_channels])
     header = {
@@ -313,8 +354,7 @@ def _decode_rows(strings, lookup, h, w, c, centers, structure, uses, backend, ke
     def static():
         state = backend.create(strings, lookup)
         index = tf.tile(tf.range(c32)[None], tf.stack([h32, steps // c32]))
-        state, symbols = backend.decode_block(state, tf.where(keep_steps, index, certain))
-        return symbols, backend.finalize(state)
+        return backend.decode_block(state, tf.where(keep_steps, index, certain))[1]
 
     def with_contexts():
         state = backend.create(strings, lookup)
@@ -337,12 +377,8 @@ def _decode_rows(strings, lookup, h, w, c, centers, structure, uses, backend, ke
         _, state, columns = tf.while_loop(lambda k, *_: k < steps, body,
                                           (tf.constant(0), state, columns))
         symbols = tf.transpose(columns.stack()[c32 + 1:])
-        return tf.where(keep_steps, symbols, 0), backend.finalize(state)
+        return tf.where(keep_steps, symbols, 0)
 
     if backend.block_decoding:  # one op for the whole static case
-        symbols, finalized = tf.cond(tf.equal(structure, 0), static, with_contexts)
-    else:  # the loop handles the static case too (no neighbour used): one copy of the step
-        symbols, finalized = with_contexts()
-    with tf.control_dependencies([tf.debugging.Assert(
-            finalized, ["tfgc bitstream: the range coder did not end where expected"])]):
-        return tf.identity(symbols)
+        return tf.cond(tf.equal(structure, 0), static, with_contexts)
+    return with_contexts()  # the loop handles the static case too (no neighbour used)

@@ -119,7 +119,7 @@ def _section(kind: int, data: tf.Tensor) -> tf.Tensor:
     return tf.strings.join([bitops.to_string(head), data])
 
 
-def _range_encode(values: tf.Tensor, index: tf.Tensor, lookup: tf.Tensor,
+def range_encode(values: tf.Tensor, index: tf.Tensor, lookup: tf.Tensor,
                   backend: str) -> tf.Tensor:
     """One string per row of `values` (int32 [n, m]); both backends give the same bytes."""
     if backend == "stock":  # stock TF ops only: the stock SavedModel's compress
@@ -242,7 +242,7 @@ def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
         certain = int(starts[-1]) + model_rows
         indexes = [tf.where(keep, index, certain) for index in indexes]
         lookups.append(tf.constant(tables.certain_row_np(L)))
-    streams = tf.reshape(_range_encode(
+    streams = tf.reshape(range_encode(
         tf.tile(rows, [num, 1]), tf.reshape(tf.stack(indexes), [num * h, w * C]),
         tf.concat(lookups, 0), config.backend), [num, h])
     lengths = tf.cast(tf.strings.length(streams), tf.int64)

@@ -13,7 +13,13 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
-from tfgc.errors import BitstreamError, ModelMismatchError, UnsupportedVersionError
+from tfgc.errors import (
+    BitstreamError,
+    ModelMismatchError,
+    ResourceLimitError,
+    TfgcError,
+    UnsupportedVersionError,
+)
 
 MAGIC = b"TFGC"
 FORMAT_VERSION = 1
@@ -35,6 +41,9 @@ MIN_CENTERS, MAX_CENTERS = 2, 64
 MAX_LATENT_ELEMENTS = 1 << 25  # h * w * C; e.g. 2048 x 2048 x 8 latents (a 32768^2 image)
 MAX_TABLE_ENTRIES = 1 << 22  # contexts * (L + 2) int32 lookup entries (16 MiB)
 MAX_LENGTH_BITS = 32
+# Decode-size policy: an image of more pixels is refused before anything is allocated, unless
+# the caller raises the limit. Pillow's default `Image.MAX_IMAGE_PIXELS`, for the same reason.
+DEFAULT_MAX_PIXELS = 89_478_485
 # Rows decode in lockstep, one position (x, c) per loop step: bound the steps of a row.
 MAX_ROW_SYMBOLS = 1 << 18  # w * C
 # The stock decoder pads every stream to the longest one: bound h * longest stream (bytes).
@@ -77,6 +86,48 @@ KNOWN_SECTION_TYPES: frozenset[int] = frozenset(SECTION_NAMES)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Signature, IHDR length and type, width, height, bit depth, colour type: what is checked.
 PNG_HEADER_BYTES = 26
+
+
+# Every check a reader makes, by name, in the order it makes them (docs/bitstream.md, "Reading
+# a file"), with the error it raises. The Python parser raises and the decode graph asserts by
+# these names, so the API and the SavedModels classify every bad file the same way.
+CHECKS: dict[str, type[TfgcError]] = {
+    "empty": BitstreamError,
+    "magic": BitstreamError,
+    "version": UnsupportedVersionError,
+    "version_zero": BitstreamError,
+    "truncated": BitstreamError,
+    "crc": BitstreamError,
+    "flags": BitstreamError,
+    "sizes": BitstreamError,
+    "stride": BitstreamError,
+    "entropy_model": BitstreamError,
+    "precision": BitstreamError,
+    "contexts": BitstreamError,
+    "fingerprint": ModelMismatchError,
+    "centers": ModelMismatchError,
+    "channels": ModelMismatchError,
+    "pixels": ResourceLimitError,
+    "section": BitstreamError,
+    "required_section": UnsupportedVersionError,
+    "lengths": BitstreamError,
+    "model_tables": ModelMismatchError,
+    "tables": BitstreamError,
+    "payload": BitstreamError,
+}
+# The decode graph's assert messages start with this, then the check's name and ": ".
+GRAPH_PREFIX = "tfgc bitstream: "
+PIXEL_LIMIT_TEMPLATE = (
+    "this file decodes to a {}x{} image ({} pixels), above the limit of {} pixels; if you "
+    "trust it, raise the limit (max_pixels= in Python, --max-pixels on the command line)")
+
+
+def reader_error(check: str, message: str) -> TfgcError:
+    """The exception for a failed reader check: one class per check, for the API and graphs."""
+    error = CHECKS[check]
+    if error is BitstreamError:
+        message = f"not a valid .tfgc file: {message}"
+    return error(message)
 
 
 @dataclass(frozen=True)
@@ -144,7 +195,7 @@ class Header:
         if section is None:
             return None
         bits = _unpack_bits(section.data, self.latent_height * self.latent_width, 1,
-                            "preservation mask")
+                            "preservation mask", "section")
         w = self.latent_width
         return [[bool(b) for b in bits[y * w:(y + 1) * w]] for y in range(self.latent_height)]
 
@@ -161,8 +212,14 @@ def unpack_precision_byte(value: int) -> tuple[int, int]:
     return (value & 0x0F) + 1, ((value >> 4) & 0x03) + 1
 
 
-def _fail(message: str) -> BitstreamError:
-    return BitstreamError(f"not a valid .tfgc file: {message}")
+def pixel_limit_message(height: int, width: int, max_pixels: int) -> str:
+    return PIXEL_LIMIT_TEMPLATE.format(width, height, height * width, max_pixels)
+
+
+def max_stream_bytes(row_symbols: int) -> int:
+    """The longest stream `row_symbols` symbols can need: tfc's coder emits at most one 16-bit
+    word per symbol (precision <= 16) and at most 2 bytes when it finalises."""
+    return 2 * row_symbols + 2
 
 
 def check_fingerprint(fingerprint: bytes) -> bytes:
@@ -178,15 +235,16 @@ def mismatch_message(file_fingerprint: bytes, model_fingerprint: bytes) -> str:
             f"{model_fingerprint.hex()}; decode it with the model that wrote it")
 
 
-def _unpack_bits(data: bytes, count: int, width: int, what: str) -> list[int]:
+def _unpack_bits(data: bytes, count: int, width: int, what: str,
+                 check: str = "lengths") -> list[int]:
     """`count` MSB-first values of `width` bits; the padding bits must be zero."""
     needed = (count * width + 7) // 8
     if len(data) != needed:
-        raise _fail(f"{what}: expected {needed} bytes, found {len(data)}")
+        raise reader_error(check, f"{what}: expected {needed} bytes, found {len(data)}")
     number = int.from_bytes(data, "big") if data else 0
     spare = needed * 8 - count * width
     if number & ((1 << spare) - 1):
-        raise _fail(f"{what}: nonzero padding bits")
+        raise reader_error(check, f"{what}: nonzero padding bits")
     number >>= spare
     mask = (1 << width) - 1
     return [(number >> (width * (count - 1 - i))) & mask for i in range(count)] if width else \
@@ -196,13 +254,14 @@ def _unpack_bits(data: bytes, count: int, width: int, what: str) -> list[int]:
 def check_label_map_png(data: bytes, height: int, width: int) -> None:
     """A label-map section is an 8-bit grayscale PNG of the image's size."""
     if len(data) < PNG_HEADER_BYTES or data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
-        raise _fail("the label-map section is not a PNG")
+        raise reader_error("section", "the label-map section is not a PNG")
     png_w, png_h = struct.unpack(">II", data[16:24])
     if (png_h, png_w) != (height, width):
-        raise _fail(f"the label map is {png_w}x{png_h}, the image {width}x{height}")
+        raise reader_error("section",
+                           f"the label map is {png_w}x{png_h}, the image {width}x{height}")
     if data[24] != 8 or data[25] != 0:
-        raise _fail(f"the label map PNG must be 8-bit grayscale (bit depth {data[24]}, colour "
-                    f"type {data[25]})")
+        raise reader_error("section", f"the label map PNG must be 8-bit grayscale (bit depth "
+                           f"{data[24]}, colour type {data[25]})")
 
 
 def _check_sections(sections: list[Section], flags: int, h: int, w: int, height: int,
@@ -210,82 +269,112 @@ def _check_sections(sections: list[Section], flags: int, h: int, w: int, height:
     kinds = [s.type for s in sections]
     for kind in KNOWN_SECTION_TYPES:
         if kinds.count(kind) > 1:
-            raise _fail(f"more than one {SECTION_NAMES[kind]} section")
+            raise reader_error("section", f"more than one {SECTION_NAMES[kind]} section")
     selective = bool(flags & FLAG_SELECTIVE)
     for kind in (SECTION_PRESERVE_MASK, SECTION_LABEL_MAP):
         if (kind in kinds) != selective:
             state = "present" if kind in kinds else "missing"
-            raise _fail(f"the selective-compression flag is {int(selective)} but the "
-                        f"{SECTION_NAMES[kind]} section is {state}")
+            raise reader_error("section", f"the selective-compression flag is {int(selective)} "
+                               f"but the {SECTION_NAMES[kind]} section is {state}")
     for section in sections:
         if section.type == SECTION_PRESERVE_MASK:
-            _unpack_bits(section.data, h * w, 1, "preservation mask")
+            _unpack_bits(section.data, h * w, 1, "preservation mask", "section")
         elif section.type == SECTION_LABEL_MAP:
             check_label_map_png(section.data, height, width)
 
 
 def parse_header(data: bytes, fingerprint: bytes | None = None,
-                 decoder_fingerprint: bytes | None = None) -> Header:
+                 decoder_fingerprint: bytes | None = None, *, stride: int | None = None,
+                 num_centers: int | None = None, num_channels: int | None = None,
+                 max_pixels: int | None = None) -> Header:
     """Validates a whole `.tfgc` file (container, CRC, limits, lengths) and returns its header.
 
-    With `fingerprint`, a file from another model raises ModelMismatchError; a file that does
-    not use the model tables may instead carry `decoder_fingerprint` (docs/bitstream.md). Tables are
-    checked by `tables.parse_table_section` (the decoder does so before decoding).
+    The checks run in the order of `CHECKS` (the decode graph's order). The optional
+    arguments are the decoding model's facts and the caller's policy: a file from another
+    model raises ModelMismatchError (a file that does not use the model tables may instead
+    carry `decoder_fingerprint`, docs/bitstream.md), another stride BitstreamError, an image
+    above `max_pixels` ResourceLimitError. Tables are checked by
+    `tables.parse_table_section_np`.
     """
     data = bytes(data)
     n = len(data)
     if n == 0:
-        raise _fail("the file is empty")
+        raise reader_error("empty", "the file is empty")
     if data[:4] != MAGIC[: min(4, n)]:
-        raise _fail(f"wrong magic bytes {data[:4]!r} (expected {MAGIC!r}); this is not a tfgc file")
+        raise reader_error("magic", f"wrong magic bytes {data[:4]!r} (expected {MAGIC!r}); "
+                           "this is not a tfgc file")
     if n < 5:
-        raise _fail(f"truncated: {n} bytes")
+        raise reader_error("truncated", f"truncated: {n} bytes")
     version = data[4]
     if version > FORMAT_VERSION:
-        raise UnsupportedVersionError(
-            f"this file uses .tfgc format version {version}, this build of tfgc reads versions "
-            f"up to {FORMAT_VERSION}; upgrade tfgc to decode it")
+        raise reader_error(
+            "version", f"this file uses .tfgc format version {version}, this build of tfgc reads "
+            f"versions up to {FORMAT_VERSION}; upgrade tfgc to decode it")
     if version == 0:
-        raise _fail("format version 0 does not exist")
+        raise reader_error("version_zero", "format version 0 does not exist")
     if n < MIN_FILE_BYTES:
-        raise _fail(f"truncated: {n} bytes, a file has at least {MIN_FILE_BYTES}")
+        raise reader_error("truncated", f"truncated: {n} bytes, a file has at least "
+                           f"{MIN_FILE_BYTES}")
     stored_crc = int.from_bytes(data[-CRC_BYTES:], "little")
     if zlib.crc32(data[:-CRC_BYTES]) != stored_crc:
-        raise _fail("CRC mismatch: the file is corrupted or truncated")
+        raise reader_error("crc", "CRC mismatch: the file is corrupted or truncated")
     (_, _, flags, file_fp, height, width, pad_b, pad_r, h, w, c, centers, model_byte, prec_byte,
      seed) = _FIXED.unpack_from(data, 0)
     if flags & ~KNOWN_FLAGS:
-        raise _fail(f"unknown flag bits 0x{flags:02x}; the file needs a newer tfgc")
+        raise reader_error("flags", f"unknown flag bits 0x{flags:02x}; the file needs a newer "
+                           "tfgc")
     for name, value in (("image height", height), ("image width", width),
                         ("latent height", h), ("latent width", w)):
         if value < 1:
-            raise _fail(f"{name} is 0")
+            raise reader_error("sizes", f"{name} is 0")
     if not 1 <= c <= MAX_CHANNELS:
-        raise _fail(f"{c} latent channels (limit 1..{MAX_CHANNELS})")
+        raise reader_error("sizes", f"{c} latent channels (limit 1..{MAX_CHANNELS})")
     if not MIN_CENTERS <= centers <= MAX_CENTERS:
-        raise _fail(f"{centers} quantization centers (limit {MIN_CENTERS}..{MAX_CENTERS})")
+        raise reader_error("sizes", f"{centers} quantization centers (limit "
+                           f"{MIN_CENTERS}..{MAX_CENTERS})")
     if h * w * c > MAX_LATENT_ELEMENTS or w * c > MAX_ROW_SYMBOLS:
-        raise _fail(f"latent {h}x{w}x{c} exceeds the limits ({MAX_LATENT_ELEMENTS} elements, "
-                    f"{MAX_ROW_SYMBOLS} per row)")
+        raise reader_error("sizes", f"latent {h}x{w}x{c} exceeds the limits "
+                           f"({MAX_LATENT_ELEMENTS} elements, {MAX_ROW_SYMBOLS} per row)")
     padded_h, padded_w = height + pad_b, width + pad_r
-    if padded_h % h or padded_w % w or padded_h // h != padded_w // w:
-        raise _fail(f"image {height}x{width} padded by {pad_b},{pad_r} does not match latent "
-                    f"{h}x{w} with one stride")
+    file_stride = padded_h // h
+    if (padded_h % h or padded_w % w or padded_w // w != file_stride or pad_b >= file_stride
+            or pad_r >= file_stride):
+        raise reader_error("stride", f"image {height}x{width} padded by {pad_b},{pad_r} is not "
+                           f"latent {h}x{w} times one stride with less than a stride of padding")
+    if stride is not None and file_stride != stride:
+        raise reader_error("stride", f"the header's stride is {file_stride} (image {height}x"
+                           f"{width}, latent {h}x{w}), the model's is {stride}")
     structure = model_byte & STRUCTURE_MASK
     if model_byte & ~(STRUCTURE_MASK | MODEL_TABLES_BIT) or structure not in STRUCTURES:
-        raise _fail(f"unknown entropy model 0x{model_byte:02x}")
+        raise reader_error("entropy_model", f"unknown entropy model 0x{model_byte:02x}")
     use_model = bool(model_byte & MODEL_TABLES_BIT)
     if use_model:
         if prec_byte != 0:
-            raise _fail("table precision must be 0 with model tables")
+            raise reader_error("precision", "table precision must be 0 with model tables")
         base = step = 0
     else:
         base, step = unpack_precision_byte(prec_byte)
         if prec_byte & 0xC0 or base + 2 * step > 16:
-            raise _fail(f"invalid table precision byte 0x{prec_byte:02x}")
+            raise reader_error("precision", f"invalid table precision byte 0x{prec_byte:02x}")
     k = num_contexts(c, centers, structure)
     if k * (centers + 2) > MAX_TABLE_ENTRIES:
-        raise _fail(f"{k} contexts of {centers} symbols exceed the table limit")
+        raise reader_error("contexts", f"{k} contexts of {centers} symbols exceed the table "
+                           "limit")
+    if fingerprint is not None:
+        fingerprint = check_fingerprint(fingerprint)
+        accepted = [fingerprint]  # files using the model tables: the model's fingerprint only
+        if decoder_fingerprint is not None and not use_model:
+            accepted.append(check_fingerprint(decoder_fingerprint))
+        if file_fp not in accepted:
+            raise reader_error("fingerprint", mismatch_message(file_fp, accepted[-1]))
+    if num_centers is not None and centers != num_centers:
+        raise reader_error("centers", f"this file has L={centers} quantization centers, the "
+                           f"model has {num_centers}: it was made by another model")
+    if num_channels is not None and c != num_channels:
+        raise reader_error("channels", f"this file has {c} latent channels, the model has "
+                           f"{num_channels}: it was made by another model")
+    if max_pixels is not None and height * width > max_pixels:
+        raise reader_error("pixels", pixel_limit_message(height, width, max_pixels))
 
     end = n - CRC_BYTES
     pos = FIXED_HEADER_BYTES
@@ -294,55 +383,53 @@ def parse_header(data: bytes, fingerprint: bytes | None = None,
     sections = []
     for _ in range(count):
         if pos + SECTION_HEADER.size > end:
-            raise _fail("truncated optional section header")
+            raise reader_error("section", "truncated optional section header")
         kind, sflags, length = SECTION_HEADER.unpack_from(data, pos)
         pos += SECTION_HEADER.size
         if sflags & ~1:
-            raise _fail(f"section {kind}: unknown section flags 0x{sflags:02x}")
+            raise reader_error("section", f"section {kind}: unknown section flags 0x{sflags:02x}")
         if length > end - pos:
-            raise _fail(f"section {kind} claims {length} bytes, only {end - pos} remain")
+            raise reader_error("section", f"section {kind} claims {length} bytes, only "
+                               f"{end - pos} remain")
         if sflags & 1 and kind not in KNOWN_SECTION_TYPES:
-            raise UnsupportedVersionError(
-                f"this file needs section type {kind}, which this build of tfgc does not "
-                f"support (format version {FORMAT_VERSION}); upgrade tfgc to decode it")
+            raise reader_error(
+                "required_section", f"this file needs section type {kind}, which this build "
+                f"of tfgc does not support (format version {FORMAT_VERSION}); upgrade tfgc to "
+                "decode it")
         sections.append(Section(kind, bool(sflags & 1), data[pos:pos + length]))
         pos += length
     _check_sections(sections, flags, h, w, height, width)
     if pos >= end:
-        raise _fail("truncated before the stream lengths")
+        raise reader_error("lengths", "truncated before the stream lengths")
     length_bits = data[pos]
     pos += 1
     if length_bits > MAX_LENGTH_BITS:
-        raise _fail(f"stream lengths of {length_bits} bits")
+        raise reader_error("lengths", f"stream lengths of {length_bits} bits")
     length_bytes = (h * length_bits + 7) // 8
     if length_bytes > end - pos:
-        raise _fail("truncated stream lengths")
+        raise reader_error("lengths", "truncated stream lengths")
     lengths = _unpack_bits(data[pos:pos + length_bytes], h, length_bits, "stream lengths")
     pos += length_bytes
     payload = sum(lengths)
+    if max(lengths) > max_stream_bytes(w * c):
+        raise reader_error("lengths", f"a stream of {max(lengths)} bytes for {w * c} symbols "
+                           f"(the coder writes at most {max_stream_bytes(w * c)})")
     if h * max(lengths) > MAX_STREAM_CELLS:
-        raise _fail(f"{h} streams of up to {max(lengths)} bytes exceed the limit of "
-                    f"{MAX_STREAM_CELLS} (rows x longest stream)")
+        raise reader_error("lengths", f"{h} streams of up to {max(lengths)} bytes exceed the "
+                           f"limit of {MAX_STREAM_CELLS} (rows x longest stream)")
     tables_size = end - pos - payload
     if tables_size < 0:
-        raise _fail(f"the streams claim {payload} bytes, only {end - pos} remain")
+        raise reader_error("lengths", f"the streams claim {payload} bytes, only {end - pos} "
+                           "remain")
     if use_model and tables_size:
-        raise _fail(f"{tables_size} unexpected bytes before the payload")
-    header = Header(
+        raise reader_error("lengths", f"{tables_size} unexpected bytes before the payload")
+    return Header(
         version=version, flags=flags, fingerprint=file_fp, image_height=height,
         image_width=width, pad_bottom=pad_b, pad_right=pad_r, latent_height=h, latent_width=w,
         channels=c, num_centers=centers, structure=structure, model_tables=use_model,
         precision_base=base, precision_step=step, noise_seed=seed, sections=tuple(sections),
         stream_lengths=tuple(lengths), tables_offset=pos, tables_size=tables_size,
         payload_offset=pos + tables_size, file_size=n)
-    if fingerprint is not None:
-        fingerprint = check_fingerprint(fingerprint)
-        accepted = [fingerprint]  # files using the model tables: the model's fingerprint only
-        if decoder_fingerprint is not None and not use_model:
-            accepted.append(check_fingerprint(decoder_fingerprint))
-        if file_fp not in accepted:
-            raise ModelMismatchError(mismatch_message(file_fp, accepted[-1]))
-    return header
 
 
 def header_size(data: bytes) -> int:

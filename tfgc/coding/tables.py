@@ -40,6 +40,7 @@ from tfgc.coding.format import (
     STRUCTURES,
     UNIFORM_PRECISION,
     BitstreamError,
+    reader_error,
 )
 
 # Costs are in 1/65536 bit; LOG2_FIXED[f] = round(log2(f) * 65536). Used only by the encoder to
@@ -275,7 +276,7 @@ def read_table_section(section: tf.Tensor, channels, num_centers, structure, wid
 
 
 def _fail(message: str) -> BitstreamError:
-    return BitstreamError(f"not a valid .tfgc file: table section: {message}")
+    return reader_error("tables", f"table section: {message}")
 
 
 def parse_table_section_np(section: bytes, channels: int, num_centers: int, structure: int,
