@@ -62,7 +62,7 @@ def _graph(data: bytes, fingerprint: bytes = FP, backend: str = "tfc"):
     function = api._decode_function(get_backend(backend), None, None, None)  # cached
     try:
         return function(tf.constant(data), tf.constant(fingerprint), tf.zeros([0, 0], tf.int32),
-                        tf.constant(api.NO_PIXEL_LIMIT, tf.int64))
+                        tf.constant(fmt.NO_PIXEL_LIMIT, tf.int64))
     except tf.errors.InvalidArgumentError as e:
         raise api.error_from_graph(e) from None
 
@@ -235,5 +235,5 @@ def test_python_limits_refuse_absurd_claims_before_allocating():
     # A stream longer than the coder can write for its symbols (2 bytes each, 2 to finish).
     data = long_row_file(4096, 1, 1, 5)
     for decode in (parse_header, _graph):
-        with pytest.raises(BitstreamError, match="longer than the coder writes|at most 4"):
+        with pytest.raises(BitstreamError, match="the coder writes"):
             decode(data)

@@ -129,7 +129,7 @@ def test_model_tables_are_required_and_checked():
         decode_symbols(data, fingerprint=FP, model_tables=tables, num_channels=4)
     # The graph alone (a SavedModel) reaches the same verdicts.
     graph = api._decode_function(get_backend("stock"), None, None, None)
-    no_limit = tf.constant(api.NO_PIXEL_LIMIT, tf.int64)
+    no_limit = tf.constant(api.fmt.NO_PIXEL_LIMIT, tf.int64)
     for wrong in (np.zeros((0, 0), np.int32), other):
         with pytest.raises(tf.errors.InvalidArgumentError) as info:
             graph(tf.constant(data), tf.constant(FP), tf.constant(wrong, tf.int32), no_limit)

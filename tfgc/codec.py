@@ -12,6 +12,7 @@ A selective-compression (SC) model also takes the image's label map and what to 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -24,8 +25,16 @@ import numpy as np
 import tensorflow as tf
 
 from tfgc import coding
+from tfgc.coding.format import DEFAULT_MAX_PIXELS, NO_PIXEL_LIMIT
 from tfgc.data.images import load_image
-from tfgc.errors import BitstreamError, ConfigError, ModelLoadError, ModelMismatchError, TfgcError
+from tfgc.errors import (
+    BitstreamError,
+    ConfigError,
+    ModelLoadError,
+    ModelMismatchError,
+    ResourceLimitError,
+    TfgcError,
+)
 from tfgc.latent_search.gc import DEFAULT_LOSS as DEFAULT_OPTIMIZE_LOSS
 from tfgc.latent_search.gc import SymbolOptimizer
 from tfgc.networks import CodecNetworks
@@ -95,6 +104,8 @@ class Codec:
         self.num_centers = int(module.num_centers.numpy())
         self.num_channels = int(module.num_channels.numpy())
         self.config_json = module.config_json.numpy().decode("utf-8")
+        # Exports written before the stride was stored all have the stride-16 networks.
+        self.stride = int(module.stride.numpy()) if hasattr(module, "stride") else 16
         model_config = json.loads(self.config_json)
         self.mode = model_config.get("mode", "gc")
         self.label_set = (label_set(model_config["label_set"])
@@ -191,8 +202,9 @@ class Codec:
                 stride=self.networks.stride, noise_seed=noise_seed,
                 model_tables=self.model_tables)
         else:
-            data = self.module.compress_one(tf.constant(pixels),
-                                            tf.constant(noise_seed, tf.int64), *selective)
+            with _memory_errors("compressing this image"):
+                data = self.module.compress_one(tf.constant(pixels),
+                                                tf.constant(noise_seed, tf.int64), *selective)
         return CompressResult(bytes(data.numpy()), pixels.shape[0], pixels.shape[1],
                               time.perf_counter() - start)
 
@@ -244,20 +256,37 @@ class Codec:
                                   self.label_set)
         return tf.constant(train_ids), tf.constant(mask)
 
-    def decompress(self, data: bytes) -> np.ndarray:
-        """`.tfgc` file bytes -> uint8 [H, W, 3]; a bad file raises a tfgc BitstreamError."""
+    def decompress(self, data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS
+                   ) -> np.ndarray:
+        """`.tfgc` file bytes -> uint8 [H, W, 3]; a bad file raises a tfgc BitstreamError.
+
+        max_pixels: a file whose image has more pixels raises ResourceLimitError before
+        anything is decoded (a 49-byte file can claim a 65535 x 65535 image); None: no limit.
+        """
         if not isinstance(data, (bytes, bytearray)):
             raise TfgcError(f"decompress takes bytes, got {type(data).__name__}")
         data = bytes(data)
-        if self.mode != "sc" and coding.parse_header(data).selective:
+        limit = NO_PIXEL_LIMIT if max_pixels is None else int(max_pixels)
+        header = coding.validate_file(
+            data, fingerprint=self.fingerprint, model_tables=self.model_tables,
+            num_centers=self.num_centers, num_channels=self.num_channels,
+            decoder_fingerprint=self.decoder_fingerprint, stride=self.stride, max_pixels=limit)
+        if self.mode != "sc" and header.selective:
             raise ModelMismatchError(
                 f"this file was made by a selective-compression (SC) model; {self.name} is a "
                 f"{self.mode.upper()} model: decode it with the SC model that wrote it")
-        coding.validate_file(data, fingerprint=self.fingerprint, model_tables=self.model_tables,
-                             num_centers=self.num_centers, num_channels=self.num_channels,
-                             decoder_fingerprint=self.decoder_fingerprint)
+        args = [tf.constant(data)]
+        if _takes_max_pixels(self.module.decompress_one):
+            args.append(tf.constant(limit, tf.int64))
+        else:  # an older export, whose graph lacks the payload check: run this build's first
+            coding.decode_symbols(data, fingerprint=self.fingerprint,
+                                  model_tables=self.model_tables, num_centers=self.num_centers,
+                                  num_channels=self.num_channels, stride=self.stride,
+                                  max_pixels=limit,
+                                  decoder_fingerprint=self.decoder_fingerprint)
         try:
-            return self.module.decompress_one(tf.constant(data)).numpy()
+            with _memory_errors("decoding this file"):
+                return self.module.decompress_one(*args).numpy()
         except tf.errors.InvalidArgumentError as e:
             raise coding.error_from_graph(e) from None
 
@@ -324,6 +353,24 @@ def networks_from_saved_model(path: str, config_json: str) -> CodecNetworks:
                              f"describes: {str(e).splitlines()[0]}") from None
     status.expect_partial()
     return networks
+
+
+def _takes_max_pixels(function) -> bool:
+    """Whether a module's decompress_one has the max_pixels input (exports before it lack it,
+    and rely on the Python check alone)."""
+    concrete = getattr(function, "concrete_functions", None)  # set on restored functions
+    return not concrete or len(concrete[0].structured_input_signature[0]) > 1
+
+
+@contextlib.contextmanager
+def _memory_errors(what: str):
+    """Out-of-memory inside TF as a tfgc error that says what to do."""
+    try:
+        yield
+    except tf.errors.ResourceExhaustedError:
+        raise ResourceLimitError(
+            f"out of memory {what}; free memory, or refuse large files with a lower "
+            "max_pixels") from None
 
 
 def _latest_version(root: str) -> str | None:

@@ -11,6 +11,7 @@ import time
 from tqdm import tqdm
 
 from tfgc.cli.files import check_output, expand_inputs, os_error_message, output_path
+from tfgc.coding.format import DEFAULT_MAX_PIXELS
 from tfgc.errors import TfgcError
 from tfgc.utils.files import write_bytes_atomic
 
@@ -55,6 +56,9 @@ def register(subparsers) -> None:
                    help="training workdir or SavedModel export (default: the bundled model)")
     p.add_argument("--generator", default=None, metavar="PATH",
                    help="the generator that made the .tfgz (GAN-reversal) files")
+    p.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                   help="refuse files whose image has more than N pixels, before decoding "
+                   f"(default {DEFAULT_MAX_PIXELS}, as Pillow; 0 = no limit)")
     p.set_defaults(run=run_decompress)
 
     p = subparsers.add_parser("info", help="print a .tfgc file's header",
@@ -152,6 +156,7 @@ def run_decompress(args: argparse.Namespace) -> int:
     codec = None
     if not all(path.lower().endswith(".tfgz") for path in inputs):
         codec = load_codec(args.model)
+    max_pixels = {} if args.max_pixels is None else {"max_pixels": args.max_pixels or None}
     single = len(inputs) == 1
     failures, total_bytes, total_pixels = 0, 0, 0
     start = time.perf_counter()
@@ -169,7 +174,7 @@ def run_decompress(args: argparse.Namespace) -> int:
                 pixels = reversal.decompress(data)
             else:
                 codec = codec or load_codec(args.model)
-                pixels = codec.decompress(data)
+                pixels = codec.decompress(data, **max_pixels)
             write_png(target, pixels)
             total_bytes += len(data)
             total_pixels += pixels.shape[0] * pixels.shape[1]

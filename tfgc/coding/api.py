@@ -162,9 +162,6 @@ def _decode_function(backend: RangeDecoderBackend, num_centers: int | None,
     return tf.function(run, input_signature=spec, autograph=False)
 
 
-# "No pixel limit" for graphs that take the limit as an input.
-NO_PIXEL_LIMIT = fmt.MAX_IMAGE_SIDE ** 2
-
 
 @tf.autograph.experimental.do_not_convert
 def decode_symbols(
@@ -207,7 +204,7 @@ def decode_symbols(
                   decoder_fingerprint=decoder_fingerprint, stride=stride, max_pixels=max_pixels)
     tables = np.zeros((0, 0), np.int32) if model_tables is None else model_tables.astype(np.int32)
     function = _decode_function(backend, num_centers, num_channels, stride)
-    limit = NO_PIXEL_LIMIT if max_pixels is None else int(max_pixels)
+    limit = fmt.NO_PIXEL_LIMIT if max_pixels is None else int(max_pixels)
     try:
         return function(tf.constant(data), tf.constant(fingerprint + (decoder_fingerprint or b"")),
                         tf.constant(tables), tf.constant(limit, tf.int64))
@@ -220,7 +217,8 @@ def error_from_graph(error: tf.errors.InvalidArgumentError) -> TfgcError:
     the same class the Python validation raises for that check (`format.CHECKS`)."""
     found = re.search(r"assertion failed: (.*)", error.message, re.DOTALL)
     pieces = re.findall(r"\[([^\]]*)\]", found.group(1)) if found else []
-    message = " ".join(p.strip() for p in pieces)
+    # TF appends "[[{{node ...}}]]" and "[Op:...]" after the assert's own data.
+    message = " ".join(p.strip() for p in pieces if not p.startswith(("[", "{{", "Op:")))
     named = re.match(re.escape(fmt.GRAPH_PREFIX) + r"(\w+): *(.*)", message, re.DOTALL)
     if not named or named.group(1) not in fmt.CHECKS:
         return BitstreamError(f"not a valid .tfgc file: {error.message.strip()}")

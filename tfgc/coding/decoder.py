@@ -186,7 +186,7 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
     if max_pixels is not None:
         max_pixels = tf.cast(max_pixels, tf.int64)
         pixels = image_h * image_w
-        checks.check(pixels <= max_pixels, "pixels", tf.strings.format(
+        checks.check(pixels <= max_pixels, "pixels", "", tf.strings.format(
             PIXEL_LIMIT_TEMPLATE, (image_w, image_h, pixels, max_pixels)))
     buf, h, w, c, centers = checks.gate(buf, h, w, c, centers)
 

@@ -44,6 +44,7 @@ MAX_LENGTH_BITS = 32
 # Decode-size policy: an image of more pixels is refused before anything is allocated, unless
 # the caller raises the limit. Pillow's default `Image.MAX_IMAGE_PIXELS`, for the same reason.
 DEFAULT_MAX_PIXELS = 89_478_485
+NO_PIXEL_LIMIT = MAX_IMAGE_SIDE**2  # what graphs that take the limit as an input get for "none"
 # Rows decode in lockstep, one position (x, c) per loop step: bound the steps of a row.
 MAX_ROW_SYMBOLS = 1 << 18  # w * C
 # The stock decoder pads every stream to the longest one: bound h * longest stream (bytes).

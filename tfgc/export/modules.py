@@ -24,6 +24,8 @@ from tfgc.data.padding import edge_pad
 from tfgc.networks import CodecNetworks
 from tfgc.semantic import masks
 
+# Serving signatures refuse images above this many pixels (the Python API's default too).
+DEFAULT_MAX_PIXELS = coding.format.DEFAULT_MAX_PIXELS
 _function = functools.partial(tf.function, autograph=False)
 DECODER_FINGERPRINT_TAG = b"tfgc-decoder-fingerprint-v2"
 MODEL_TABLES_FINGERPRINT_TAG = b"tfgc-model-tables-fingerprint-v2"
@@ -96,6 +98,7 @@ class _CodecGraphs(tf.Module):
                                         name="num_channels")
         self.noise_channels = tf.Variable(networks.noise_channels, trainable=False,
                                           name="noise_channels")
+        self.stride = tf.Variable(networks.stride, trainable=False, name="stride")
         tables = self._tables if self._tables is not None else np.zeros([0, 0], np.int32)
         self.model_tables = tf.Variable(tables, trainable=False, name="model_tables")
 
@@ -143,12 +146,14 @@ class _CodecGraphs(tf.Module):
             stride=self.networks.stride, noise_seed=noise_seed, model_tables=self._tables,
             backend=backend, **selective)
 
-    def _decompress(self, bitstring: tf.Tensor, backend: str) -> tf.Tensor:
+    def _decompress(self, bitstring: tf.Tensor, backend: str,
+                    max_pixels: tf.Tensor | int = DEFAULT_MAX_PIXELS) -> tf.Tensor:
         symbols, header = coding.decode_symbols(
             bitstring, fingerprint=self._fingerprint,
             decoder_fingerprint=self._decoder_fingerprint, model_tables=self._tables,
             backend=backend, num_centers=self.networks.num_centers,
-            num_channels=self.networks.num_channels)
+            num_channels=self.networks.num_channels, stride=self.networks.stride,
+            max_pixels=max_pixels)
         label_map = None
         if self.networks.mode == "sc":
             label_map = tf.io.decode_png(header["label_map_png"], channels=1)[..., 0]
@@ -164,14 +169,17 @@ class _CodecGraphs(tf.Module):
                                         tf.TensorSpec([], tf.string))}
 
     def _decompress_pngs(self, bitstrings: tf.Tensor) -> dict[str, tf.Tensor]:
-        return {"png_bytes": _map(lambda b: png_bytes(self.decompress_one(b)), bitstrings,
-                                  tf.TensorSpec([], tf.string))}
+        limit = tf.constant(DEFAULT_MAX_PIXELS, tf.int64)
+        return {"png_bytes": _map(lambda b: png_bytes(self.decompress_one(b, limit)),
+                                  bitstrings, tf.TensorSpec([], tf.string))}
 
     def _decompress_batch(self, bitstrings: tf.Tensor) -> dict[str, tf.Tensor]:
         """N files -> N PNGs and, when all N images have one size, uint8 [N, H, W, 3]."""
 
+        limit = tf.constant(DEFAULT_MAX_PIXELS, tf.int64)
+
         def one(bitstring):
-            image = self.decompress_one(bitstring)
+            image = self.decompress_one(bitstring, limit)
             return png_bytes(image), tf.shape(image)[:2], tf.reshape(image, [-1])
 
         pngs, sizes, pixels = _map(one, bitstrings, (
@@ -197,9 +205,9 @@ class CodecModule(_CodecGraphs):
     def compress_one(self, image, noise_seed):
         return self._compress(image, noise_seed, "tfc")
 
-    @_function(input_signature=[tf.TensorSpec([], tf.string)])
-    def decompress_one(self, bitstring):
-        return self._decompress(bitstring, "tfc")
+    @_function(input_signature=[tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.int64)])
+    def decompress_one(self, bitstring, max_pixels):
+        return self._decompress(bitstring, "tfc", max_pixels)
 
     @_function(input_signature=[_IMAGES])
     def compress(self, image):
@@ -232,9 +240,9 @@ class StockModule(_CodecGraphs):
     def compress_one(self, image, noise_seed):
         return self._compress(image, noise_seed, "stock")
 
-    @_function(input_signature=[tf.TensorSpec([], tf.string)])
-    def decompress_one(self, bitstring):
-        return self._decompress(bitstring, "stock")
+    @_function(input_signature=[tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.int64)])
+    def decompress_one(self, bitstring, max_pixels):
+        return self._decompress(bitstring, "stock", max_pixels)
 
     @_function(input_signature=[_IMAGES])
     def compress(self, image):
