@@ -6,11 +6,13 @@ and no activation: its output goes straight to the quantizer.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import tensorflow as tf
 
 from tfgc.layers.blocks import ConvNormReLU, Downsample, PaddedConv
+from tfgc.networks import tiling
 from tfgc.networks.widths import scaled_all
 
 
@@ -25,6 +27,12 @@ class Encoder(tf.keras.Model):
         self.blocks = [ConvNormReLU(widths[0], 7, norm, padding, name=f"c7s1_{widths[0]}")]
         self.blocks += [Downsample(k, norm, name=f"d{k}") for k in widths[1:]]
         self.to_latent = PaddedConv(num_channels, 3, padding, name=f"c3s1_{num_channels}")
+        self.norm = norm
+        # Latent rows of context each latent row needs on either side: the 7x7 conv (3 px),
+        # each 3x3 stride-2 conv (at most one input pixel past its cell: 1 + 2 + 4 + ... px)
+        # and the final 3x3 conv (one latent row).
+        self.tile_halo = math.ceil((3 + self.downsampling_factor - 1)
+                                   / self.downsampling_factor) + 1
 
     def call(self, images: tf.Tensor) -> tf.Tensor:
         """images: float in [-1, 1], [B, H, W, 3] -> latents [B, H/16, W/16, C]."""
@@ -32,6 +40,20 @@ class Encoder(tf.keras.Model):
         for block in self.blocks:
             x = block(x)
         return self.to_latent(x)
+
+    def latents_in_tiles(self, images: tf.Tensor,
+                         tile_positions: int = tiling.DEFAULT_TILE_POSITIONS) -> tf.Tensor:
+        """`self(images)[0]` for ONE image [1, H, W, 3] (H, W multiples of 16), in tiles of
+        latent rows so memory is bounded. Equal to the untiled result when the norm is
+        per-pixel; the whole image at once otherwise (instance norm)."""
+        if not tiling.tileable(self.norm):
+            return self(images)[0]
+        factor = self.downsampling_factor
+        rows, columns = tf.shape(images)[1] // factor, tf.shape(images)[2] // factor
+        return tiling.map_row_tiles(
+            lambda x: tf.cast(self(x), tf.float32), [images], rows,
+            tiling.tile_rows(rows, columns, self.tile_halo, tile_positions), self.tile_halo,
+            tf.float32, in_scale=factor, out_scale=1)
 
     def rescale_output(self, factor: float) -> None:
         """Scales the final conv so latents start spread over several centers.

@@ -1,0 +1,72 @@
+"""Tiled encode/decode: the same rows as the whole image, with bounded memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfgc.networks import Encoder, Generator, tiling
+
+# Different tile shapes run different conv kernels, so floats may differ in the last bits
+# (measured: <= 2e-6 on images in [-1, 1]); a missing row of context shows up as ~1e-1.
+FLOAT_ROUNDING = 1e-5
+
+
+def _generator(upsampling: str, padding: str, norm: str = "channel") -> Generator:
+    return Generator(filters=16, num_residual_blocks=2, upsample_filters=(8, 8, 4, 4),
+                     norm=norm, upsample_norm=norm, upsampling=upsampling, padding=padding)
+
+
+def test_map_row_tiles_reassembles_rows():
+    x = tf.reshape(tf.range(7 * 2 * 3, dtype=tf.float32), [1, 7, 2, 3])
+    for per_tile in (1, 2, 3, 7, 9):
+        out = tiling.map_row_tiles(lambda t: tf.repeat(t, 4, axis=1), [x], 7, per_tile, 2,
+                                   tf.float32, out_scale=4)
+        np.testing.assert_array_equal(out.numpy(), tf.repeat(x, 4, axis=1)[0].numpy())
+
+
+def test_tile_rows_fit_the_budget():
+    assert int(tiling.tile_rows(100, 10, 3, tile_positions=160)) == 10
+    assert int(tiling.tile_rows(5, 10, 3, tile_positions=1000)) == 5  # never more than rows
+    assert int(tiling.tile_rows(100, 4096, 3, tile_positions=160)) == 1  # at least one row
+
+
+@pytest.mark.parametrize("upsampling,padding", [("resize_conv", "reflect"),
+                                                ("transpose", "zero"), ("subpixel", "symmetric")])
+def test_generator_tiles_equal_the_whole_image(upsampling, padding):
+    generator = _generator(upsampling, padding)
+    latents = tf.random.stateless_normal([1, 13, 7, 4], seed=[1, 2])
+    noise = tf.random.stateless_normal([1, 13, 7, 2], seed=[3, 4])
+    whole = generator(latents, noise)[0].numpy()
+    tiles = tf.function(lambda lat, n: generator.images_in_tiles(
+        lat, n, tile_positions=7 * 9))(latents, noise).numpy()  # 13 rows: 4 tiles of <= 3
+    assert tiles.shape == whole.shape == (208, 112, 3)
+    assert np.abs(tiles - whole).max() <= FLOAT_ROUNDING
+    # The halo is what makes it exact: without context rows the seams are visibly wrong.
+    short = tiling.map_row_tiles(generator.upsample, [generator.trunk(latents, noise)], 13, 3,
+                                 0, tf.float32, out_scale=16)
+    assert np.abs(short.numpy() - whole).max() > 100 * FLOAT_ROUNDING
+
+
+def test_encoder_tiles_equal_the_whole_image():
+    encoder = Encoder(4, filters=(8, 8, 8, 8, 8), norm="channel")
+    images = tf.random.stateless_uniform([1, 16 * 11, 16 * 5, 3], seed=[5, 6], minval=-1)
+    whole = encoder(images)[0].numpy()
+    tiles = tf.function(lambda x: encoder.latents_in_tiles(x, tile_positions=5 * 8))(images)
+    assert np.abs(tiles.numpy() - whole).max() <= FLOAT_ROUNDING
+    short = tiling.map_row_tiles(encoder, [images], 11, 2, 0, tf.float32, in_scale=16)
+    assert np.abs(short.numpy() - whole).max() > 100 * FLOAT_ROUNDING
+
+
+def test_instance_norm_is_not_tiled():
+    """Instance norm needs whole-image statistics: such networks run on the whole image."""
+    generator = _generator("transpose", "reflect", norm="instance")
+    latents = tf.random.stateless_normal([1, 9, 5, 4], seed=[7, 8])
+    tiles = generator.images_in_tiles(latents, tile_positions=5 * 7)
+    np.testing.assert_array_equal(tiles.numpy(), generator(latents)[0].numpy())
+    encoder = Encoder(4, filters=(8, 8, 8, 8, 8), norm="instance")
+    images = tf.random.stateless_uniform([1, 16 * 9, 16 * 5, 3], seed=[9, 9], minval=-1)
+    np.testing.assert_array_equal(encoder.latents_in_tiles(images, 5 * 7).numpy(),
+                                  encoder(images)[0].numpy())
+    assert not tiling.tileable("channel", "instance") and tiling.tileable("channel", "none")
