@@ -49,12 +49,15 @@ def map_row_tiles(fn: Callable[..., tf.Tensor], inputs: Sequence[tf.Tensor], row
     rows_per_tile = tf.cast(rows_per_tile, tf.int32)
     num_tiles = (rows + rows_per_tile - 1) // rows_per_tile
 
+    tile_shape = []
+
     def body(i, out):
         start = i * rows_per_tile
         stop = tf.minimum(start + rows_per_tile, rows)
         first = tf.maximum(start - halo, 0)
         last = tf.minimum(stop + halo, rows)
         tile = fn(*[x[:, in_scale * first:in_scale * last] for x in inputs])
+        tile_shape.append(tile.shape[2:])  # static shape, seen while tracing
         return i + 1, out.write(i, tile[0, out_scale * (start - first):
                                            out_scale * (stop - first)])
 
@@ -62,4 +65,6 @@ def map_row_tiles(fn: Callable[..., tf.Tensor], inputs: Sequence[tf.Tensor], row
     # parallel_iterations=1: one tile in flight, or the loop would hold several in memory.
     _, out = tf.while_loop(lambda i, _: i < num_tiles, body, (tf.constant(0), out),
                            parallel_iterations=1)
-    return out.concat()
+    result = out.concat()
+    result.set_shape(tf.TensorShape([None]).concatenate(tile_shape[0]))
+    return result
