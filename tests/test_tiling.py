@@ -70,3 +70,31 @@ def test_instance_norm_is_not_tiled():
     np.testing.assert_array_equal(encoder.latents_in_tiles(images, 5 * 7).numpy(),
                                   encoder(images)[0].numpy())
     assert not tiling.tileable("channel", "instance") and tiling.tileable("channel", "none")
+
+
+def test_codec_module_tiles_give_the_untiled_file_and_pixels(codec):
+    """Through the codec graphs (what the API and the SavedModels run): tiles of one latent
+    row give the same file, and pixels within one level, as the whole image at once."""
+    from tests.conftest import photo
+    from tfgc.export.modules import CodecModule
+
+    model = codec.model
+
+    def module(tile_positions: int) -> CodecModule:
+        return CodecModule(model.encoder, model.quantizer, model.inference_generator,
+                           model.noise_channels, codec.config_json, None, codec.fingerprint,
+                           tile_positions=tile_positions)
+
+    image = tf.constant(photo(100, 150, seed=4))  # latent 7 x 10
+    seed, limit = tf.constant(3, tf.int64), tf.constant(10**6, tf.int64)
+    whole, tiled = module(1 << 40), module(10)  # 10 positions: one latent row per tile
+    data = whole.compress_one(image, seed)
+    assert tiled.compress_one(image, seed).numpy() == data.numpy()
+    expected = whole.decompress_one(data, limit).numpy().astype(int)
+    got = tiled.decompress_one(data, limit).numpy().astype(int)
+    assert got.shape == expected.shape == (100, 150, 3)
+    assert np.abs(got - expected).max() <= 1 and (got != expected).mean() < 1e-3
+
+
+def test_a_huge_budget_is_one_tile():
+    assert int(tiling.tile_rows(100, 10, 3, tile_positions=1 << 40)) == 100

@@ -31,7 +31,8 @@ def tileable(*norms: str) -> bool:
 def tile_rows(rows: tf.Tensor, columns: tf.Tensor, halo: int,
               tile_positions: int = DEFAULT_TILE_POSITIONS) -> tf.Tensor:
     """Output rows per tile (int32 >= 1): as many as fit `tile_positions` with the halo."""
-    fit = tile_positions // tf.maximum(tf.cast(columns, tf.int32), 1) - 2 * halo
+    budget = min(int(tile_positions), tf.int32.max)  # larger budgets: one tile anyway
+    fit = budget // tf.maximum(tf.cast(columns, tf.int32), 1) - 2 * halo
     return tf.clip_by_value(fit, 1, tf.maximum(tf.cast(rows, tf.int32), 1))
 
 
