@@ -54,18 +54,14 @@ def child(args) -> None:
 
     sys.path.insert(0, ROOT)
     from tfgc.config import from_json, to_json
-    from tfgc.export.modules import CodecModule, config_to_json, model_fingerprint
-    from tfgc.models.gc import GenerativeCompression
+    from tfgc.export.modules import make_module, model_fingerprint
+    from tfgc.networks import CodecNetworks
 
     config = from_json(to_json(runpy.run_path(args.config)["get_config"]()))
     tf.keras.utils.set_random_seed(0)  # the same weights in every process: outputs comparable
-    model = GenerativeCompression(config.model)
-    model.build_all(64)
-    config_json = config_to_json(model.model_config)
-    module = CodecModule(model.encoder, model.quantizer, model.generator,
-                         model.noise_channels, config_json, None,
-                         model_fingerprint(config_json, model.encoder, model.generator, None),
-                         tile_positions=WHOLE if args.mode == "whole" else args.tile_positions)
+    networks = CodecNetworks.from_config(config.model)
+    networks.tile_positions = WHOLE if args.mode == "whole" else args.tile_positions
+    module = make_module(networks, None, model_fingerprint(networks, None))
     seed = tf.constant(0, tf.int64)
     limit = tf.constant(1 << 40, tf.int64)
     module.decompress_one(module.compress_one(tf.constant(photo(0.05)), seed), limit)  # trace

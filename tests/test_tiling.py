@@ -76,14 +76,16 @@ def test_codec_module_tiles_give_the_untiled_file_and_pixels(codec):
     """Through the codec graphs (what the API and the SavedModels run): tiles of one latent
     row give the same file, and pixels within one level, as the whole image at once."""
     from tests.conftest import photo
-    from tfgc.export.modules import CodecModule
+    from tfgc.export.modules import make_module
+    from tfgc.networks import CodecNetworks
 
-    model = codec.model
+    trained = codec.module.networks
 
-    def module(tile_positions: int) -> CodecModule:
-        return CodecModule(model.encoder, model.quantizer, model.inference_generator,
-                           model.noise_channels, codec.config_json, None, codec.fingerprint,
-                           tile_positions=tile_positions)
+    def module(tile_positions: int):
+        networks = CodecNetworks(trained.model_config, trained.encoder, trained.quantizer,
+                                 trained.generator, trained.semantic_features)
+        networks.tile_positions = tile_positions
+        return make_module(networks, None, codec.fingerprint)
 
     image = tf.constant(photo(100, 150, seed=4))  # latent 7 x 10
     seed, limit = tf.constant(3, tf.int64), tf.constant(10**6, tf.int64)

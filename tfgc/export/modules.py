@@ -105,20 +105,21 @@ class _CodecGraphs(tf.Module):
     def _analysis(self, image: tf.Tensor) -> tf.Tensor:
         """uint8 [H, W, 3] -> int32 symbols [h, w, C] of the edge-padded image."""
         x = tf.cast(edge_pad(image, self.networks.stride), tf.float32)[tf.newaxis] / 255.0
-        return self.networks.analysis(x)[0]
+        return self.networks.analysis_in_tiles(x)  # bounded memory for big images
 
     def _synthesis(self, symbols: tf.Tensor, noise_seed: tf.Tensor,
                    label_map: tf.Tensor | None = None,
                    latent_mask: tf.Tensor | None = None) -> tf.Tensor:
-        """int32 symbols [h, w, C] (SC: + uint8 train ids [H, W], int mask [h, w]) -> float
-        image [stride*h, stride*w, 3] in [0, 1]."""
+        """int32 symbols [h, w, C] (SC: + uint8 train ids [H, W], int mask [h, w]) -> uint8
+        image [stride*h, stride*w, 3], G upsampling (and converting) in tiles of rows."""
         one_hot = mask = None
         if self.networks.mode == "sc":
             k = self.networks.condition_channels
             ids = tf.cast(edge_pad(label_map[..., tf.newaxis], self.networks.stride), tf.int32)
             one_hot = tf.one_hot(tf.where(ids[..., 0] < k, ids[..., 0], -1), k)[tf.newaxis]
             mask = tf.cast(latent_mask, tf.float32)[tf.newaxis, ..., tf.newaxis]
-        return self.networks.synthesis(symbols[tf.newaxis], noise_seed, one_hot, mask)[0]
+        return self.networks.synthesis_in_tiles(symbols[tf.newaxis], noise_seed, one_hot, mask,
+                                                finish=to_uint8, dtype=tf.uint8)
 
     def _compress(self, image: tf.Tensor, noise_seed: tf.Tensor, backend: str,
                   label_map: tf.Tensor | None = None,
@@ -159,7 +160,7 @@ class _CodecGraphs(tf.Module):
             label_map = tf.io.decode_png(header["label_map_png"], channels=1)[..., 0]
         image = self._synthesis(symbols, header["noise_seed"], label_map,
                                 header["preserve_mask"])
-        return to_uint8(image[:header["image_height"], :header["image_width"]])
+        return image[:header["image_height"], :header["image_width"]]
 
     # Serving signatures: a real batch dimension N, named outputs, one result per item.
     def _compress_batch(self, images: tf.Tensor) -> dict[str, tf.Tensor]:

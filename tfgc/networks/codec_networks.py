@@ -19,6 +19,7 @@ from tfgc.layers.quantizer import Quantizer
 from tfgc.networks.encoder import Encoder
 from tfgc.networks.generator import Generator
 from tfgc.networks.semantic import SemanticFeatureExtractor
+from tfgc.networks.tiling import DEFAULT_TILE_POSITIONS
 
 
 def make_encoder(model_config: Any) -> Encoder:
@@ -78,6 +79,9 @@ class CodecNetworks(tf.Module):
             raise ConfigError("the selective-compression mode needs F, the other modes none")
         self.noise_channels = int(model_config.noise_channels)
         self.condition_channels = int(model_config.condition_channels)
+        # One-image analysis and synthesis run E and G's upsampler in tiles of about this many
+        # latent positions (16 x 16 pixels each): memory bounded whatever the image size.
+        self.tile_positions = DEFAULT_TILE_POSITIONS
 
     @classmethod
     def from_config(cls, model_config: Any, generator_name: str = "generator") -> CodecNetworks:
@@ -146,6 +150,26 @@ class CodecNetworks(tf.Module):
         latents, condition = self.selective_inputs(latents, label_map, latent_mask)
         images = self.generator(latents, noise, condition, training=False)
         return (images + 1.0) / 2.0
+
+    def analysis_in_tiles(self, image: tf.Tensor) -> tf.Tensor:
+        """`analysis` of ONE image [1, H, W, 3] -> int32 [h, w, C], in tiles of latent rows
+        (the same symbols, up to float rounding, with per-pixel norms; see networks/tiling)."""
+        return self.quantizer.symbols(
+            self.encoder.latents_in_tiles(image * 2.0 - 1.0, self.tile_positions))
+
+    def synthesis_in_tiles(self, symbols: tf.Tensor, noise_seed: tf.Tensor | int = 0,
+                           label_map: tf.Tensor | None = None,
+                           latent_mask: tf.Tensor | None = None, finish=tf.identity,
+                           dtype: tf.DType = tf.float32) -> tf.Tensor:
+        """`finish(synthesis(...))[0]` for ONE image (symbols [1, h, w, C]), G's upsampling in
+        tiles of latent rows; finish (e.g. to uint8) is applied tile by tile."""
+        latents = self.quantizer.dequantize(symbols)
+        noise = (latent_noise(latents, self.noise_channels, noise_seed)
+                 if self.noise_channels else None)
+        latents, condition = self.selective_inputs(latents, label_map, latent_mask)
+        return self.generator.images_in_tiles(
+            latents, noise, condition, finish=lambda x: finish((x + 1.0) / 2.0), dtype=dtype,
+            tile_positions=self.tile_positions)
 
     def selective_inputs(self, quantized: tf.Tensor, label_map: tf.Tensor | None,
                          latent_mask: tf.Tensor | None, training: bool = False):
