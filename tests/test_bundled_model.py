@@ -83,7 +83,7 @@ def file_table_structures_decode(model_dir: str) -> list[int]:
             fingerprint=codec.fingerprint, model_tables=codec.model_tables,
             entropy_models=[structure]).numpy())
         try:
-            loaded.decompress_one(tf.constant(data))
+            loaded.signatures["decompress"](bitstring=tf.constant([data]))  # as a server calls it
         except tf.errors.InvalidArgumentError:
             failed.append(structure)
     return failed
