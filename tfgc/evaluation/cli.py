@@ -97,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         from tfgc.codec import load_codec
 
-        codec = load_codec(args.model).with_optimization(args.optimize)
+        codec = load_codec(args.model)
+        if args.optimize:
+            codec = codec.with_optimization(args.optimize)
         from tfgc.evaluation.runner import evaluate
 
         results = evaluate(codec, args.images, args.out, baselines=args.baselines,
