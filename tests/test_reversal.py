@@ -219,3 +219,146 @@ def test_bundled_generator_reverses_its_own_samples():
                                                                    finetune_steps=20))
     assert len(data) < 100
     assert psnr(image, decompress_reversal(data, generator)) > 25
+
+
+def _bad_reversal_files(data: bytes) -> dict[str, bytes]:
+    """Bad variants of a valid range-coded `.tfgz` file, one per reader check."""
+    import struct
+    import zlib
+
+    def fixed_crc(body: bytes) -> bytes:
+        return body + struct.pack("<I", zlib.crc32(body))
+
+    def field(offset: int, fmt: str, value) -> bytes:
+        body = bytearray(data[:-4])
+        struct.pack_into(fmt, body, offset, value)
+        return fixed_crc(bytes(body))
+
+    corrupted = bytearray(data)
+    corrupted[30] ^= 1
+    return {
+        "empty": b"", "magic": b"TFGC" + data[4:], "version": data[:4] + b"\x09" + data[5:],
+        "truncated": data[:-3], "crc": bytes(corrupted), "fields": field(30, "<f", 0.0),
+        "fingerprint": field(6, "16s", b"x" * 16), "shape": field(22, "<H", 32),
+        "payload": fixed_crc(data[:42] + struct.pack("<I", 1) + b"\xff"),
+    }
+
+
+_STOCK_REVERSAL = """
+import json, sys
+sys.modules["tensorflow_compression"] = None  # a stock TF server: any import of it fails
+import tensorflow as tf
+decompress = tf.saved_model.load({path!r}).signatures["decompress"]
+results = {{}}
+for name, path in json.load(open({files!r})).items():
+    try:
+        out = decompress(bitstring=tf.constant([open(path, "rb").read()] * 2))
+        results[name] = out["image"].numpy().tolist()
+        assert tf.io.decode_png(out["png_bytes"][1]).numpy().tolist() == results[name][1]
+    except tf.errors.InvalidArgumentError as e:
+        results[name] = e.message
+assert not [m for m in sys.modules if m.startswith("tfgc")]
+assert sys.modules["tensorflow_compression"] is None
+print(json.dumps(results))
+"""
+
+
+def test_stock_saved_model_decompresses_reversal_files_like_the_api(tmp_path):
+    """The bundled generator's `decompress` signature, in a process without tfgc and
+    tensorflow_compression: the API's pixels for good files, its error classes for bad ones."""
+    import json
+
+    import tensorflow as tf
+
+    from tfgc import assets
+    from tfgc.errors import ResourceLimitError
+    from tfgc.reversal import decompress_reversal, load_generator
+    from tfgc.reversal.fileformat import CHECKS, GRAPH_PREFIX, LatentCode, encode_file
+    from tfgc.reversal.graph_reader import error_from_graph
+
+    generator = load_generator(assets.BUNDLED_GENERATOR_DIR)
+    rng = np.random.default_rng(0)
+    files = {}
+    for coder in ("range", "bzip2"):
+        code = LatentCode(rng.integers(0, 21, generator.latent_size).astype(np.int32), 0.1,
+                          -10, 21)
+        files[coder] = encode_file(code, fingerprint=generator.fingerprint,
+                                   image_shape=generator.image_shape,
+                                   prior_range=generator.prior_range, coder=coder)
+    files.update(_bad_reversal_files(files["range"]))
+    paths = {}
+    for name, data in files.items():
+        paths[name] = str(tmp_path / f"{name}.tfgz")
+        with open(paths[name], "wb") as f:
+            f.write(data)
+    with open(tmp_path / "files.json", "w") as f:
+        json.dump(paths, f)
+    result = subprocess.run([sys.executable, "-c", _STOCK_REVERSAL.format(
+        path=assets.BUNDLED_GENERATOR_DIR, files=str(tmp_path / "files.json"))],
+        capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+
+    pixels = decompress_reversal(files["range"], generator)
+    assert np.array_equal(np.asarray(served["range"], np.uint8), np.stack([pixels, pixels]))
+    assert served["range"][0] != served["payload"][0]  # the pictures depend on the file
+    outcomes = {}
+    for name, data in files.items():
+        try:
+            decoded = decompress_reversal(data, generator)
+            api = "decoded"
+        except TfgcError as e:
+            api = type(e).__name__
+        if isinstance(served[name], str):
+            assert f"{GRAPH_PREFIX}{name if name != 'bzip2' else 'coder'}:" in served[name]
+            error = error_from_graph(tf.errors.InvalidArgumentError(None, None, served[name]))
+            outcomes[name] = (api, type(error).__name__)
+        else:
+            assert np.array_equal(np.asarray(served[name], np.uint8)[1], decoded), name
+            outcomes[name] = (api, "decoded")
+    # bzip2 has no stock TF op: the API decodes it, the SavedModel says so, by class. A
+    # payload that is only garbage range-decodes alike in both readers.
+    expected = {name: (error.__name__,) * 2 for name, error in CHECKS.items()
+                if name in files}
+    assert outcomes == {**expected, "range": ("decoded", "decoded"),
+                        "payload": ("decoded", "decoded"),
+                        "bzip2": ("decoded", "UnsupportedVersionError")}
+    # The decode-size policy: refused before decoding, not applied with None.
+    with pytest.raises(ResourceLimitError, match="max-pixels"):
+        decompress_reversal(files["range"], generator, max_pixels=64 * 64 - 1)
+    assert np.array_equal(decompress_reversal(files["range"], generator, max_pixels=None),
+                          pixels)
+
+
+def test_graph_prior_table_is_the_files_table():
+    """The SavedModel's reader derives the same integer table as the writer, for every step
+    the reverser can choose and levels beyond the prior (z left it: 'none' clipping)."""
+    from tfgc.reversal.fileformat import prior_table
+    from tfgc.reversal.graph_reader import prior_table_graph
+    from tfgc.reversal.settings import STEPS_FOR_TARGET
+
+    for step in (*STEPS_FOR_TARGET, 0.3, 0.07):
+        step = float(np.float32(step))  # as the file stores it
+        k_min = int(np.floor(-1.0 / step + 0.5))
+        for low, levels in ((k_min, 1 - 2 * k_min), (k_min - 3, 7 - 2 * k_min)):
+            np.testing.assert_array_equal(
+                prior_table_graph(step, low, levels, (-1.0, 1.0)).numpy(),
+                prior_table(step, low, levels, (-1.0, 1.0)), err_msg=f"{step} {low} {levels}")
+
+
+def test_decompress_cli_applies_max_pixels_to_reversal_files(tmp_path):
+    from tfgc import assets
+    from tfgc.reversal import load_generator
+    from tfgc.reversal.fileformat import LatentCode, encode_file
+
+    generator = load_generator(assets.BUNDLED_GENERATOR_DIR)
+    code = LatentCode(np.arange(generator.latent_size, dtype=np.int32) % 21, 0.1, -10, 21)
+    (tmp_path / "z.tfgz").write_bytes(encode_file(
+        code, fingerprint=generator.fingerprint, image_shape=generator.image_shape,
+        prior_range=generator.prior_range))
+    result = _cli("decompress", str(tmp_path / "z.tfgz"), "--generator",
+                  assets.BUNDLED_GENERATOR_DIR, "--max-pixels", str(64 * 64 - 1),
+                  "-o", str(tmp_path / "z.png"))
+    assert result.returncode == 1
+    assert "z.tfgz" in result.stderr and "--max-pixels" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "z.png").exists()

@@ -21,7 +21,7 @@ from tfgc.coding.backends import RangeDecoderBackend, get_backend
 from tfgc.coding.decoder import decode_graph
 from tfgc.coding.encoder import EncoderConfig, encode_graph, make_config
 from tfgc.coding.tables import parse_table_section_np
-from tfgc.errors import BitstreamError, TfgcError
+from tfgc.errors import TfgcError
 
 DEFAULT_STRIDE = 16
 
@@ -212,17 +212,21 @@ def decode_symbols(
         raise error_from_graph(e) from None
 
 
-def error_from_graph(error: tf.errors.InvalidArgumentError) -> TfgcError:
+def error_from_graph(error: tf.errors.InvalidArgumentError, file_format=fmt) -> TfgcError:
     """The tfgc exception for a failed assert of the decode graph (e.g. from a SavedModel):
-    the same class the Python validation raises for that check (`format.CHECKS`)."""
+    the same class the Python validation raises for that check (`format.CHECKS`).
+
+    file_format: a module with the format's CHECKS, GRAPH_PREFIX and reader_error
+    (`tfgc.coding.format`; `tfgc.reversal.fileformat` for `.tfgz` files)."""
     found = re.search(r"assertion failed: (.*)", error.message, re.DOTALL)
     pieces = re.findall(r"\[([^\]]*)\]", found.group(1)) if found else []
     # TF appends "[[{{node ...}}]]" and "[Op:...]" after the assert's own data.
     message = " ".join(p.strip() for p in pieces if not p.startswith(("[", "{{", "Op:")))
-    named = re.match(re.escape(fmt.GRAPH_PREFIX) + r"(\w+): *(.*)", message, re.DOTALL)
-    if not named or named.group(1) not in fmt.CHECKS:
-        return BitstreamError(f"not a valid .tfgc file: {error.message.strip()}")
-    return fmt.reader_error(named.group(1), named.group(2))
+    named = re.match(re.escape(file_format.GRAPH_PREFIX) + r"(\w+): *(.*)", message, re.DOTALL)
+    if not named or named.group(1) not in file_format.CHECKS:
+        # An unnamed failure (e.g. inside the range decoder): the payload is bad.
+        return file_format.reader_error("payload", error.message.strip())
+    return file_format.reader_error(named.group(1), named.group(2))
 
 
 def validate_file(data: bytes, *, fingerprint: bytes | None = None,

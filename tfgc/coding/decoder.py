@@ -53,19 +53,22 @@ _HEX = [f"{i:02x}" for i in range(256)]
 _GUARD = 64
 
 
-class _Checks:
-    """Asserts whose failure stops everything computed under `gate`."""
+class GraphChecks:
+    """Asserts whose failure stops everything computed under `gate`. Each message starts
+    with `prefix` and the check's name, which `api.error_from_graph` turns back into the
+    check's tfgc error (`format.CHECKS`; `.tfgz` files have their own list and prefix)."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = GRAPH_PREFIX) -> None:
+        self.prefix = prefix
         self.ops: list[tf.Operation] = []
 
     def check(self, condition, check: str, message: str, *data) -> None:
-        """`check` names the entry of `format.CHECKS` (which error a failure is)."""
+        """`check` names the entry of the check list (which error a failure is)."""
         # Each assert waits for the previous ones: the first failing check in program order
         # is the one reported (e.g. "newer version" rather than the CRC it also fails).
         with tf.control_dependencies(self.ops[-1:]):
             self.ops.append(tf.debugging.Assert(
-                condition, [f"{GRAPH_PREFIX}{check}: {message}", *data], summarize=64))
+                condition, [f"{self.prefix}{check}: {message}", *data], summarize=64))
 
     def gate(self, *tensors):
         with tf.control_dependencies(self.ops):
@@ -88,7 +91,7 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
     max_pixels: int64 scalar (tensor or int), the largest image H * W to decode; None: no limit.
     """
     data = tf.reshape(tf.convert_to_tensor(data, tf.string), [])
-    checks = _Checks()
+    checks = GraphChecks()
     raw = bitops.from_string(data)
     n = tf.size(raw, out_type=tf.int64)
     buf = tf.concat([raw, tf.zeros([_GUARD], tf.int64)], 0)

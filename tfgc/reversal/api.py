@@ -7,7 +7,9 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
+from tfgc.coding.format import DEFAULT_MAX_PIXELS
 from tfgc.errors import TfgcError
+from tfgc.export.modules import to_uint8
 from tfgc.reversal.fileformat import decode_file, encode_file
 from tfgc.reversal.generators import ReversibleGenerator
 from tfgc.reversal.reverse import ReversalResult, ReversalSettings, Reverser
@@ -27,14 +29,14 @@ def compress_reversal(generator: ReversibleGenerator, image: np.ndarray,
     return data, result
 
 
-def decompress_reversal(data: bytes, generator: ReversibleGenerator) -> np.ndarray:
-    """`.tfgz` bytes -> uint8 [H, W, 3]; a bad file or another generator raises a tfgc error."""
+def decompress_reversal(data: bytes, generator: ReversibleGenerator,
+                        max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """`.tfgz` bytes -> uint8 [H, W, 3]; a bad file or another generator raises a tfgc error,
+    an image above `max_pixels` (None: no limit) ResourceLimitError, before any decoding."""
     if not isinstance(data, (bytes, bytearray)):
         raise TfgcError(f"decompress takes bytes, got {type(data).__name__}")
-    code, header = decode_file(bytes(data), fingerprint=generator.fingerprint,
-                               prior_range=generator.prior_range)
-    if (header.image_height, header.image_width) != tuple(generator.image_shape):
-        raise TfgcError("the file's image size does not match the generator's")
+    code, _ = decode_file(bytes(data), fingerprint=generator.fingerprint,
+                          prior_range=generator.prior_range, image_shape=generator.image_shape,
+                          latent_size=generator.latent_size, max_pixels=max_pixels)
     z = code.values().reshape((1, *generator.latent_shape))
-    image = generator(tf.constant(z))[0]
-    return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0), tf.uint8).numpy()
+    return to_uint8(generator(tf.constant(z)))[0].numpy()

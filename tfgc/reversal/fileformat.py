@@ -20,15 +20,50 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfgc.errors import BitstreamError, ModelMismatchError, UnsupportedVersionError
+from tfgc.coding.format import pixel_limit_message
+from tfgc.errors import (
+    BitstreamError,
+    ModelMismatchError,
+    ResourceLimitError,
+    TfgcError,
+    UnsupportedVersionError,
+)
 
 MAGIC = b"TFGZ"
 VERSION = 1
 CODERS = {"range": 0, "bzip2": 1}
 _HEADER = struct.Struct("<4sBB16sHHIfiII")
+HEADER_BYTES = _HEADER.size  # 46
 TABLE_PRECISION = 16
 MAX_LATENT_SIZE = 1 << 20
 MAX_LEVELS = 1 << 15
+
+# Every check a reader makes, by name, in the order it makes them (docs/bitstream.md), with
+# the error it raises: the Python reader raises and the SavedModel's decode graph
+# (`tfgc.reversal.graph_reader`) asserts by these names, so both classify a bad file alike.
+CHECKS: dict[str, type[TfgcError]] = {
+    "empty": BitstreamError,
+    "magic": BitstreamError,
+    "version": UnsupportedVersionError,
+    "truncated": BitstreamError,
+    "crc": BitstreamError,
+    "fields": BitstreamError,
+    "fingerprint": ModelMismatchError,
+    "shape": ModelMismatchError,  # image size or number of z values not the generator's
+    "pixels": ResourceLimitError,
+    "coder": UnsupportedVersionError,  # only the SavedModel: it cannot decode bzip2
+    "payload": BitstreamError,
+}
+# The decode graph's assert messages start with this, then the check's name and ": ".
+GRAPH_PREFIX = "tfgc reversal file: "
+
+
+def reader_error(check: str, message: str) -> TfgcError:
+    """The exception for a failed reader check: one class per check (Python and graph)."""
+    error = CHECKS[check]
+    if error is BitstreamError:
+        message = f"not a valid .tfgz file: {message}"
+    return error(message)
 
 
 @dataclass
@@ -104,7 +139,7 @@ def _range_decode(payload: bytes, freqs: np.ndarray, count: int) -> np.ndarray:
     state = backend.create(tf.constant([payload]), tf.constant(_lookup(freqs)))
     state, symbols = backend.decode_block(state, tf.zeros([1, count], tf.int32))
     if not bool(backend.finalize(state)):
-        raise BitstreamError("not a valid .tfgz file: the range-coded symbols end early")
+        raise reader_error("payload", "the range-coded symbols end early")
     return symbols.numpy()[0]
 
 
@@ -129,50 +164,70 @@ def encode_file(code: LatentCode, *, fingerprint: bytes, image_shape: tuple[int,
     return body + struct.pack("<I", zlib.crc32(body))
 
 
-def parse_header(data: bytes) -> ReversalHeader:
-    """The validated header (magic, version, sizes, CRC) of a `.tfgz` file."""
-    if len(data) < 4 or data[:4] != MAGIC:
-        raise BitstreamError("not a .tfgz reversal file (wrong magic bytes)")
+def parse_header(data: bytes, *, fingerprint: bytes | None = None,
+                 image_shape: tuple[int, int] | None = None, latent_size: int | None = None,
+                 max_pixels: int | None = None) -> ReversalHeader:
+    """The validated header of a `.tfgz` file, checked in the order of `CHECKS`.
+
+    The optional arguments are the decoding generator's facts (another generator's file
+    raises ModelMismatchError) and the caller's decode-size policy (an image above
+    `max_pixels` raises ResourceLimitError before anything is decoded)."""
+    data = bytes(data)
+    if not data:
+        raise reader_error("empty", "the file is empty")
+    if data[:4] != MAGIC[:min(4, len(data))]:
+        raise reader_error("magic", f"wrong magic bytes {data[:4]!r} (expected {MAGIC!r})")
     if len(data) >= 5 and data[4] > VERSION:
-        raise UnsupportedVersionError(
-            f"this reversal file has format version {data[4]}; this tfgc reads up to {VERSION}"
-            ": upgrade tfgc")
+        raise reader_error(
+            "version", f"this reversal file has format version {data[4]}; this tfgc reads up "
+            f"to {VERSION}: upgrade tfgc")
     if len(data) < _HEADER.size + 4:
-        raise BitstreamError(f"not a valid .tfgz file: truncated ({len(data)} bytes)")
-    (_, version, coder, fingerprint, height, width, size, step, k_min, levels,
+        raise reader_error("truncated", f"truncated ({len(data)} bytes)")
+    (_, version, coder, file_fingerprint, height, width, size, step, k_min, levels,
      payload) = _HEADER.unpack_from(data)
     if len(data) != _HEADER.size + payload + 4:
-        raise BitstreamError(f"not a valid .tfgz file: {len(data)} bytes, the header says "
-                             f"{_HEADER.size + payload + 4} (truncated or padded)")
+        raise reader_error("truncated", f"{len(data)} bytes, the header says "
+                           f"{_HEADER.size + payload + 4} (truncated or padded)")
     if struct.unpack("<I", data[-4:])[0] != zlib.crc32(data[:-4]):
-        raise BitstreamError("not a valid .tfgz file: CRC mismatch (the file is corrupted)")
+        raise reader_error("crc", "CRC mismatch (the file is corrupted)")
     names = {v: k for k, v in CODERS.items()}
     if (coder not in names or not 0 < size <= MAX_LATENT_SIZE or not 0 < levels <= MAX_LEVELS
-            or not (step > 0 and np.isfinite(step)) or version < 1):
-        raise BitstreamError("not a valid .tfgz file: impossible header fields")
-    return ReversalHeader(version, names[coder], fingerprint, height, width, size, step, k_min,
-                          levels, payload)
+            or not (step > 0 and np.isfinite(step)) or version < 1 or not height or not width):
+        raise reader_error("fields", "impossible header fields")
+    if fingerprint is not None and file_fingerprint != fingerprint:
+        raise reader_error(
+            "fingerprint", f"this file was made by generator {file_fingerprint.hex()}, not by "
+            f"this one ({fingerprint.hex()}): decode it with the generator that made it")
+    if image_shape is not None and (height, width) != tuple(image_shape):
+        raise reader_error("shape", f"the file holds a {width}x{height} image, the generator "
+                           f"makes {image_shape[1]}x{image_shape[0]}")
+    if latent_size is not None and size != latent_size:
+        raise reader_error("shape", f"the file holds {size} z values, the generator takes "
+                           f"{latent_size}")
+    if max_pixels is not None and height * width > max_pixels:
+        raise reader_error("pixels", pixel_limit_message(height, width, max_pixels))
+    return ReversalHeader(version, names[coder], file_fingerprint, height, width, size, step,
+                          k_min, levels, payload)
 
 
-def decode_file(data: bytes, *, fingerprint: bytes,
-                prior_range: tuple[float, float]) -> tuple[LatentCode, ReversalHeader]:
-    header = parse_header(data)
-    if header.fingerprint != fingerprint:
-        raise ModelMismatchError(
-            f"this file was made by generator {header.fingerprint.hex()}, not by this one "
-            f"({fingerprint.hex()}): decode it with the generator that made it")
+def decode_file(data: bytes, *, fingerprint: bytes, prior_range: tuple[float, float],
+                image_shape: tuple[int, int] | None = None, latent_size: int | None = None,
+                max_pixels: int | None = None) -> tuple[LatentCode, ReversalHeader]:
+    """The quantised z of a `.tfgz` file; every check of `CHECKS` that applies, in order."""
+    header = parse_header(data, fingerprint=fingerprint, image_shape=image_shape,
+                          latent_size=latent_size, max_pixels=max_pixels)
     payload = data[_HEADER.size:_HEADER.size + header.payload_bytes]
     if header.coder == "bzip2":
         try:
             raw = bz2.decompress(payload)
         except (OSError, ValueError):
-            raise BitstreamError("not a valid .tfgz file: bad bzip2 payload") from None
+            raise reader_error("payload", "bad bzip2 payload") from None
         symbols = np.frombuffer(raw, np.uint8).astype(np.int32)
         if symbols.size != header.latent_size:
-            raise BitstreamError("not a valid .tfgz file: wrong number of symbols")
+            raise reader_error("payload", "wrong number of symbols")
     else:
         freqs = prior_table(header.step, header.k_min, header.levels, prior_range)
         symbols = _range_decode(payload, freqs, header.latent_size)
     if symbols.max() >= header.levels:
-        raise BitstreamError("not a valid .tfgz file: a symbol is out of range")
+        raise reader_error("payload", "a symbol is out of range")
     return LatentCode(symbols, header.step, header.k_min, header.levels), header

@@ -5,7 +5,9 @@ in [0, 1], z has a known shape and prior range, and a fingerprint identifies the
 file is never decoded by a generator it was not made with.
 
 A generator SavedModel (written by `save_generator`) has a `generate` signature (z [B, D] ->
-image [B, H, W, 3] in [0, 1]) and `assets.extra/generator.json` describing z's prior.
+image [B, H, W, 3] in [0, 1]), a `decompress` signature (`.tfgz` files [N] -> uint8 images and
+PNGs, stock TF ops only: a server without tensorflow_compression decodes reversal files) and
+`assets.extra/generator.json` describing z's prior.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -82,33 +85,81 @@ def from_keras(model: tf.keras.Model, latent_shape: Sequence[int],
 
 
 class _GeneratorModule(tf.Module):
-    def __init__(self, model: tf.keras.Model, latent_dim: int):
+    """generate (z -> image) and decompress (`.tfgz` files -> images, stock TF ops only)."""
+
+    def __init__(self, model: tf.keras.Model, latent_dim: int,
+                 prior_range: tuple[float, float]):
         super().__init__()
         self.model = model
+        self.prior_range = prior_range
         self.generate = tf.function(
-            lambda z: {"image": (self.model(z, training=False) + 1.0) / 2.0},
+            lambda z: {"image": self._image(z)},
             input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")])
+
+    def _image(self, z: tf.Tensor) -> tf.Tensor:
+        return (self.model(z, training=False) + 1.0) / 2.0
+
+    def add_decompress(self, fingerprint: bytes, image_shape: tuple[int, int],
+                       latent_dim: int) -> None:
+        """The `decompress` signature: bitstring [N] -> image uint8 [N, H, W, 3] and
+        png_bytes [N]. Each file is checked and decoded alone (a batch never changes a
+        picture), with the Python API's checks, error classes and decode-size policy."""
+        from tfgc.coding.format import DEFAULT_MAX_PIXELS
+        from tfgc.export.modules import png_bytes, to_uint8
+        from tfgc.reversal.graph_reader import read_latent
+
+        self.fingerprint = tf.Variable(fingerprint, trainable=False, name="fingerprint")
+
+        def one(bitstring):
+            z = read_latent(bitstring, fingerprint=fingerprint, image_shape=image_shape,
+                            latent_size=latent_dim, prior_range=self.prior_range,
+                            max_pixels=tf.constant(DEFAULT_MAX_PIXELS, tf.int64))
+            image = to_uint8(self._image(z[tf.newaxis]))[0]
+            return image, png_bytes(image)
+
+        def decompress(bitstrings):
+            images, pngs = tf.map_fn(one, bitstrings, parallel_iterations=1, fn_output_signature=(
+                tf.TensorSpec([*image_shape, 3], tf.uint8), tf.TensorSpec([], tf.string)))
+            return {"image": images, "png_bytes": pngs}
+
+        self.decompress = tf.function(decompress, autograph=False, input_signature=[
+            tf.TensorSpec([None], tf.string, name="bitstring")])
 
 
 def save_generator(model: tf.keras.Model, path: str, info: dict) -> None:
-    """A tanh generator z [B, D] -> [B, S, S, 3] as a generator SavedModel at `path` (new).
+    """A tanh generator z [B, D] -> [B, S, S, 3] as a generator SavedModel at `path` (new),
+    with `generate` and a stock-ops `decompress` for the `.tfgz` files it makes.
 
     info: at least latent_dim; prior "uniform" means z in [-1, 1]^D. A model card is written
     beside it from the rest of `info`."""
     latent_dim = int(info["latent_dim"])
-    module = _GeneratorModule(model, latent_dim)
+    prior = (-1.0, 1.0)
+    module = _GeneratorModule(model, latent_dim, prior)
     image = module.generate(tf.zeros([1, latent_dim]))["image"]
     info = {**info, "latent_shape": [latent_dim], "image_shape": list(image.shape[1:3]),
-            "prior_range": [-1.0, 1.0]}
+            "prior_range": list(prior)}
     with atomic_directory(path) as tmp:
-        tf.saved_model.save(module, tmp, signatures={SIGNATURE: module.generate,
-                                                     "serving_default": module.generate})
+        # The fingerprint hashes the weights in the order a loaded `generate` lists them;
+        # `decompress` needs it before the final save, so a first save tells the order.
+        first = os.path.join(tmp, "first")
+        tf.saved_model.save(module, first, signatures={SIGNATURE: module.generate})
+        fingerprint = load_generator(first).fingerprint
+        shutil.rmtree(first)
+        module.add_decompress(fingerprint, tuple(info["image_shape"]), latent_dim)
+        tf.saved_model.save(module, tmp, signatures={
+            SIGNATURE: module.generate, "decompress": module.decompress,
+            "serving_default": module.generate})
         extra = os.path.join(tmp, "assets.extra")
         os.makedirs(extra, exist_ok=True)
-        loaded = load_generator(tmp)
-        info["fingerprint"] = loaded.fingerprint.hex()
+        info["fingerprint"] = fingerprint.hex()
         write_text_atomic(os.path.join(extra, GENERATOR_INFO), json.dumps(info, indent=1))
         write_text_atomic(os.path.join(extra, "model_card.md"), _card(info))
+        load_generator(tmp)  # the saved weights have the fingerprint `decompress` checks
+
+
+def _description(latent_shape, prior_range) -> str:
+    """What the fingerprint covers besides the weights: z's shape, output and prior range."""
+    return json.dumps([list(latent_shape), [0.0, 1.0], list(prior_range)])
 
 
 def _card(info: dict) -> str:
@@ -118,7 +169,10 @@ def _card(info: dict) -> str:
              f"- architecture: {info.get('kind', '?')}, z: {info['latent_shape']} uniform in "
              f"{info['prior_range']}, image {info['image_shape'][0]}x{info['image_shape'][1]}, "
              f"width {info.get('width', '?')}",
-             "- use: GAN-reversal compression (`python -m tfgc reverse IMG --generator PATH`)"]
+             "- use: GAN-reversal compression (`python -m tfgc reverse IMG --generator PATH`)",
+             "- decoding: `python -m tfgc decompress FILE.tfgz --generator PATH`, or this "
+             "SavedModel's `decompress` signature (stock TF ops, no tensorflow_compression; "
+             "range-coded files only)"]
     if training:
         lines += [f"- trained: {training.get('steps')} steps, batch {training.get('batch_size')},"
                   f" {training.get('loss')} loss, {training.get('minutes')} min on CPU, on "
@@ -154,8 +208,7 @@ def load_generator(path: str) -> ReversibleGenerator:
     def generate(z):  # holds `module`: its variables live only as long as it does
         return module.signatures[SIGNATURE](tf.cast(z, tf.float32))["image"]
 
-    description = json.dumps([list(latent_shape), [0.0, 1.0], list(prior)])
-    fingerprint = weights_fingerprint(signature.variables, description)
+    fingerprint = weights_fingerprint(signature.variables, _description(latent_shape, prior))
     if "fingerprint" in info and info["fingerprint"] != fingerprint.hex():
         raise ModelLoadError(f"{path}: the weights do not match the fingerprint in "
                              f"{GENERATOR_INFO} (the generator was modified or is corrupted)")
