@@ -171,7 +171,7 @@ def run_decompress(args: argparse.Namespace) -> int:
             continue
         try:
             if reversal.accepts(data):
-                pixels = reversal.decompress(data)
+                pixels = reversal.decompress(data, **max_pixels)
             else:
                 codec = codec or load_codec(args.model)
                 pixels = codec.decompress(data, **max_pixels)

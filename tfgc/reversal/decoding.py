@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfgc.coding.format import DEFAULT_MAX_PIXELS
 from tfgc.errors import ModelMismatchError
 from tfgc.reversal.fileformat import is_reversal_file
 
@@ -17,7 +18,9 @@ class ReversalDecoder:
     def accepts(data: bytes) -> bool:
         return is_reversal_file(data)
 
-    def decompress(self, data: bytes) -> np.ndarray:
+    def decompress(self, data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS
+                   ) -> np.ndarray:
+        """The file's image; the decode-size policy is the `.tfgc` one (ResourceLimitError)."""
         from tfgc.reversal.api import decompress_reversal
         from tfgc.reversal.generators import load_generator
 
@@ -26,4 +29,4 @@ class ReversalDecoder:
                                      "PATH, the generator that made it")
         if self._generator is None:
             self._generator = load_generator(self.generator_path)
-        return decompress_reversal(data, self._generator)
+        return decompress_reversal(data, self._generator, max_pixels)
