@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tfgc.evaluation.cli import BASELINE_NAMES, NR_NAMES, _factors, _names
+from tfgc.cli.arguments import add_model_option, bpp_factors, names, whole_number
+from tfgc.evaluation.cli import BASELINE_ALIASES, BASELINE_NAMES, NR_NAMES
 
 INSTALL_HINT = "pip install 'tfgc[beam]' (or pip install -r requirements-beam.txt)"
 _ABOUT = {
@@ -44,35 +45,24 @@ def register(subparsers) -> list[argparse.ArgumentParser]:
         p.add_argument("--output", required=True, metavar="DIR",
                        help="output folder: outputs keep the inputs' paths below the glob's "
                             "folder; manifest.jsonl and dead_letter.jsonl go here")
-        p.add_argument("--model", default=None, metavar="PATH",
-                       help="exported SavedModel (an export folder or its tfgc/<version>; "
-                            "default: the bundled model)")
-        p.add_argument("--batch-size", type=_batch_size, default=8, metavar="N",
+        add_model_option(p, "an export folder or its tfgc/<version> SavedModel")
+        p.add_argument("--batch-size", type=whole_number(1), default=8, metavar="N",
                        help="most files per model call (same-size images share a call; "
                             "default: 8)")
         if name == "evaluate":
-            p.add_argument("--baselines", type=_names(BASELINE_NAMES, "baseline", allow_none=True),
+            p.add_argument("--baselines", type=names(BASELINE_NAMES, "baseline", allow_none=True,
+                                                     aliases=BASELINE_ALIASES),
                            default=list(BASELINE_NAMES), metavar="LIST",
                            help="comma-separated codecs, or none for ours only (default: "
                                 "jpeg,webp,avif,heic,jpeg2000)")
-            p.add_argument("--bpp-factors", type=_factors, default=[1.0, 2.0], metavar="LIST",
+            p.add_argument("--bpp-factors", type=bpp_factors, default=[1.0, 2.0], metavar="LIST",
                            help="baseline targets as multiples of the model's bpp (default: 1,2)")
-            p.add_argument("--nr-metrics", type=_names(NR_NAMES, "metric", allow_none=True),
+            p.add_argument("--nr-metrics", type=names(NR_NAMES, "metric", allow_none=True),
                            default=list(NR_NAMES), metavar="LIST",
                            help="no-reference metrics, or none (default: niqe,brisque)")
         p.set_defaults(run=run, takes_pipeline_options=True)
         parsers.append(p)
     return parsers
-
-
-def _batch_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,10 +6,11 @@ import argparse
 import json
 import os
 import sys
-import time
 
 from tqdm import tqdm
 
+from tfgc.cli.arguments import add_model_option, whole_number
+from tfgc.cli.batch import FileBatch
 from tfgc.cli.files import check_output, expand_inputs, os_error_message, output_path
 from tfgc.coding.format import DEFAULT_MAX_PIXELS
 from tfgc.errors import TfgcError
@@ -22,10 +23,9 @@ def register(subparsers) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("-o", "--out", required=True,
                    help="output folder (or a .tfgc file name for a single input)")
-    p.add_argument("--model", default=None,
-                   help="training workdir or SavedModel export (default: the bundled model)")
+    add_model_option(p)
     p.add_argument("--noise-seed", type=int, default=0, help="seed of the generator's noise")
-    p.add_argument("--optimize", type=_steps, default=0, metavar="STEPS",
+    p.add_argument("--optimize", type=whole_number(), default=0, metavar="STEPS",
                    help="optimise each image's symbols for the decoder for STEPS gradient "
                         "steps (slower encode, better picture, same decoder; default 0: plain)")
     p.add_argument("--optimize-loss", default=None, metavar="SPEC",
@@ -52,8 +52,7 @@ def register(subparsers) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("-o", "--out", required=True,
                    help="output folder (or a .png file name for a single input)")
-    p.add_argument("--model", default=None,
-                   help="training workdir or SavedModel export (default: the bundled model)")
+    add_model_option(p)
     p.add_argument("--generator", default=None, metavar="PATH",
                    help="the generator that made the .tfgz (GAN-reversal) files")
     p.add_argument("--max-pixels", type=int, default=None, metavar="N",
@@ -68,29 +67,11 @@ def register(subparsers) -> None:
     p.set_defaults(run=run_info)
 
 
-def _steps(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return value
-
-
 def _step_bar(steps: int, name: str):
     """A progress bar over one image's optimisation steps, and the callback that moves it."""
     bar = tqdm(total=steps, desc=f"optimize {name}", unit="step", leave=False, file=sys.stderr,
                disable=not steps)
     return bar, lambda step, loss: bar.update(step - bar.n)
-
-
-def _progress(items, desc):
-    return tqdm(items, desc=desc, unit="file", disable=len(items) < 2, file=sys.stderr)
-
-
-def _error(path: str, message: object) -> None:
-    tqdm.write(f"error: {path}: {message}", file=sys.stderr)
 
 
 def run_compress(args: argparse.Namespace) -> int:
@@ -110,11 +91,10 @@ def run_compress(args: argparse.Namespace) -> int:
         parse_gc_loss(args.optimize_loss)  # before the model loads
     codec = load_codec(args.model)
     single = len(inputs) == 1
-    failures, total_bytes, total_pixels, conversions = 0, 0, 0, []
-    start = time.perf_counter()
-    for path in _progress(inputs, "compress"):
+    batch, conversions = FileBatch("compressed", "image(s)"), []
+    for path in batch.progress(inputs, "compress"):
         target = output_path(path, args.out, ".tfgc", single)
-        try:
+        with batch.file(path, target):
             loaded = load_image(path)
             if loaded.conversions:
                 conversions.append((path, loaded.conversions))
@@ -124,25 +104,13 @@ def run_compress(args: argparse.Namespace) -> int:
                     loaded.pixels, args.noise_seed, optimize_steps=args.optimize,
                     progress=progress, **loss, **selective)
             write_bytes_atomic(target, result.data)
-            total_bytes += len(result.data)
-            total_pixels += result.height * result.width
-        except TfgcError as e:
-            failures += 1
-            _error(path, e)
-        except OSError as e:
-            failures += 1
-            _error(path, f"cannot write {target}: {os_error_message(e)}")
+            batch.count(len(result.data), result.height * result.width)
     if conversions:
         path, notes = conversions[0]
         more = f" (and {len(conversions) - 1} more)" if len(conversions) > 1 else ""
         print(f"note: converted as a viewer shows it: {path}: {'; '.join(notes)}{more}",
               file=sys.stderr)
-    done = len(inputs) - failures
-    if done:
-        print(f"compressed {done} image(s): {total_bytes} bytes, "
-              f"{8 * total_bytes / total_pixels:.4f} bpp, {time.perf_counter() - start:.1f} s",
-              file=sys.stderr)
-    return 1 if failures else 0
+    return batch.finish()
 
 
 def run_decompress(args: argparse.Namespace) -> int:
@@ -158,38 +126,24 @@ def run_decompress(args: argparse.Namespace) -> int:
         codec = load_codec(args.model)
     max_pixels = {} if args.max_pixels is None else {"max_pixels": args.max_pixels or None}
     single = len(inputs) == 1
-    failures, total_bytes, total_pixels = 0, 0, 0
-    start = time.perf_counter()
-    for path in _progress(inputs, "decompress"):
+    batch = FileBatch("decompressed", "file(s)")
+    for path in batch.progress(inputs, "decompress"):
         target = output_path(path, args.out, ".png", single)
         try:
             with open(path, "rb") as f:
                 data = f.read()
         except OSError as e:
-            failures += 1
-            _error(path, f"cannot read it: {os_error_message(e)}")
+            batch.fail(path, f"cannot read it: {os_error_message(e)}")
             continue
-        try:
+        with batch.file(path, target):
             if reversal.accepts(data):
                 pixels = reversal.decompress(data, **max_pixels)
             else:
                 codec = codec or load_codec(args.model)
                 pixels = codec.decompress(data, **max_pixels)
             write_png(target, pixels)
-            total_bytes += len(data)
-            total_pixels += pixels.shape[0] * pixels.shape[1]
-        except TfgcError as e:
-            failures += 1
-            _error(path, e)
-        except OSError as e:
-            failures += 1
-            _error(path, f"cannot write {target}: {os_error_message(e)}")
-    done = len(inputs) - failures
-    if done:
-        print(f"decompressed {done} file(s): {total_bytes} bytes, "
-              f"{8 * total_bytes / total_pixels:.4f} bpp, {time.perf_counter() - start:.1f} s",
-              file=sys.stderr)
-    return 1 if failures else 0
+            batch.count(len(data), pixels.shape[0] * pixels.shape[1])
+    return batch.finish()
 
 
 def _section_info(section, pixels: int) -> dict:

@@ -9,6 +9,8 @@ import sys
 
 import numpy as np
 
+from tfgc.cli.arguments import add_model_option
+
 DEFAULT_IMAGE = "coffee.png"
 
 
@@ -19,7 +21,7 @@ def register(subparsers) -> None:
                     "writes the .tfgc file, the reconstruction and a side-by-side PNG with JPEG "
                     "and HEIC at the same number of bytes, and prints bpp and quality metrics.")
     p.add_argument("--out", default="tfgc-demo", help="output folder (default: ./tfgc-demo)")
-    p.add_argument("--model", default=None, help="default: the bundled model")
+    add_model_option(p)
     p.add_argument("--image", default=None, help="default: a bundled sample photo")
     p.add_argument("--mode", choices=("gc", "sc"), default="gc",
                    help="gc: a photo vs JPEG and HEIC; sc: selective compression of a street "
@@ -44,14 +46,13 @@ def run(args: argparse.Namespace) -> int:
         from tfgc.cli.demo_sc import run_sc
 
         return run_sc(args)
-    from PIL import Image
 
     from tfgc import assets
     from tfgc.codec import load_codec
     from tfgc.data.images import load_image, write_png
     from tfgc.evaluation.brisque_metric import brisque
     from tfgc.evaluation.codecs import get_baselines
-    from tfgc.evaluation.crops import labelled_panel
+    from tfgc.evaluation.crops import labelled_panel, panel_row
     from tfgc.evaluation.metrics import ms_ssim, psnr
     from tfgc.evaluation.niqe import niqe
     from tfgc.evaluation.rate_matching import match_rate
@@ -93,14 +94,8 @@ def run(args: argparse.Namespace) -> int:
                                        f"{row['psnr']:.1f} dB"])
         images.append(labelled_panel(panels[row["codec"]], caption,
                                      alert=bool(row["note"])))
-    width = sum(i.width for i in images) + 4 * (len(images) - 1)
-    canvas = Image.new("RGB", (width, max(i.height for i in images)), "white")
-    x = 0
-    for image in images:
-        canvas.paste(image, (x, 0))
-        x += image.width + 4
     side_by_side = os.path.join(args.out, f"{stem}_side_by_side.png")
-    write_png(side_by_side, np.asarray(canvas))
+    write_png(side_by_side, panel_row(images))
 
     print(f"{'codec':<26}{'bytes':>7}{'bpp':>8}{'PSNR':>8}{'MS-SSIM':>9}{'NIQE':>7}"
           f"{'BRISQUE':>9}")

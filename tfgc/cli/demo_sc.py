@@ -32,13 +32,11 @@ def _heatmap_inset(image: np.ndarray, latent_mask: np.ndarray, stride: int) -> n
 
 
 def run_sc(args: argparse.Namespace) -> int:
-    from PIL import Image
-
     from tfgc import assets
     from tfgc.codec import load_codec
     from tfgc.coding import parse_header
     from tfgc.data.images import write_png
-    from tfgc.evaluation.crops import labelled_panel
+    from tfgc.evaluation.crops import labelled_panel, panel_row
     from tfgc.evaluation.metrics import psnr
     from tfgc.semantic.scenes import generate_scene
     from tfgc.utils.files import write_bytes_atomic
@@ -73,15 +71,9 @@ def run_sc(args: argparse.Namespace) -> int:
     saved = 1 - len(selective) / len(everything)
     print(f"keeping only {KEEP} ({kept.mean():.0%} of the latent blocks) saves {saved:.0%} of "
           "the bits against keeping everything (label map and mask included)")
-    width = sum(p.width for p in panels) + 4 * (len(panels) - 1)
-    canvas = Image.new("RGB", (width, max(p.height for p in panels)), "white")
-    x = 0
-    for panel in panels:
-        canvas.paste(panel, (x, 0))
-        x += panel.width + 4
     os.makedirs(args.out, exist_ok=True)
     side_by_side = os.path.join(args.out, "scene_sc_side_by_side.png")
-    write_png(side_by_side, np.asarray(canvas))
+    write_png(side_by_side, panel_row(panels))
     write_bytes_atomic(os.path.join(args.out, "scene_sc.tfgc"), selective)
     print(f"wrote {side_by_side} and {os.path.join(args.out, 'scene_sc.tfgc')}")
     return 0

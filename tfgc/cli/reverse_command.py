@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 from tqdm import tqdm
 
+from tfgc.cli.batch import FileBatch
 from tfgc.cli.files import check_output, expand_inputs, output_path
-from tfgc.errors import TfgcError
 
 SUFFIX = ".tfgz"
 
@@ -67,10 +66,10 @@ def run_reverse(args: argparse.Namespace) -> int:
         seed=args.seed)
     generator = load_generator(args.generator)
     reverser = Reverser(generator, settings)
-    failures, total_bytes, total_pixels = 0, 0, 0
-    start = time.perf_counter()
+    batch = FileBatch("reversed", "image(s)")
     for path in inputs:
-        try:
+        target = output_path(path, args.out, SUFFIX, len(inputs) == 1)
+        with batch.file(path, target):
             pixels = load_image(path).pixels
             with tqdm(total=settings.steps, desc=f"reverse {os.path.basename(path)}",
                       unit="step", file=sys.stderr, leave=False) as bar:
@@ -79,18 +78,6 @@ def run_reverse(args: argparse.Namespace) -> int:
             data = encode_file(result.code, fingerprint=generator.fingerprint,
                                image_shape=generator.image_shape,
                                prior_range=generator.prior_range, coder=settings.coder)
-            write_bytes_atomic(output_path(path, args.out, SUFFIX, len(inputs) == 1), data)
-            total_bytes += len(data)
-            total_pixels += pixels.shape[0] * pixels.shape[1]
-        except TfgcError as e:
-            failures += 1
-            tqdm.write(f"error: {path}: {e}", file=sys.stderr)
-        except OSError as e:
-            failures += 1
-            tqdm.write(f"error: {path}: {e.strerror or e}", file=sys.stderr)
-    done = len(inputs) - failures
-    if done:
-        print(f"reversed {done} image(s): {total_bytes} bytes, "
-              f"{8 * total_bytes / total_pixels:.4f} bpp, {time.perf_counter() - start:.1f} s",
-              file=sys.stderr)
-    return 1 if failures else 0
+            write_bytes_atomic(target, data)
+            batch.count(len(data), pixels.shape[0] * pixels.shape[1])
+    return batch.finish()

@@ -7,6 +7,7 @@ import argparse
 import math
 import sys
 
+from tfgc.cli.arguments import add_model_option
 from tfgc.cli.files import check_output
 
 
@@ -16,7 +17,7 @@ def register(subparsers) -> None:
         description="Writes a PNG: on the left N images decoded from uniformly drawn codes "
                     "('patch soup'), on the right N decoded from codes sampled from a prior "
                     "trained with `python -m tfgc.training.code_prior`.")
-    p.add_argument("--model", default=None, help="GC model (default: the bundled model)")
+    add_model_option(p, "a GC model")
     p.add_argument("--prior", required=True, metavar="PATH", help="a trained code prior")
     p.add_argument("-n", type=int, default=16, help="images per side (default 16)")
     p.add_argument("--seed", type=int, default=0)

@@ -9,45 +9,11 @@ import argparse
 import os
 import sys
 
+from tfgc.cli.arguments import add_model_option, bpp_factors, names, whole_number
+
 BASELINE_NAMES = ("jpeg", "webp", "avif", "heic", "jpeg2000")
+BASELINE_ALIASES = ("bpg", "heif", "jp2", "j2k")  # tfgc.evaluation.codecs maps them
 NR_NAMES = ("niqe", "brisque")
-
-
-def _names(allowed: tuple[str, ...], what: str, allow_none: bool = False):
-    def parse(text: str) -> list[str]:
-        names = [n.strip().lower() for n in text.split(",") if n.strip()]
-        if allow_none and names == ["none"]:
-            return []
-        unknown = [n for n in names if n not in allowed and not (what == "baseline" and n in (
-            "bpg", "heif", "jp2", "j2k"))]
-        if unknown or not names:
-            raise argparse.ArgumentTypeError(
-                f"unknown {what} {', '.join(unknown) or '(empty)'}; choose from "
-                f"{', '.join(allowed)}" + (" or none" if allow_none else ""))
-        return names
-
-    return parse
-
-
-def _factors(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"bpp factors must be numbers like 1,2; got {text!r}") from None
-    if not values or any(not (v > 0 and v < float("inf")) for v in values):
-        raise argparse.ArgumentTypeError(f"bpp factors must be positive numbers; got {text!r}")
-    return values
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return value
 
 
 def register(subparsers) -> None:
@@ -59,28 +25,28 @@ def register(subparsers) -> None:
                     "bpp, and reports bpp, PSNR, MS-SSIM, NIQE, BRISQUE and timings in "
                     "results.json, results.md, rd.png and crops/. Rerunning into the same "
                     "--out reuses finished images.")
-    parser.add_argument("--model", default=None, metavar="PATH",
-                        help="trained model (default: the bundled model)")
+    add_model_option(parser)
     parser.add_argument("--images", required=True, metavar="DIR_OR_GLOB",
                         help="a folder (searched recursively), a glob in quotes, or one file")
     parser.add_argument("--out", required=True, metavar="RESULTS_DIR",
                         help="where results go; per_image/ there makes reruns resume")
-    parser.add_argument("--baselines", type=_names(BASELINE_NAMES, "baseline"),
+    parser.add_argument("--baselines",
+                        type=names(BASELINE_NAMES, "baseline", aliases=BASELINE_ALIASES),
                         default=list(BASELINE_NAMES), metavar="LIST",
                         help="comma-separated codecs (default: jpeg,webp,avif,heic,jpeg2000); "
                              "heic stands in for BPG")
-    parser.add_argument("--bpp-factors", type=_factors, default=[1.0, 2.0], metavar="LIST",
+    parser.add_argument("--bpp-factors", type=bpp_factors, default=[1.0, 2.0], metavar="LIST",
                         help="baseline targets as multiples of the model's bpp per image "
                              "(default: 1,2)")
-    parser.add_argument("--nr-metrics", type=_names(NR_NAMES, "metric", allow_none=True),
+    parser.add_argument("--nr-metrics", type=names(NR_NAMES, "metric", allow_none=True),
                         default=list(NR_NAMES), metavar="LIST",
                         help="no-reference metrics to compute, or none to skip them "
                              "(default: niqe,brisque)")
-    parser.add_argument("--crops", type=_positive_int, default=3, metavar="N",
+    parser.add_argument("--crops", type=whole_number(), default=3, metavar="N",
                         help="write side-by-side crops for the first N images (default: 3)")
-    parser.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--limit", type=whole_number(), default=None, metavar="N",
                         help="evaluate only the first N images (sorted by path)")
-    parser.add_argument("--optimize", type=_positive_int, default=0, metavar="STEPS",
+    parser.add_argument("--optimize", type=whole_number(), default=0, metavar="STEPS",
                         help="encode with STEPS steps of latent optimisation (as compress "
                              "--optimize; default 0: plain encoding)")
     parser.add_argument("--no-resume", action="store_true",

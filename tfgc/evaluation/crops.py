@@ -63,6 +63,17 @@ def labelled_panel(pixels: np.ndarray, lines: Sequence[str], alert: bool = False
     return panel
 
 
+def panel_row(panels: Sequence[Image.Image], gap: int = 4) -> np.ndarray:
+    """Panels left to right on white, `gap` pixels apart, as uint8 [H, W, 3] for a PNG."""
+    width = sum(p.width for p in panels) + gap * (len(panels) - 1)
+    canvas = Image.new("RGB", (width, max(p.height for p in panels)), "white")
+    x = 0
+    for panel in panels:
+        canvas.paste(panel, (x, 0))
+        x += panel.width + gap
+    return np.asarray(canvas)
+
+
 def _describe(entry: dict) -> str:
     metrics = entry.get("metrics", {})
     text = f"{entry['bpp']:.3f} bpp, {metrics.get('psnr', float('nan')):.1f} dB"
