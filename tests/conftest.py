@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pathlib
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -75,16 +81,36 @@ def photo(h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.clip(base + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
 
 
+def shared_once(tmp_path_factory, name: str, build) -> pathlib.Path:
+    """`build(path)` once per test run, even under pytest-xdist: the first worker to get here
+    builds into `path` while the others wait on a lock, then all of them use the same `path`
+    (read-only). A build that failed is redone by the next worker (and fails there too)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's temp root, shared by its workers
+    path, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir()
+            build(path)
+            done.touch()
+    return path
+
+
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory):
     """A tiny model trained for 2 steps: weights that are not the initial ones."""
-    from tfgc.training.trainer import train
 
-    config = tiny_config()
-    config.num_steps = config.warmup_steps = 2
-    path = str(tmp_path_factory.mktemp("tiny_run"))
-    train(config, path)
-    return path
+    def build(path):
+        from tfgc.training.trainer import train
+
+        config = tiny_config()
+        config.num_steps = config.warmup_steps = 2
+        train(config, str(path))
+
+    return str(shared_once(tmp_path_factory, "tiny_run", build))
 
 
 @pytest.fixture(scope="session")
@@ -100,11 +126,14 @@ def codec(workdir):
 def vgg19_weights(tmp_path_factory):
     """A Keras VGG19 include_top=False weights file with random weights (tfgc never downloads
     the real ones; the loss only needs the file's layout)."""
-    import tensorflow as tf
 
-    path = str(tmp_path_factory.mktemp("vgg19") / "vgg19_notop.h5")
-    tf.keras.applications.VGG19(include_top=False, weights=None).save_weights(path)
-    return path
+    def build(path):
+        import tensorflow as tf
+
+        tf.keras.applications.VGG19(include_top=False, weights=None).save_weights(
+            str(path / "vgg19_notop.h5"))
+
+    return str(shared_once(tmp_path_factory, "vgg19", build) / "vgg19_notop.h5")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -120,15 +149,51 @@ def _environment_of_a_users_shell():
     os.environ.pop("TF2_BEHAVIOR", None)
 
 
-@pytest.fixture(scope="session")
-def export_dir(workdir, tmp_path_factory):
-    """The tiny model exported by export.py (full and stock SavedModels, version 1)."""
-    import subprocess
-    import sys
+EXPORT_UMASK = 0o027
 
-    out = str(tmp_path_factory.mktemp("exports"))
-    result = subprocess.run(
-        [sys.executable, os.path.join(REPO_ROOT, "export.py"), f"--workdir={workdir}",
-         f"--export_dir={out}"], capture_output=True, text=True, timeout=900, cwd=REPO_ROOT)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+@dataclass(frozen=True)
+class ExportRun:
+    """The session's one export.py run: its export root and what it printed."""
+
+    root: str
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(scope="session")
+def export_run(workdir, tmp_path_factory) -> ExportRun:
+    """The tiny model exported by export.py (full and stock SavedModels, version 1), run under
+    umask 027 into a root a killed export left debris in: a temporary version directory of a
+    dead process, an old mkdtemp-named one, and half a pair (tests/test_export.py checks that
+    all of it is gone and what export.py said about it)."""
+
+    def build(path):
+        out = path / "exports"
+        (out / "tfgc" / f".tmp-tfgc-{_dead_pid()}-0a1b2c3d-1").mkdir(parents=True)
+        legacy = out / "tfgc_stock" / ".tmp-k3j2h1g0"
+        legacy.mkdir(parents=True)
+        os.utime(legacy, (0, 0))
+        (out / "tfgc_stock" / "1").mkdir()  # its partner tfgc/1 was never renamed into place
+        result = subprocess.run(
+            [sys.executable, os.path.join(REPO_ROOT, "export.py"), f"--workdir={workdir}",
+             f"--export_dir={out}"], capture_output=True, text=True, timeout=900,
+            cwd=REPO_ROOT, preexec_fn=lambda: os.umask(EXPORT_UMASK))
+        assert result.returncode == 0, result.stderr[-3000:]
+        (path / "stdout.txt").write_text(result.stdout)
+        (path / "stderr.txt").write_text(result.stderr)
+
+    path = shared_once(tmp_path_factory, "export", build)
+    return ExportRun(str(path / "exports"), (path / "stdout.txt").read_text(),
+                     (path / "stderr.txt").read_text())
+
+
+@pytest.fixture(scope="session")
+def export_dir(export_run) -> str:
+    return export_run.root

@@ -13,35 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT, photo
-
-
-def _dead_pid() -> int:
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    return process.pid
-
-
-EXPORT_UMASK = 0o027
-
-
-@pytest.fixture(scope="session")
-def export_dir(workdir, tmp_path_factory):
-    """export.py run under umask 027, into a root a killed export left debris in: a temporary
-    version directory of a dead process, an old mkdtemp-named one, and half a pair."""
-    out = tmp_path_factory.mktemp("exports")
-    (out / "tfgc" / f".tmp-tfgc-{_dead_pid()}-0a1b2c3d-1").mkdir(parents=True)
-    legacy = out / "tfgc_stock" / ".tmp-k3j2h1g0"
-    legacy.mkdir(parents=True)
-    os.utime(legacy, (0, 0))
-    (out / "tfgc_stock" / "1").mkdir()  # its partner tfgc/1 was never renamed into place
-    result = subprocess.run(
-        [sys.executable, os.path.join(REPO_ROOT, "export.py"), f"--workdir={workdir}",
-         f"--export_dir={out}"], capture_output=True, text=True, timeout=900, cwd=REPO_ROOT,
-        preexec_fn=lambda: os.umask(EXPORT_UMASK))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "tfgc_stock/1: its other half was never written" in result.stderr, result.stderr
-    return str(out)
+from tests.conftest import EXPORT_UMASK, photo
 
 
 @pytest.fixture(scope="session")
@@ -70,15 +42,18 @@ def _run(code: str) -> str:
     return result.stdout
 
 
-def test_layout_and_assets(export_dir):
+def test_layout_and_assets(export_run):
+    export_dir = export_run.root
     for name in ("tfgc", "tfgc_stock"):
         version = os.path.join(export_dir, name, "1")
         assert os.path.exists(os.path.join(version, "saved_model.pb"))
         extra = os.path.join(version, "assets.extra")
         assert sorted(os.listdir(extra)) == ["config.json", "export.json", "fingerprint.txt",
                                              "model_card.md"]
-    for name in ("tfgc", "tfgc_stock"):  # the debris export_dir planted is gone
+    for name in ("tfgc", "tfgc_stock"):  # the debris export_run planted is gone
         assert sorted(os.listdir(os.path.join(export_dir, name))) == ["1"]
+    assert "tfgc_stock/1: its other half was never written" in export_run.stderr, \
+        export_run.stderr
 
 
 def _modes(root: str) -> tuple[set[int], set[int]]:
