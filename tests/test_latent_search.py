@@ -43,6 +43,13 @@ def test_search_stops_early_when_nothing_improves():
     search = LatentSearch(lambda x: (tf.reduce_sum(x * 0.0, axis=1), x))
     result = search.run(np.ones([1, 3], np.float32), settings=SearchSettings(50, patience=3))
     assert result.steps == 4
+    # Improving, but by less than the tolerance (0.1% of the best) per step: also a stall.
+    slow = LatentSearch(lambda x: (1.0 + 1e-3 * tf.reduce_sum(x, axis=1), x))
+    settings = SearchSettings(50, 1e-3, schedule="constant", patience=3)
+    assert slow.run(np.ones([1, 3], np.float32), settings=settings).steps == 50
+    tolerant = SearchSettings(50, 1e-3, schedule="constant", patience=3, tolerance=1e-3)
+    assert slow.run(np.ones([1, 3], np.float32), settings=tolerant).steps == 4
+    assert slow._step.experimental_get_tracing_count() == 1  # steps and rates never retrace
 
 
 def test_loss_specs():
@@ -75,11 +82,16 @@ def test_optimised_file_is_an_ordinary_file(codec):
     from tfgc import coding
 
     image = photo(33, 47, seed=6)
+    step = codec.symbol_optimizer()._search._step
+    traced = step.experimental_get_tracing_count()
     data = codec.compress(image, optimize_steps=3)
     symbols, _ = coding.decode_symbols(data, fingerprint=codec.fingerprint,
                                        model_tables=codec.model_tables)
     expected, _ = codec.symbol_optimizer().optimize(image, 3)
     np.testing.assert_array_equal(symbols.numpy(), expected)  # also: the search is repeatable
+    codec.compress(photo(33, 47, seed=7), optimize_steps=2)
+    # One compiled step served every step, both images and the final scoring: no retracing.
+    assert step.experimental_get_tracing_count() <= traced + 1
     assert codec.decompress(data).shape == image.shape
     with pytest.raises(TfgcError, match="optimize_steps"):
         codec.compress(image, optimize_steps=-1)
@@ -148,6 +160,19 @@ def test_cli_compress_and_evaluate_optimize(workdir, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     results = (tmp_path / "eval" / "results.md").read_text()
     assert "+optimize2" in results
+
+
+def test_optimize_without_a_number_uses_the_measured_default():
+    from tfgc.__main__ import build_parser
+    from tfgc.latent_search.settings import DEFAULT_STEPS
+
+    parser = build_parser()
+    parse = parser.parse_args
+    assert parse(["compress", "a.png", "-o", "o", "--optimize"]).optimize == DEFAULT_STEPS
+    assert parse(["compress", "a.png", "-o", "o", "--optimize", "3"]).optimize == 3
+    assert parse(["compress", "a.png", "-o", "o"]).optimize == 0
+    assert parse(["evaluate", "--images", "i", "--out", "o", "--optimize"]).optimize == \
+        DEFAULT_STEPS
 
 
 def test_cli_refuses_a_bad_loss_before_loading_the_model(tmp_path):

@@ -14,6 +14,7 @@ from tfgc.cli.batch import FileBatch
 from tfgc.cli.files import check_output, expand_inputs, os_error_message, output_path
 from tfgc.coding.format import DEFAULT_MAX_PIXELS
 from tfgc.errors import TfgcError
+from tfgc.latent_search import settings as optimize
 from tfgc.utils.files import write_bytes_atomic
 
 
@@ -25,12 +26,14 @@ def register(subparsers) -> None:
                    help="output folder (or a .tfgc file name for a single input)")
     add_model_option(p)
     p.add_argument("--noise-seed", type=int, default=0, help="seed of the generator's noise")
-    p.add_argument("--optimize", type=whole_number(), default=0, metavar="STEPS",
-                   help="optimise each image's symbols for the decoder for STEPS gradient "
-                        "steps (slower encode, better picture, same decoder; default 0: plain)")
+    p.add_argument("--optimize", type=whole_number(), default=0, nargs="?",
+                   const=optimize.DEFAULT_STEPS, metavar="STEPS",
+                   help="optimise each image's symbols for the decoder for up to STEPS "
+                        "gradient steps (slower encode, better picture, same decoder; without "
+                        f"a number {optimize.DEFAULT_STEPS}; default 0: plain)")
     p.add_argument("--optimize-loss", default=None, metavar="SPEC",
                    help="what --optimize minimises, a weighted sum of mse, l1, ssim, ms_ssim "
-                        "and bpp (default: mse+0.05*ms_ssim+0.2*bpp)")
+                        f"and bpp (default: {optimize.DEFAULT_LOSS})")
     semantic = p.add_argument_group(
         "selective compression (SC models)",
         "Keep some regions and synthesise the rest from the label map (one input image).")

@@ -25,10 +25,14 @@ from tfgc.data.padding import edge_pad
 from tfgc.errors import ConfigError
 from tfgc.latent_search.losses import ImageLoss, parse_loss
 from tfgc.latent_search.search import LatentSearch, SearchResult, SearchSettings
+from tfgc.latent_search.settings import (
+    DEFAULT_LEARNING_RATE,
+    DEFAULT_LOSS,
+    PATIENCE,
+    TOLERANCE,
+)
 from tfgc.layers.noise import latent_noise
 
-DEFAULT_LOSS = "mse+0.05*ms_ssim+0.2*bpp"
-DEFAULT_LEARNING_RATE = 0.2
 RATE_TERM = "bpp"
 
 
@@ -111,7 +115,8 @@ class SymbolOptimizer:
         initial = self.networks.quantizer.symbols(latents)[0].numpy()
         lengths, self._structure = code_length_table(
             self.model_tables, initial, self.networks.quantizer.num_centers)
-        settings = SearchSettings(steps, self.learning_rate)
+        settings = SearchSettings(steps, self.learning_rate, patience=PATIENCE,
+                                  tolerance=TOLERANCE)
         result = self._search.run(
             latents, (target, tf.constant(noise_seed, tf.int64), tf.constant(lengths)),
             settings, progress)

@@ -44,15 +44,62 @@ def parse_loss(spec: str | Mapping[str, float],
     return weights
 
 
+_K1, _K2, _SIGMA = 0.01, 0.03, 1.5  # tf.image.ssim's constants (Wang et al. 2004)
+
+
+def _gaussian_blur(x: tf.Tensor, size: int) -> tf.Tensor:
+    """tf.image.ssim's 2-D Gaussian window (VALID), as two 1-D passes: the 2-D window is the
+    outer product of the 1-D one, so this is the same average at 2*size instead of size**2
+    multiplies per pixel (SSIM terms were a third of a latent-search step)."""
+    coords = tf.range(size, dtype=tf.float32) - (size - 1) / 2.0
+    g = tf.nn.softmax(-0.5 * tf.square(coords) / _SIGMA**2)
+    channels = int(x.shape[-1])
+    rows = tf.tile(tf.reshape(g, [size, 1, 1, 1]), [1, 1, channels, 1])
+    cols = tf.tile(tf.reshape(g, [1, size, 1, 1]), [1, 1, channels, 1])
+    x = tf.nn.depthwise_conv2d(x, rows, [1, 1, 1, 1], "VALID")
+    return tf.nn.depthwise_conv2d(x, cols, [1, 1, 1, 1], "VALID")
+
+
+def _ssim_terms(x: tf.Tensor, y: tf.Tensor, size: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """Per-channel SSIM and contrast-structure [B, C] of images in [0, 1] (tf.image.ssim's
+    formulas, max_val 1)."""
+    c1, c2 = _K1**2, _K2**2
+    mean_x, mean_y = _gaussian_blur(x, size), _gaussian_blur(y, size)
+    num0 = mean_x * mean_y * 2.0
+    den0 = tf.square(mean_x) + tf.square(mean_y)
+    luminance = (num0 + c1) / (den0 + c1)
+    num1 = _gaussian_blur(x * y, size) * 2.0
+    den1 = _gaussian_blur(tf.square(x) + tf.square(y), size)
+    cs = (num1 - num0 + c2) / (den1 - den0 + c2)
+    return tf.reduce_mean(luminance * cs, [1, 2]), tf.reduce_mean(cs, [1, 2])
+
+
 def _ssim(target: tf.Tensor, image: tf.Tensor) -> tf.Tensor:
-    filter_size = min(11, int(target.shape[1]), int(target.shape[2]))
-    return tf.image.ssim(target, image, 1.0, filter_size=filter_size)
+    """tf.image.ssim(target, image, 1.0) with the window fitted to small images."""
+    size = min(11, int(target.shape[1]), int(target.shape[2]))
+    return tf.reduce_mean(_ssim_terms(target, image, size)[0], -1)
+
+
+def _halve(x: tf.Tensor) -> tf.Tensor:
+    """tf.image.ssim_multiscale's downsampling: odd sides mirrored by one pixel, 2x2 mean."""
+    pad = [[0, 0], [0, int(x.shape[1]) % 2], [0, int(x.shape[2]) % 2], [0, 0]]
+    if any(p[1] for p in pad):
+        x = tf.pad(x, pad, mode="SYMMETRIC")
+    return tf.nn.avg_pool2d(x, 2, 2, "VALID")
 
 
 def _ms_ssim(target: tf.Tensor, image: tf.Tensor) -> tf.Tensor:
-    filter_size, _, weights = ms_ssim_settings(int(target.shape[1]), int(target.shape[2]))
-    return tf.image.ssim_multiscale(target, image, 1.0, power_factors=weights,
-                                    filter_size=filter_size)
+    """tf.image.ssim_multiscale(target, image, 1.0) with `ms_ssim_settings`' scales, from
+    static shapes (no run-time branches)."""
+    size, _, weights = ms_ssim_settings(int(target.shape[1]), int(target.shape[2]))
+    factors = []
+    for scale in range(len(weights)):
+        if scale:
+            target, image = _halve(target), _halve(image)
+        ssim, cs = _ssim_terms(target, image, size)
+        factors.append(tf.nn.relu(cs if scale < len(weights) - 1 else ssim))
+    values = tf.reduce_prod(tf.pow(tf.stack(factors, -1), weights), -1)
+    return tf.reduce_mean(values, -1)
 
 
 class ImageLoss:

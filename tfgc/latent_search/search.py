@@ -34,8 +34,8 @@ class SearchSettings:
     steps: int
     learning_rate: float = 0.1
     schedule: str = "cosine"  # cosine decay to 0 over `steps`, or constant
-    patience: int = 0  # stop when no item improved by `min_delta` for this many steps; 0: never
-    min_delta: float = 0.0
+    patience: int = 0  # stop when no item improved by `tolerance` for this many steps; 0: never
+    tolerance: float = 0.0  # an improvement counts when it beats the best by this fraction
 
     def __post_init__(self):
         if self.steps < 0:
@@ -46,6 +46,8 @@ class SearchSettings:
             raise ConfigError(f"unknown schedule {self.schedule!r}; choose from {SCHEDULES}")
         if self.patience < 0:
             raise ConfigError(f"patience must be >= 0, got {self.patience}")
+        if not 0.0 <= self.tolerance < 1.0:
+            raise ConfigError(f"tolerance must be in [0, 1), got {self.tolerance}")
 
     def learning_rate_at(self, step: int) -> float:
         if self.schedule == "constant" or self.steps == 0:
@@ -68,16 +70,17 @@ class SearchResult:
 
 
 class LatentSearch:
-    """One compiled step per objective (and input shape), reused across images and calls."""
+    """One compiled step per objective and input shape, traced once and reused across steps,
+    images and calls (the step number and learning rate are tensors, so they never retrace).
+    The final iterate is scored by the same step (its update is dropped): a second, forward-only
+    graph would cost a trace of its own, more than the extra backward pass. XLA
+    (jit_compile) was measured slower on CPU for these graphs and cannot compile
+    tf.image.ssim_multiscale's gradient, so it is not used."""
 
     def __init__(self, objective: Objective, project: Projection | None = None):
         self.objective = objective
         self.project = project
         self._step = tf.function(self._update, autograph=False)
-        self._score = tf.function(self._evaluate, autograph=False)
-
-    def _evaluate(self, latent, *args):
-        return self.objective(latent, *args)
 
     def _update(self, latent, m, v, step, learning_rate, *args):
         with tf.GradientTape() as tape:
@@ -113,7 +116,7 @@ class LatentSearch:
             if best_loss is None:
                 best_loss, best_latent, best_payload = loss, candidate, payload
                 return True
-            improved = loss < best_loss - settings.min_delta
+            improved = loss < best_loss * (1.0 - settings.tolerance)
             better = loss < best_loss
             best_loss = np.where(better, loss, best_loss)
             shape = (-1,) + (1,) * (candidate.ndim - 1)
@@ -132,7 +135,8 @@ class LatentSearch:
                 progress(steps, best_loss)
             if settings.patience and stall >= settings.patience:
                 break
-        loss, payload = self._score(latent, *args)
+        loss, payload, *_ = self._step(latent, m, v, tf.constant(steps, tf.int64),
+                                       tf.constant(0.0), *args)
         keep(loss, payload, latent)
         return SearchResult(best_payload, best_latent, best_loss, history[0],
                             np.stack(history), steps)
