@@ -80,7 +80,7 @@ def _bad_files(data: bytes) -> dict[str, tuple[bytes, type, str | None]]:
         "not a tfgc file": (b"\x89PNG\r\n\x1a\n" + bytes(100), BitstreamError, "magic"),
         "newer version": (_set(data, 4, "B", 2), UnsupportedVersionError, "version 2"),
         "version 0": (_set(data, 4, "B", 0), BitstreamError, "version 0"),
-        "unknown flags": (_set(data, 5, "B", 0x40), BitstreamError, "flag"),
+        "unknown flags": (_set(data, 5, "B", 0x40), UnsupportedVersionError, "flag bits 0x40"),
         "other model": (_set(data, 6, "I", 0xDEADBEEF), ModelMismatchError, "made by model"),
         "huge latent": (_set(_set(data, 30, "H", 4096), 32, "H", 4096), BitstreamError, None),
         "huge image": (_set(data, 22, "H", 65535), BitstreamError, "stride"),

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.test_bitstream_errors import FP, _fix_crc, _graph
-from tfgc.coding import decode_symbols, encode_symbols, parse_header
+from tests.test_bitstream_errors import FP, OTHER_FP, _fix_crc, _graph
+from tfgc.coding import api, decode_symbols, encode_symbols, parse_header
 from tfgc.coding import format as fmt
+from tfgc.coding.backends import get_backend
 from tfgc.coding.synthetic import correlated_symbols
-from tfgc.errors import BitstreamError, UnsupportedVersionError
+from tfgc.errors import BitstreamError, ModelMismatchError, UnsupportedVersionError
 
 H, W, C, L = 7, 12, 4, 5  # 84 mask bits: 4 padding bits
 IMAGE = (112, 190)
@@ -124,6 +125,64 @@ def test_reader_without_sc_support_refuses_naming_the_section(symbols, monkeypat
     monkeypatch.setattr(fmt, "KNOWN_SECTION_TYPES", frozenset({fmt.SECTION_PRESERVE_MASK}))
     with pytest.raises(UnsupportedVersionError, match="section type 2"):
         parse_header(data)
+
+
+def test_newer_features_are_refused_naming_what_is_missing(symbols):
+    """What this reader does with a newer writer's additions, in Python and in the graph: an
+    unknown flag bit (a reader from before SC saw flag 0x01 like this) and an unknown required
+    section. Both UnsupportedVersionError, naming the bit or the section type."""
+    data = _encode(symbols, np.ones((H, W), np.int32))
+    header = parse_header(data)
+    flagged = bytearray(data)
+    flagged[5] |= 0x04
+    end = fmt.FIXED_HEADER_BYTES + 1 + sum(fmt.SECTION_HEADER.size + len(s.data)
+                                           for s in header.sections)
+    extra = bytearray(data[:end] + fmt.SECTION_HEADER.pack(77, 1, 2) + b"hi" + data[end:])
+    extra[fmt.FIXED_HEADER_BYTES] += 1
+    for bad, names in ((_fix_crc(bytes(flagged)), ("flag bits 0x04", "0x01 selective")),
+                       (_fix_crc(bytes(extra)), ("section type 77",))):
+        for decode in (lambda d: decode_symbols(d, fingerprint=FP), _graph):
+            with pytest.raises(UnsupportedVersionError) as info:
+                decode(bad)
+            assert all(name in str(info.value) for name in names), str(info.value)
+            assert "upgrade tfgc" in str(info.value)
+
+
+def test_an_sc_file_for_a_model_without_sc_says_so_before_the_fingerprint(symbols):
+    """Check `selective` (docs/bitstream.md): the file's SC flag against the decoding model's
+    mode, just before the fingerprint (which such a file never matches, so it would hide the
+    reason). Python and graph agree on class, message and order."""
+    names = list(fmt.CHECKS)
+    assert names.index("selective") + 1 == names.index("fingerprint")
+    assert names.index("crc") < names.index("selective")
+    sc = _encode(symbols, np.ones((H, W), np.int32))
+    gc = encode_symbols(symbols, num_centers=L, image_shape=IMAGE, fingerprint=FP).numpy()
+
+    def graph(data, fingerprint, selective):
+        function = api._decode_function(get_backend("stock"), None, None, None, selective)
+        try:
+            function(tf.constant(data), tf.constant(fingerprint), tf.zeros([0, 0], tf.int32),
+                     tf.constant(fmt.NO_PIXEL_LIMIT, tf.int64))
+        except tf.errors.InvalidArgumentError as e:
+            raise api.error_from_graph(e) from None
+
+    def python(data, fingerprint, selective):
+        decode_symbols(data, fingerprint=fingerprint, selective=selective)
+
+    for decode in (python, graph):
+        for fingerprint in (FP, OTHER_FP):  # the model's own, or (as in life) another model's
+            with pytest.raises(ModelMismatchError) as info:
+                decode(sc, fingerprint, False)
+            assert str(info.value) == fmt.selective_mismatch_message(True)
+            with pytest.raises(ModelMismatchError) as info:
+                decode(gc, fingerprint, True)
+            assert str(info.value) == fmt.selective_mismatch_message(False)
+        with pytest.raises(ModelMismatchError, match="made by model"):  # right mode, other model
+            decode(sc, OTHER_FP, True)
+        with pytest.raises(BitstreamError, match="CRC"):  # earlier checks still come first
+            decode(sc[:-1] + bytes([sc[-1] ^ 1]), OTHER_FP, False)
+        decode(sc, FP, True)
+        decode(gc, FP, False)
 
 
 def test_encoder_checks_selective_arguments(symbols):

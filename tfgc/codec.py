@@ -31,7 +31,6 @@ from tfgc.errors import (
     BitstreamError,
     ConfigError,
     ModelLoadError,
-    ModelMismatchError,
     ResourceLimitError,
     TfgcError,
 )
@@ -267,22 +266,11 @@ class Codec:
             raise TfgcError(f"decompress takes bytes, got {type(data).__name__}")
         data = bytes(data)
         limit = NO_PIXEL_LIMIT if max_pixels is None else int(max_pixels)
-        sc_on_other_model = ModelMismatchError(
-            f"this file was made by a selective-compression (SC) model; {self.name} is a "
-            f"{self.mode.upper()} model: decode it with the SC model that wrote it")
-        try:
-            header = coding.validate_file(
-                data, fingerprint=self.fingerprint, model_tables=self.model_tables,
-                num_centers=self.num_centers, num_channels=self.num_channels,
-                decoder_fingerprint=self.decoder_fingerprint, stride=self.stride,
-                max_pixels=limit)
-        except ModelMismatchError:
-            # Same class and check order as the SavedModels; only the message says more.
-            if self.mode != "sc" and _is_selective(data):
-                raise sc_on_other_model from None
-            raise
-        if self.mode != "sc" and header.selective:
-            raise sc_on_other_model
+        coding.validate_file(
+            data, fingerprint=self.fingerprint, model_tables=self.model_tables,
+            num_centers=self.num_centers, num_channels=self.num_channels,
+            decoder_fingerprint=self.decoder_fingerprint, stride=self.stride, max_pixels=limit,
+            selective=self.mode == "sc")
         args = [tf.constant(data)]
         if _takes_max_pixels(self.module.decompress_one):
             args.append(tf.constant(limit, tf.int64))
@@ -290,7 +278,7 @@ class Codec:
             coding.decode_symbols(data, fingerprint=self.fingerprint,
                                   model_tables=self.model_tables, num_centers=self.num_centers,
                                   num_channels=self.num_channels, stride=self.stride,
-                                  max_pixels=limit,
+                                  max_pixels=limit, selective=self.mode == "sc",
                                   decoder_fingerprint=self.decoder_fingerprint)
         try:
             with _memory_errors("decoding this file"):
@@ -379,13 +367,6 @@ def _memory_errors(what: str):
         raise ResourceLimitError(
             f"out of memory {what}; free memory, or refuse large files with a lower "
             "max_pixels") from None
-
-
-def _is_selective(data: bytes) -> bool:
-    try:
-        return bool(coding.parse_header(data).selective)
-    except TfgcError:
-        return False
 
 
 def _latest_version(root: str) -> str | None:

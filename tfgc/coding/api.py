@@ -21,7 +21,7 @@ from tfgc.coding.backends import RangeDecoderBackend, get_backend
 from tfgc.coding.decoder import decode_graph
 from tfgc.coding.encoder import EncoderConfig, encode_graph, make_config
 from tfgc.coding.tables import parse_table_section_np
-from tfgc.errors import TfgcError
+from tfgc.errors import ConfigError, TfgcError
 
 DEFAULT_STRIDE = 16
 
@@ -152,10 +152,11 @@ def _check_encode_args(symbols: np.ndarray, num_centers: int, image_shape: np.nd
 
 @functools.lru_cache(maxsize=32)
 def _decode_function(backend: RangeDecoderBackend, num_centers: int | None,
-                     num_channels: int | None, stride: int | None):
+                     num_channels: int | None, stride: int | None,
+                     selective: bool | None = None):
     def run(data, fingerprint, model_tables, max_pixels):
         return decode_graph(data, fingerprint, backend, model_tables, num_centers, num_channels,
-                            stride, max_pixels)
+                            stride, max_pixels, selective)
 
     spec = [tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.string),
             tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([], tf.int64)]
@@ -175,6 +176,7 @@ def decode_symbols(
     decoder_fingerprint=None,
     stride: int | None = None,
     max_pixels: int | None = None,
+    selective: bool | None = None,
 ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """Symbols int32 [h, w, C] and the header fields (int64 scalar tensors) of a `.tfgc` file.
 
@@ -185,12 +187,15 @@ def decode_symbols(
     (an int, or an int64 tensor inside a graph). Header keys: version, flags, image_height,
     image_width, pad_bottom, pad_right, latent_height, latent_width, channels, num_centers,
     entropy_model, noise_seed, payload_bytes, file_bytes. decoder_fingerprint: also accepted
-    on files that do not use the model tables (see `encode_symbols`).
+    on files that do not use the model tables (see `encode_symbols`). selective: whether the
+    model is a selective-compression (SC) one; a file of the other kind raises
+    ModelMismatchError saying so (None: not checked).
     """
     backend = get_backend(backend)
     if _in_graph():
         return decode_graph(bitstring, _fingerprint_tensor(fingerprint, decoder_fingerprint),
-                            backend, model_tables, num_centers, num_channels, stride, max_pixels)
+                            backend, model_tables, num_centers, num_channels, stride, max_pixels,
+                            selective)
     data = bitstring.numpy() if isinstance(bitstring, tf.Tensor) else bytes(bitstring)
     fingerprint = _fingerprint_bytes(fingerprint)
     if decoder_fingerprint is not None:
@@ -201,9 +206,10 @@ def decode_symbols(
             raise ValueError(f"model tables must be 2-D, got shape {model_tables.shape}")
     validate_file(data, fingerprint=fingerprint, model_tables=model_tables,
                   num_centers=num_centers, num_channels=num_channels,
-                  decoder_fingerprint=decoder_fingerprint, stride=stride, max_pixels=max_pixels)
+                  decoder_fingerprint=decoder_fingerprint, stride=stride, max_pixels=max_pixels,
+                  selective=selective)
     tables = np.zeros((0, 0), np.int32) if model_tables is None else model_tables.astype(np.int32)
-    function = _decode_function(backend, num_centers, num_channels, stride)
+    function = _decode_function(backend, num_centers, num_channels, stride, selective)
     limit = fmt.NO_PIXEL_LIMIT if max_pixels is None else int(max_pixels)
     try:
         return function(tf.constant(data), tf.constant(fingerprint + (decoder_fingerprint or b"")),
@@ -213,8 +219,10 @@ def decode_symbols(
 
 
 def error_from_graph(error: tf.errors.InvalidArgumentError, file_format=fmt) -> TfgcError:
-    """The tfgc exception for a failed assert of the decode graph (e.g. from a SavedModel):
-    the same class the Python validation raises for that check (`format.CHECKS`).
+    """The tfgc exception for a failed assert of a tfgc graph (e.g. from a SavedModel): the
+    same class the Python API raises for that check (`format.CHECKS`, and
+    `format.INPUT_CHECKS` for what an SC model's compress and synthesis are given). An input
+    of the wrong dtype, refused by a signature before its graph runs, is a ConfigError.
 
     file_format: a module with the format's CHECKS, GRAPH_PREFIX and reader_error
     (`tfgc.coding.format`; `tfgc.reversal.fileformat` for `.tfgz` files)."""
@@ -222,24 +230,32 @@ def error_from_graph(error: tf.errors.InvalidArgumentError, file_format=fmt) -> 
     pieces = re.findall(r"\[([^\]]*)\]", found.group(1)) if found else []
     # TF appends "[[{{node ...}}]]" and "[Op:...]" after the assert's own data.
     message = " ".join(p.strip() for p in pieces if not p.startswith(("[", "{{", "Op:")))
-    named = re.match(re.escape(file_format.GRAPH_PREFIX) + r"(\w+): *(.*)", message, re.DOTALL)
-    if not named or named.group(1) not in file_format.CHECKS:
-        # An unnamed failure (e.g. inside the range decoder): the payload is bad.
-        return file_format.reader_error("payload", error.message.strip())
-    return file_format.reader_error(named.group(1), named.group(2))
+    for prefix, checks, make in ((file_format.GRAPH_PREFIX, file_format.CHECKS,
+                                  file_format.reader_error),
+                                 (fmt.INPUT_PREFIX, fmt.INPUT_CHECKS, fmt.input_error)):
+        named = re.match(re.escape(prefix) + r"(\w+): *(.*)", message, re.DOTALL)
+        if named and named.group(1) in checks:
+            return make(named.group(1), named.group(2))
+    dtype = re.search(r"input #(\d+).* expected to be an? (\w+) tensor but is an? (\w+) tensor",
+                      error.message)
+    if dtype:  # refused by the signature before any graph ran (the API: ConfigError too)
+        return ConfigError(f"input #{dtype.group(1)} must be a {dtype.group(2)} tensor, got "
+                           f"{dtype.group(3)}")
+    # An unnamed failure (e.g. inside the range decoder): the payload is bad.
+    return file_format.reader_error("payload", error.message.strip())
 
 
 def validate_file(data: bytes, *, fingerprint: bytes | None = None,
                   model_tables: np.ndarray | None = None, num_centers: int | None = None,
                   num_channels: int | None = None,
                   decoder_fingerprint: bytes | None = None, stride: int | None = None,
-                  max_pixels: int | None = None) -> fmt.Header:
+                  max_pixels: int | None = None, selective: bool | None = None) -> fmt.Header:
     """Everything `decode_symbols` checks before decoding, in Python and in the same order
     (`format.CHECKS`); returns the header. The one check left to the decode graph is the
     payload's (it needs the range decoder)."""
     header = fmt.parse_header(data, fingerprint, decoder_fingerprint, stride=stride,
                               num_centers=num_centers, num_channels=num_channels,
-                              max_pixels=max_pixels)
+                              max_pixels=max_pixels, selective=selective)
     if header.model_tables:
         if model_tables is None:
             raise fmt.reader_error(

@@ -19,6 +19,21 @@ def to_string(values: tf.Tensor) -> tf.Tensor:
     return tf.strings.reduce_join(tf.gather(table, tf.cast(tf.reshape(values, [-1]), tf.int32)))
 
 
+def format_message(template: str, *values) -> tf.Tensor:
+    """`template.format(*values)` in a graph (scalar tf.string): each "{}" takes a value, a
+    string tensor as it is, an integer in decimal (tf.strings.format would quote strings)."""
+    pieces = template.split("{}")
+    if len(pieces) != len(values) + 1:
+        raise ValueError(f"{len(values)} values for {len(pieces) - 1} fields in {template!r}")
+    parts = [pieces[0]]
+    for value, piece in zip(values, pieces[1:]):
+        value = tf.convert_to_tensor(value)
+        if value.dtype != tf.string:
+            value = tf.strings.as_string(tf.cast(value, tf.int64))
+        parts += [value, piece]
+    return tf.strings.join(parts)
+
+
 def from_string(data: tf.Tensor) -> tf.Tensor:
     """The bytes of a scalar tf.string as int64 [n] (n may be 0)."""
     return tf.cast(tf.reshape(tf.io.decode_raw(data, tf.uint8), [-1]), tf.int64)

@@ -21,6 +21,7 @@ from tfgc.coding.format import (
     FINGERPRINT_BYTES,
     FIXED_HEADER_BYTES,
     FLAG_SELECTIVE,
+    FLAGS_TEMPLATE,
     FORMAT_VERSION,
     GRAPH_PREFIX,
     KNOWN_FLAGS,
@@ -40,11 +41,13 @@ from tfgc.coding.format import (
     PIXEL_LIMIT_TEMPLATE,
     PNG_HEADER_BYTES,
     PNG_SIGNATURE,
+    REQUIRED_SECTION_TEMPLATE,
     SECTION_HEADER,
     SECTION_LABEL_MAP,
     SECTION_PRESERVE_MASK,
     STRUCTURE_MASK,
     STRUCTURES,
+    selective_mismatch_message,
 )
 
 _HEX = [f"{i:02x}" for i in range(256)]
@@ -83,11 +86,13 @@ def _hex(data: tf.Tensor) -> tf.Tensor:
 def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderBackend,
                  model_tables=None, num_centers: int | None = None,
                  num_channels: int | None = None, stride: int | None = None,
-                 max_pixels=None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+                 max_pixels=None, selective: bool | None = None
+                 ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """Symbols int32 [h, w, C] and the header fields (int64 scalars) of a `.tfgc` file.
 
     model_tables: int32 [K, L] (array or tensor) from `fit_model_tables`, or None.
-    num_centers, num_channels, stride: the decoding model's (None: not checked).
+    num_centers, num_channels, stride, selective (an SC model or not): the decoding model's
+    (None: not checked).
     max_pixels: int64 scalar (tensor or int), the largest image H * W to decode; None: no limit.
     """
     data = tf.reshape(tf.convert_to_tensor(data, tf.string), [])
@@ -129,8 +134,9 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
     h, w, c = u16(30), u16(32), u16(34)
     centers, model_byte, prec_byte = buf[36], buf[37], buf[38]
     seed = bitops.read_le(buf, 39, 4)
-    checks.check(tf.equal(tf.bitwise.bitwise_and(flags, ~KNOWN_FLAGS), 0), "flags",
-                 "unknown flag bits")
+    unknown_flags = tf.bitwise.bitwise_and(flags, ~KNOWN_FLAGS)
+    checks.check(tf.equal(unknown_flags, 0), "flags", "",
+                 bitops.format_message(FLAGS_TEMPLATE, _hex(unknown_flags[tf.newaxis])))
     checks.check(tf.reduce_all(tf.stack([image_h, image_w, h, w]) >= 1), "sizes", "a size is 0")
     checks.check(tf.logical_and(c >= 1, c <= MAX_CHANNELS), "sizes",
                  "latent channels out of range")
@@ -164,6 +170,10 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
     num_contexts = c * (centers + 1) ** neighbours
     checks.check(num_contexts * (centers + 2) <= MAX_TABLE_ENTRIES, "contexts",
                  "too many contexts")
+    sc_file = tf.not_equal(tf.bitwise.bitwise_and(flags, FLAG_SELECTIVE), 0)
+    if selective is not None:  # before the fingerprint, which such a file never matches
+        checks.check(tf.equal(sc_file, selective), "selective",
+                     selective_mismatch_message(not selective))
     # F (16 bytes), or F then D: files using the model tables must carry F, others F or D.
     expected_fp = bitops.from_string(fingerprint)
     checks.check(tf.logical_or(tf.equal(tf.size(expected_fp), FINGERPRINT_BYTES),
@@ -197,7 +207,7 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
     # SC preservation mask and label map: [start, length, count] of each), lengths.
     known = tf.constant(sorted(KNOWN_SECTION_TYPES), tf.int64)
 
-    def section_step(i, pos, ok, readable, found):
+    def section_step(i, pos, ok, readable, found, _):
         kind, sflags = byte(pos), byte(pos + 1)
         length = bitops.read_le(tf.gather(buf, tf.clip_by_value(
             pos + 2 + tf.range(4, dtype=tf.int64), 0, n + _GUARD - 1)), 0, 4)
@@ -210,28 +220,29 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
         found = tf.stack([
             tf.where(tf.equal(kind, t), tf.stack([start, length, row[2] + 1]), row)
             for t, row in zip((SECTION_PRESERVE_MASK, SECTION_LABEL_MAP), tf.unstack(found))])
-        return i + 1, tf.minimum(start + length, end), ok, readable, found
+        # The last kind read: the unknown required one when the loop stops on it.
+        return i + 1, tf.minimum(start + length, end), ok, readable, found, kind
 
-    _, pos, sections_ok, readable, found = tf.while_loop(
-        lambda i, pos, ok, readable, found: tf.logical_and(i < buf[FIXED_HEADER_BYTES],
-                                                           tf.logical_and(ok, readable)),
+    _, pos, sections_ok, readable, found, last_kind = tf.while_loop(
+        lambda i, pos, ok, readable, *_: tf.logical_and(i < buf[FIXED_HEADER_BYTES],
+                                                        tf.logical_and(ok, readable)),
         section_step,
         (tf.constant(0, tf.int64), tf.constant(FIXED_HEADER_BYTES + 1, tf.int64),
-         tf.constant(True), tf.constant(True), tf.zeros([2, 3], tf.int64)))
+         tf.constant(True), tf.constant(True), tf.zeros([2, 3], tf.int64),
+         tf.constant(0, tf.int64)))
     checks.check(sections_ok, "section", "bad optional section")
-    checks.check(readable, "required_section", f"the file needs a section type this build "
-                 f"(format version {FORMAT_VERSION}) does not support")
-    selective = tf.not_equal(tf.bitwise.bitwise_and(flags, FLAG_SELECTIVE), 0)
+    checks.check(readable, "required_section", "",
+                 bitops.format_message(REQUIRED_SECTION_TEMPLATE, last_kind))
     (mask_start, mask_length, mask_count), (labels_start, labels_length, labels_count) = (
         tf.unstack(found[0]), tf.unstack(found[1]))
     checks.check(tf.logical_and(mask_count <= 1, labels_count <= 1), "section",
                  "a section type repeats")
-    checks.check(tf.logical_and(tf.equal(mask_count > 0, selective),
-                                tf.equal(labels_count > 0, selective)),
+    checks.check(tf.logical_and(tf.equal(mask_count > 0, sc_file),
+                                tf.equal(labels_count > 0, sc_file)),
                  "section",
                  "the selective-compression flag and the mask/label-map sections disagree")
     mask_bytes = (h * w + 7) // 8
-    checks.check(tf.logical_or(tf.logical_not(selective), tf.equal(mask_length, mask_bytes)),
+    checks.check(tf.logical_or(tf.logical_not(sc_file), tf.equal(mask_length, mask_bytes)),
                  "section", "the preservation mask section has the wrong length")
     mask_bits = bitops.unpack_bits(checks.gate(raw)[mask_start:mask_start + mask_length])
     checks.check(tf.reduce_all(tf.equal(mask_bits[h * w:], 0)),
@@ -244,11 +255,11 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
     png_ok = tf.logical_and(png_ok, tf.reduce_all(tf.equal(
         png[16:24], tf.concat([_be32(image_w), _be32(image_h)], 0))))
     png_ok = tf.logical_and(png_ok, tf.reduce_all(tf.equal(png[24:26], [8, 0])))
-    checks.check(tf.logical_or(tf.logical_not(selective), png_ok),
+    checks.check(tf.logical_or(tf.logical_not(sc_file), png_ok),
                  "section",
                  "the label-map section is not an 8-bit grayscale PNG of the image's size")
-    keep = tf.where(selective, tf.reshape(tf.cast(tf.pad(mask_bits, [[0, h * w]])[:h * w],
-                                                  tf.bool), tf.stack([h, w])),
+    keep = tf.where(sc_file, tf.reshape(tf.cast(tf.pad(mask_bits, [[0, h * w]])[:h * w],
+                                                tf.bool), tf.stack([h, w])),
                     tf.ones(tf.stack([h, w]), tf.bool))
     label_map_png = tf.strings.substr(data, labels_start, labels_length)
     checks.check(pos < end, "lengths", "truncated before the stream lengths")

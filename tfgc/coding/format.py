@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from tfgc.errors import (
     BitstreamError,
+    ConfigError,
     ModelMismatchError,
     ResourceLimitError,
     TfgcError,
@@ -74,8 +75,9 @@ UNIFORM_PRECISION = 16
 
 # Flags: bit 0 = selective compression (SC): a preservation-mask section says which latent
 # positions are coded; the others cost nothing and read as "none" in contexts. Readers reject
-# other set bits.
+# other set bits, naming them.
 FLAG_SELECTIVE = 0x01
+FLAG_NAMES = {FLAG_SELECTIVE: "selective compression"}
 KNOWN_FLAGS = FLAG_SELECTIVE
 # Section types (SC files carry both, with the required bit): the preservation mask, h x w
 # bits MSB first (1 = coded), and the label map, a PNG (8-bit gray, H x W, one train id per
@@ -99,12 +101,13 @@ CHECKS: dict[str, type[TfgcError]] = {
     "version_zero": BitstreamError,
     "truncated": BitstreamError,
     "crc": BitstreamError,
-    "flags": BitstreamError,
+    "flags": UnsupportedVersionError,
     "sizes": BitstreamError,
     "stride": BitstreamError,
     "entropy_model": BitstreamError,
     "precision": BitstreamError,
     "contexts": BitstreamError,
+    "selective": ModelMismatchError,
     "fingerprint": ModelMismatchError,
     "centers": ModelMismatchError,
     "channels": ModelMismatchError,
@@ -118,6 +121,25 @@ CHECKS: dict[str, type[TfgcError]] = {
 }
 # The decode graph's assert messages start with this, then the check's name and ": ".
 GRAPH_PREFIX = "tfgc bitstream: "
+# What an SC model is given besides the image (label map and preservation mask), checked by
+# name the same way: the Python API raises these classes, and the SavedModels' compress and
+# synthesis graphs assert under the same names (after INPUT_PREFIX), which
+# `tfgc.coding.error_from_graph` turns into the same classes. Order: the API's and the graphs'.
+INPUT_CHECKS: dict[str, type[TfgcError]] = {
+    "label_map_size": ConfigError,
+    "label_map_ids": ConfigError,
+    "preserve_mask_size": ConfigError,
+}
+INPUT_PREFIX = "tfgc input: "
+FLAGS_TEMPLATE = ("this file sets flag bits 0x{}, which this build of tfgc (format version "
+                  f"{FORMAT_VERSION}; it knows " + ", ".join(
+                      f"0x{bit:02x} {name}" for bit, name in FLAG_NAMES.items())
+                  + ") does not support; upgrade tfgc to decode it")
+REQUIRED_SECTION_TEMPLATE = ("this file needs section type {}, which this build of tfgc does not "
+                             f"support (format version {FORMAT_VERSION}); upgrade tfgc to "
+                             "decode it")
+LABEL_IDS_TEMPLATE = ("the label map holds train id {}; the model has classes 0..{} (255 = "
+                      "ignored)")
 PIXEL_LIMIT_TEMPLATE = (
     "this file decodes to a {}x{} image ({} pixels), above the limit of {} pixels; if you "
     "trust it, raise the limit (max_pixels= in Python, --max-pixels on the command line)")
@@ -129,6 +151,40 @@ def reader_error(check: str, message: str) -> TfgcError:
     if error is BitstreamError:
         message = f"not a valid .tfgc file: {message}"
     return error(message)
+
+
+def input_error(check: str, message: str) -> TfgcError:
+    """The exception for a failed input check (`INPUT_CHECKS`), for the API and graphs."""
+    return INPUT_CHECKS[check](message)
+
+
+def graph_tag(check: str) -> str:
+    """How a graph's assert message starts for a named check (`error_from_graph` reads it)."""
+    if check in CHECKS:
+        return f"{GRAPH_PREFIX}{check}: "
+    if check in INPUT_CHECKS:
+        return f"{INPUT_PREFIX}{check}: "
+    raise KeyError(f"no check named {check!r}")
+
+
+def size_mismatch_template(what: str, reference: str = "the image") -> str:
+    """'the <what> is {} but <reference> is {}; ...', sizes written WxH: filled by
+    `str.format` in Python and `bitops.format_message` in graphs, so both say the same."""
+    return f"the {what} is {{}} but {reference} is {{}}; they must be the same size"
+
+
+def flags_message(flags: int) -> str:
+    return FLAGS_TEMPLATE.format(f"{flags & ~KNOWN_FLAGS:02x}")
+
+
+def selective_mismatch_message(file_selective: bool) -> str:
+    """An SC file given to a model without SC, or the other way round (check `selective`)."""
+    if file_selective:
+        return ("this file was made by a selective-compression (SC) model and this model is "
+                "not one (it decodes without label maps): decode it with the SC model that "
+                "wrote it")
+    return ("this file was made by a model without selective compression and this is a "
+            "selective-compression (SC) model: decode it with the model that wrote it")
 
 
 @dataclass(frozen=True)
@@ -287,13 +343,14 @@ def _check_sections(sections: list[Section], flags: int, h: int, w: int, height:
 def parse_header(data: bytes, fingerprint: bytes | None = None,
                  decoder_fingerprint: bytes | None = None, *, stride: int | None = None,
                  num_centers: int | None = None, num_channels: int | None = None,
-                 max_pixels: int | None = None) -> Header:
+                 max_pixels: int | None = None, selective: bool | None = None) -> Header:
     """Validates a whole `.tfgc` file (container, CRC, limits, lengths) and returns its header.
 
     The checks run in the order of `CHECKS` (the decode graph's order). The optional
     arguments are the decoding model's facts and the caller's policy: a file from another
     model raises ModelMismatchError (a file that does not use the model tables may instead
-    carry `decoder_fingerprint`, docs/bitstream.md), another stride BitstreamError, an image
+    carry `decoder_fingerprint`, docs/bitstream.md; an SC file given to a model without SC,
+    `selective=False`, or the reverse, says so first), another stride BitstreamError, an image
     above `max_pixels` ResourceLimitError. Tables are checked by
     `tables.parse_table_section_np`.
     """
@@ -322,8 +379,7 @@ def parse_header(data: bytes, fingerprint: bytes | None = None,
     (_, _, flags, file_fp, height, width, pad_b, pad_r, h, w, c, centers, model_byte, prec_byte,
      seed) = _FIXED.unpack_from(data, 0)
     if flags & ~KNOWN_FLAGS:
-        raise reader_error("flags", f"unknown flag bits 0x{flags:02x}; the file needs a newer "
-                           "tfgc")
+        raise reader_error("flags", flags_message(flags))
     for name, value in (("image height", height), ("image width", width),
                         ("latent height", h), ("latent width", w)):
         if value < 1:
@@ -361,6 +417,8 @@ def parse_header(data: bytes, fingerprint: bytes | None = None,
     if k * (centers + 2) > MAX_TABLE_ENTRIES:
         raise reader_error("contexts", f"{k} contexts of {centers} symbols exceed the table "
                            "limit")
+    if selective is not None and bool(flags & FLAG_SELECTIVE) != selective:
+        raise reader_error("selective", selective_mismatch_message(not selective))
     if fingerprint is not None:
         fingerprint = check_fingerprint(fingerprint)
         accepted = [fingerprint]  # files using the model tables: the model's fingerprint only
@@ -393,10 +451,7 @@ def parse_header(data: bytes, fingerprint: bytes | None = None,
             raise reader_error("section", f"section {kind} claims {length} bytes, only "
                                f"{end - pos} remain")
         if sflags & 1 and kind not in KNOWN_SECTION_TYPES:
-            raise reader_error(
-                "required_section", f"this file needs section type {kind}, which this build "
-                f"of tfgc does not support (format version {FORMAT_VERSION}); upgrade tfgc to "
-                "decode it")
+            raise reader_error("required_section", REQUIRED_SECTION_TEMPLATE.format(kind))
         sections.append(Section(kind, bool(sflags & 1), data[pos:pos + length]))
         pos += length
     _check_sections(sections, flags, h, w, height, width)

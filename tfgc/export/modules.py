@@ -20,9 +20,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfgc import coding
+from tfgc.coding import bitops
+from tfgc.coding.format import LABEL_IDS_TEMPLATE, graph_tag, size_mismatch_template
 from tfgc.data.padding import edge_pad
 from tfgc.networks import CodecNetworks
 from tfgc.semantic import masks
+from tfgc.semantic.labels import IGNORE
 
 # Serving signatures refuse images above this many pixels (the Python API's default too).
 DEFAULT_MAX_PIXELS = coding.format.DEFAULT_MAX_PIXELS
@@ -66,6 +69,48 @@ def to_uint8(images: tf.Tensor) -> tf.Tensor:
 BATCH_SIZES_DIFFER = ("tfgc batch: the files decode to images of different sizes, which cannot "
                       "share one `image` tensor; use the decompress_png signature (png_bytes "
                       "only) or one file per request")
+
+
+def _checked(checks, *tensors):
+    """`tensors` once every (condition, check, template, *values) in `checks` holds, tested in
+    order (the first failure is reported). Each fails under its name in
+    `format.INPUT_CHECKS`, so `error_from_graph` gives a SavedModel client the API's class."""
+    done: list[tf.Operation] = []
+    for condition, check, template, *values in checks:
+        with tf.control_dependencies(done[-1:]):
+            done.append(tf.debugging.Assert(condition, [
+                graph_tag(check), bitops.format_message(template, *values)]))
+    with tf.control_dependencies(done):
+        return [tf.identity(t) for t in tensors]
+
+
+def _size(shape: tf.Tensor) -> tf.Tensor:
+    """'WxH' of [..., H, W] ('N of WxH' with a batch dimension), as in the API's messages."""
+    text = tf.strings.join([tf.strings.as_string(shape[-1]), "x",
+                            tf.strings.as_string(shape[-2])])
+    if shape.shape[0] == 3:
+        text = tf.strings.join([tf.strings.as_string(shape[0]), " of ", text])
+    return text
+
+
+def _label_map_checks(label_map: tf.Tensor, size: tf.Tensor, num_classes: int,
+                      reference: str = "the image", what: str = "label map"):
+    """The API's label-map checks (`semantic.inputs.read_label_map`): train ids [..., H, W] of
+    `size`, each 0..num_classes-1 or 255."""
+    shape = tf.shape(label_map)
+    ids = tf.cast(label_map, tf.int32)
+    bad = tf.logical_and(ids >= num_classes, ids != IGNORE)
+    return [(tf.reduce_all(tf.equal(shape, size)), "label_map_size",
+             size_mismatch_template(what, reference), _size(shape), _size(size)),
+            (tf.logical_not(tf.reduce_any(bad)), "label_map_ids", LABEL_IDS_TEMPLATE,
+             tf.reduce_max(tf.where(bad, ids, 0)), num_classes - 1)]
+
+
+def _mask_check(mask: tf.Tensor, size: tf.Tensor, what: str = "preserve mask",
+                reference: str = "the image"):
+    shape = tf.shape(mask)
+    return [(tf.reduce_all(tf.equal(shape, size)), "preserve_mask_size",
+             size_mismatch_template(what, reference), _size(shape), _size(size))]
 
 
 def _map(fn, elems, signature):
@@ -129,11 +174,9 @@ class _CodecGraphs(tf.Module):
         selective = {}
         if self.networks.mode == "sc":
             size = tf.shape(image)[:2]
-            with tf.control_dependencies([tf.debugging.Assert(tf.reduce_all(tf.logical_and(
-                    tf.equal(tf.shape(label_map), size), tf.equal(tf.shape(preserve_mask), size))),
-                    ["tfgc encode: the label map and the preservation mask must have the "
-                     "image's size"])]):
-                label_map = tf.identity(label_map)
+            label_map, preserve_mask = _checked(
+                _label_map_checks(label_map, size, self.networks.condition_channels)
+                + _mask_check(preserve_mask, size), label_map, preserve_mask)
             pixels = tf.cast(edge_pad(preserve_mask[..., tf.newaxis], self.networks.stride) > 0,
                              tf.float32)
             latent = masks.to_latent(pixels[tf.newaxis], self.networks.stride)[0, ..., 0]
@@ -154,7 +197,7 @@ class _CodecGraphs(tf.Module):
             decoder_fingerprint=self._decoder_fingerprint, model_tables=self._tables,
             backend=backend, num_centers=self.networks.num_centers,
             num_channels=self.networks.num_channels, stride=self.networks.stride,
-            max_pixels=max_pixels)
+            max_pixels=max_pixels, selective=self.networks.mode == "sc")
         label_map = None
         if self.networks.mode == "sc":
             label_map = tf.io.decode_png(header["label_map_png"], channels=1)[..., 0]
@@ -290,6 +333,12 @@ class _SelectiveCompress:
     ignored) and pixel preservation mask (nonzero = keep), [N, H, W] uint8 like the images."""
 
     def _compress_selective(self, images, label_maps, preserve_masks):
+        size = tf.shape(images)[:3]
+        label_maps, preserve_masks = _checked(
+            _label_map_checks(label_maps, size, self.networks.condition_channels,
+                              "the image batch", "label map batch")
+            + _mask_check(preserve_masks, size, "preserve mask batch", "the image batch"),
+            label_maps, preserve_masks)
         seed = tf.constant(0, tf.int64)
         return {"bitstring_bytes": _map(
             lambda item: self.compress_one(item[0], seed, item[1], item[2]),
@@ -332,6 +381,12 @@ class SelectiveStockModule(_SelectiveCompress, StockModule):
     def _selective_synthesis_batch(self, symbols, noise_seed, label_map, latent_mask):
         """Symbols [N, h, w, C], seeds [N], train ids [N, 16h, 16w], mask [N, h, w] -> images."""
         k = self.networks.condition_channels
+        latent = tf.shape(symbols)[:3]
+        label_map, latent_mask = _checked(
+            _label_map_checks(label_map, latent * [1, self.networks.stride, self.networks.stride],
+                              k, "the image of the symbols (latent times stride)")
+            + _mask_check(latent_mask, latent, "latent mask", "the latent of the symbols"),
+            label_map, latent_mask)
         ids = tf.cast(label_map, tf.int32)
         one_hot = tf.one_hot(tf.where(ids < k, ids, -1), k)
         mask = tf.cast(latent_mask, tf.float32)[..., tf.newaxis]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from tfgc.coding.format import input_error, size_mismatch_template
 from tfgc.errors import ConfigError, ImageReadError
 from tfgc.semantic.labels import LabelSet
 
@@ -60,14 +61,22 @@ def _read_single_channel(source, what: str) -> np.ndarray:
 
 def read_label_map(source, label_set: LabelSet, image_shape: tuple[int, int]) -> np.ndarray:
     """Dataset label ids (path or array [H, W]) -> uint8 train ids [H, W] (255 = ignored)."""
+    # The checks and their classes are the SavedModels' too (format.INPUT_CHECKS, same order).
     ids = _read_single_channel(source, "label map")
-    if tuple(ids.shape) != tuple(image_shape):
-        raise ConfigError(f"the label map is {ids.shape[1]}x{ids.shape[0]} but the image is "
-                          f"{image_shape[1]}x{image_shape[0]}; they must be the same size")
+    _check_size(ids, image_shape, "label_map_size", "label map")
+    if ids.dtype.kind not in "iu":
+        raise input_error("label_map_ids", f"label ids must be integers ({label_set.name} "
+                          f"ids), got an array of {ids.dtype}")
     if ids.min() < 0 or ids.max() > 255:
-        raise ConfigError(f"label ids must be 0..255 ({label_set.name}), got "
+        raise input_error("label_map_ids", f"label ids must be 0..255 ({label_set.name}), got "
                           f"{ids.min()}..{ids.max()}")
     return label_set.lookup().astype(np.uint8)[ids.astype(np.int64)]
+
+
+def _check_size(array: np.ndarray, image_shape: tuple[int, int], check: str, what: str):
+    if tuple(array.shape) != tuple(image_shape):
+        raise input_error(check, size_mismatch_template(what).format(
+            f"{array.shape[1]}x{array.shape[0]}", f"{image_shape[1]}x{image_shape[0]}"))
 
 
 def _parse_box(box, image_shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -99,7 +108,5 @@ def preserve_mask(preserve: Preserve, train_ids: np.ndarray, label_set: LabelSet
         mask[y0:y1, x0:x1] = 1
         return mask
     mask = _read_single_channel(preserve.mask, "preserve mask")
-    if mask.shape != shape:
-        raise ConfigError(f"the preserve mask is {mask.shape[1]}x{mask.shape[0]} but the image "
-                          f"is {shape[1]}x{shape[0]}; they must be the same size")
+    _check_size(mask, shape, "preserve_mask_size", "preserve mask")
     return (mask != 0).astype(np.uint8)
