@@ -1,41 +1,49 @@
-"""SC models end to end: Python API, CLI and both SavedModels (fresh processes), bad inputs."""
+"""SC models end to end: train.py, the Python API, the CLI and both SavedModels (fresh
+processes), bad inputs. One tiny model, trained once by train.py, serves every test here."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from tests.conftest import REPO_ROOT
-from tests.test_semantic_model import semantic_config
-from tfgc.coding import parse_header
-from tfgc.errors import ConfigError, ImageReadError, ModelMismatchError
+from tests.test_semantic_model import train_py
+from tfgc.coding import error_from_graph, parse_header
+from tfgc.coding import format as fmt
+from tfgc.errors import ConfigError, ImageReadError, ModelMismatchError, TfgcError
 from tfgc.semantic import scenes
+from tfgc.semantic.labels import label_set
+
+PRESERVED = "person,car"
 
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
-    """One procedural scene (image and Cityscapes label ids) of an odd size, and its root."""
+    """Procedural scenes (images and Cityscapes label ids) of an odd size, their root, and the
+    first one's image, label ids, train ids and people-and-cars mask."""
     root = str(tmp_path_factory.mktemp("sc_scenes"))
-    paths = scenes.write_scenes(root, 3, 72, 104, seed=5)
-    return root, paths[0]
+    paths = scenes.write_scenes(root, 3, 72, 104, seed=5)[0]
+    ids = np.asarray(Image.open(paths["labels"]))
+    cityscapes = label_set("cityscapes")
+    train_ids = cityscapes.lookup().astype(np.uint8)[ids]
+    mask = np.isin(train_ids, cityscapes.class_ids(PRESERVED)).astype(np.uint8)
+    return {"root": root, "image": paths["image"], "labels": paths["labels"], "ids": ids,
+            "train_ids": train_ids, "mask": mask}
 
 
 @pytest.fixture(scope="module")
 def sc_workdir(scene, tmp_path_factory):
-    """A tiny SC model after one training step (random-instance masks)."""
-    from tfgc.training.trainer import train
-
-    config = semantic_config("sc")
-    config.data.train = scene[0]
-    config.num_steps = config.warmup_steps = 1
-    config.data.num_eval_images = 1
+    """train.py: one GAN step of a tiny SC model with random-instance masks (RI) on the scenes
+    (checked by `train_py`: the conditioned train_step ran)."""
     path = str(tmp_path_factory.mktemp("sc_run"))
-    train(config, path)
+    train_py(scene["root"], path, "sc", "ri")
     return path
 
 
@@ -46,11 +54,21 @@ def sc_codec(sc_workdir):
     return load_codec(sc_workdir)
 
 
+@pytest.fixture(scope="module")
+def sc_export(sc_workdir, tmp_path_factory):
+    """The SC model exported by export.py (full and stock SavedModels, version 1)."""
+    out = tmp_path_factory.mktemp("sc_export")
+    result = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "export.py"),
+                             f"--workdir={sc_workdir}", f"--export_dir={out}"],
+                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return str(out)
+
+
 def test_api_round_trip_and_only_preserved_latents_coded(sc_codec, scene):
-    image, labels = scene[1]["image"], scene[1]["labels"]
-    ids = np.asarray(Image.open(labels))
+    image, labels, ids = scene["image"], scene["labels"], scene["ids"]
     everything = sc_codec.compress(image, labels=labels, preserve_mask=np.ones_like(ids))
-    people_cars = sc_codec.compress(image, labels=labels, preserve="person,car")
+    people_cars = sc_codec.compress(image, labels=labels, preserve=PRESERVED)
     box = sc_codec.compress(image, labels=labels, preserve_box=(0, 0, 40, 30))
     nothing = sc_codec.compress(image, labels=labels, preserve_mask=np.zeros_like(ids))
     sizes = [parse_header(d).payload_size for d in (everything, people_cars, box, nothing)]
@@ -66,12 +84,29 @@ def test_api_round_trip_and_only_preserved_latents_coded(sc_codec, scene):
     assert header.selective and {s.type for s in header.sections} == {1, 2}
 
 
+def _api_mistakes(scene) -> dict[str, dict]:
+    """Bad SC inputs, as Codec.compress arguments; the SavedModel cases below make the same
+    mistakes in their own input format (train ids)."""
+    ids, mask = scene["ids"], scene["mask"]
+    return {
+        "label map size": {"labels": ids[:, 1:], "preserve": PRESERVED},
+        "label map ids": {"labels": np.where(ids == 26, 300, ids).astype(np.uint16),
+                          "preserve": PRESERVED},
+        "label map dtype": {"labels": ids.astype(np.float32), "preserve": PRESERVED},
+        "preserve mask size": {"labels": ids, "preserve_mask": mask[1:]},
+    }
+
+
 def test_api_refuses_bad_sc_inputs(sc_codec, codec, scene, tmp_path):
-    image, labels = scene[1]["image"], scene[1]["labels"]
+    image, labels = scene["image"], scene["labels"]
     small = tmp_path / "small.png"
     Image.fromarray(np.zeros((72, 100), np.uint8)).save(small)
     with pytest.raises(ConfigError, match="label map is 100x72 but the image is 104x72"):
         sc_codec.compress(image, labels=small, preserve="car")
+    for name, arguments in _api_mistakes(scene).items():
+        with pytest.raises(ConfigError) as info:
+            sc_codec.compress(image, **arguments)
+        print(f"{name}: {info.value}")
     with pytest.raises(ConfigError, match=r"'pedestrian'.*known: road, sidewalk"):
         sc_codec.compress(image, labels=labels, preserve="pedestrian")
     with pytest.raises(ConfigError, match="exactly one"):
@@ -83,9 +118,13 @@ def test_api_refuses_bad_sc_inputs(sc_codec, codec, scene, tmp_path):
         sc_codec.compress(image, labels=tmp_path / "colour.png", preserve="car")
     with pytest.raises(ConfigError, match=r"GC model.*labels"):
         codec.compress(image, labels=labels, preserve="car")
-    data = sc_codec.compress(image, labels=labels, preserve="car")
-    with pytest.raises(ModelMismatchError, match="selective-compression"):
-        codec.decompress(data)
+    # Check `selective` of format.CHECKS: the message comes from the format, not the codec.
+    with pytest.raises(ModelMismatchError) as info:
+        codec.decompress(sc_codec.compress(image, labels=labels, preserve="car"))
+    assert str(info.value) == fmt.selective_mismatch_message(True)
+    with pytest.raises(ModelMismatchError) as info:
+        sc_codec.decompress(codec.compress(image))
+    assert str(info.value) == fmt.selective_mismatch_message(False)
 
 
 def _run(args, **kwargs):
@@ -94,13 +133,13 @@ def _run(args, **kwargs):
 
 
 @pytest.mark.slow
-def test_cli_round_trip_and_errors(sc_workdir, sc_codec, codec, workdir, scene, tmp_path):
-    image, labels = scene[1]["image"], scene[1]["labels"]
+def test_cli_round_trip_and_errors(sc_workdir, sc_codec, workdir, scene, tmp_path):
+    image, labels = scene["image"], scene["labels"]
     out = tmp_path / "scene.tfgc"
-    result = _run(["compress", image, "--labels", labels, "--preserve", "person,car",
+    result = _run(["compress", image, "--labels", labels, "--preserve", PRESERVED,
                    "-o", str(out), "--model", sc_workdir])
     assert result.returncode == 0, result.stderr
-    assert out.read_bytes() == sc_codec.compress(image, labels=labels, preserve="person,car")
+    assert out.read_bytes() == sc_codec.compress(image, labels=labels, preserve=PRESERVED)
     png = tmp_path / "scene.png"
     result = _run(["decompress", str(out), "-o", str(png), "--model", sc_workdir])
     assert result.returncode == 0, result.stderr
@@ -117,66 +156,154 @@ def test_cli_round_trip_and_errors(sc_workdir, sc_codec, codec, workdir, scene, 
                str(tmp_path / "y.tfgc"), "--model", workdir])
     assert gc.returncode == 1 and "GC model" in gc.stderr and "Traceback" not in gc.stderr
     sc_to_gc = _run(["decompress", str(out), "-o", str(tmp_path / "z.png"), "--model", workdir])
-    assert sc_to_gc.returncode == 1 and "selective-compression" in sc_to_gc.stderr
+    assert sc_to_gc.returncode == 1 and "Traceback" not in sc_to_gc.stderr
+    assert fmt.selective_mismatch_message(True) in sc_to_gc.stderr
 
 
+# A client of one export tree (full or stock) in a fresh process: plain TF (and, for the full
+# export, tensorflow-compression's ops), no tfgc. Writes what it saw as JSON.
 _SERVE = """
-import sys, numpy as np, tensorflow as tf
-from PIL import Image
+import json, sys, numpy as np, tensorflow as tf
 {block}
-model = tf.saved_model.load({path!r})
-image = np.asarray(Image.open({image!r}).convert('RGB'))[None]
-ids = np.asarray(Image.open({labels!r}))
-lookup = np.full(256, 255, np.uint8)
-for label_id, train_id in {lookup!r}:
-    lookup[label_id] = train_id
-train_ids = lookup[ids][None]
-mask = np.isin(train_ids, [11, 13]).astype(np.uint8)
-out = model.signatures['compress'](image=tf.constant(image), label_map=tf.constant(train_ids),
-                                   preserve_mask=tf.constant(mask))
-data = out['bitstring_bytes'].numpy()[0]
-pixels = model.signatures['decompress'](bitstring=tf.constant([data]))['image'].numpy()[0]
-# A batch of two: the same scene twice gives the same file twice.
-two = model.signatures['compress'](image=tf.constant(np.concatenate([image, image])),
-                                   label_map=tf.constant(np.concatenate([train_ids, train_ids])),
-                                   preserve_mask=tf.constant(np.concatenate([mask, mask])))
-assert list(two['bitstring_bytes'].numpy()) == [data, data]
-np.save({result!r}, pixels)
-sys.stdout.buffer.write(data)
+inputs = np.load({inputs!r})
+image, train_ids, mask = inputs['image'][None], inputs['train_ids'][None], inputs['mask'][None]
+sc, gc = tf.saved_model.load({sc!r}), tf.saved_model.load({gc!r})
+compress = sc.signatures['compress']
+seen = {{}}
+
+def attempt(name, function, **arguments):
+    try:
+        function(**{{k: tf.constant(v) for k, v in arguments.items()}})
+        seen[name] = None
+    except tf.errors.InvalidArgumentError as e:
+        seen[name] = ['InvalidArgumentError', e.message]
+    except (TypeError, ValueError) as e:
+        seen[name] = [type(e).__name__, str(e)[:300]]
+
+data = compress(image=tf.constant(image), label_map=tf.constant(train_ids),
+                preserve_mask=tf.constant(mask))['bitstring_bytes'].numpy()[0]
+pixels = sc.signatures['decompress'](bitstring=tf.constant([data]))['image'].numpy()[0]
+two = compress(image=tf.constant(np.concatenate([image, image])),
+               label_map=tf.constant(np.concatenate([train_ids, train_ids])),
+               preserve_mask=tf.constant(np.concatenate([mask, mask])))
+assert list(two['bitstring_bytes'].numpy()) == [data, data]  # a batch: one file per image
+bad_ids = np.where(train_ids == 13, 200, train_ids).astype(np.uint8)  # cars: no such class
+attempt('label map size', compress, image=image, label_map=train_ids[:, :, 1:],
+        preserve_mask=mask)
+attempt('label map ids', compress, image=image, label_map=bad_ids, preserve_mask=mask)
+attempt('label map dtype', compress, image=image, label_map=train_ids.astype(np.float32),
+        preserve_mask=mask)
+attempt('preserve mask size', compress, image=image, label_map=train_ids,
+        preserve_mask=mask[:, 1:])
+attempt('one label map for two images', compress, image=np.concatenate([image, image]),
+        label_map=train_ids, preserve_mask=np.concatenate([mask, mask]))
+attempt('SC file to GC model', gc.signatures['decompress'], bitstring=[data])
+attempt('GC file to SC model', sc.signatures['decompress'], bitstring=[inputs['gc_file'].tobytes()])
+result = {{'data': data.hex(), 'two_files': True}}
+if 'synthesis' in sc.signatures:  # stock: symbols, label map and latent mask in, image out
+    symbols = sc.signatures['analysis'](image=tf.constant(image))['symbols']
+    h, w = symbols.shape[1:3]
+    padded = np.pad(train_ids, [(0, 0), (0, 16 * h - image.shape[1]),
+                                (0, 16 * w - image.shape[2])], mode='edge')
+    latent_mask = inputs['latent_mask'][None]
+    synthesis = sc.signatures['synthesis']
+    one = synthesis(symbols=symbols, noise_seed=tf.constant([0], tf.int64),
+                    label_map=tf.constant(padded), latent_mask=tf.constant(latent_mask))
+    two = synthesis(symbols=tf.concat([symbols, symbols], 0),
+                    noise_seed=tf.constant([0, 0], tf.int64),
+                    label_map=tf.constant(np.concatenate([padded, padded])),
+                    latent_mask=tf.constant(np.concatenate([latent_mask, latent_mask])))
+    np.save({synthesis_out!r}, np.concatenate([one['image'].numpy(), two['image'].numpy()]))
+    attempt('synthesis label map size', synthesis, symbols=symbols,
+            noise_seed=np.zeros([1], np.int64), label_map=padded[:, :-16],
+            latent_mask=latent_mask)
+    attempt('synthesis label map ids', synthesis, symbols=symbols,
+            noise_seed=np.zeros([1], np.int64), label_map=np.full_like(padded, 19),
+            latent_mask=latent_mask)
+    attempt('synthesis latent mask size', synthesis, symbols=symbols,
+            noise_seed=np.zeros([1], np.int64), label_map=padded,
+            latent_mask=latent_mask[:, :, 1:])
+np.save({pixels_out!r}, pixels)
+result['seen'] = seen
+print(json.dumps(result))
 """
+
+_GUARD_TFC = ("import builtins; real = builtins.__import__\n"
+              "def guard(name, *a, **k):\n"
+              "    assert not name.startswith(('tensorflow_compression', 'tfgc')), name\n"
+              "    return real(name, *a, **k)\n"
+              "builtins.__import__ = guard")
+# What the API raises for the same mistake (see _api_mistakes); the graphs must agree.
+_SAME_MISTAKE = {"label map size": "label map size", "label map ids": "label map ids",
+                 "label map dtype": "label map dtype",
+                 "preserve mask size": "preserve mask size",
+                 "one label map for two images": "label map size",
+                 "synthesis label map size": "label map size",
+                 "synthesis label map ids": "label map ids",
+                 "synthesis latent mask size": "preserve mask size"}
+
+
+def _graph_error(message: str) -> TfgcError:
+    return error_from_graph(tf.errors.InvalidArgumentError(None, None, message))
 
 
 @pytest.mark.slow
-def test_both_exports_take_label_map_and_mask(sc_workdir, scene, tmp_path):
-    from tfgc.semantic.labels import CITYSCAPES_LABELS
-
-    image, labels = scene[1]["image"], scene[1]["labels"]
-    export_dir = tmp_path / "export"
-    result = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "export.py"),
-                             f"--workdir={sc_workdir}", f"--export_dir={export_dir}"],
-                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+@pytest.mark.parametrize("tree", ["tfgc", "tfgc_stock"])
+def test_exports_in_a_fresh_process(tree, sc_export, sc_codec, export_dir, codec, scene,
+                                    tmp_path):
+    """Each export tree loaded by plain TF (the stock one without tfc): compress with label map
+    and mask (same bytes as the API, one file per image in a batch), decompress (same pixels),
+    bad inputs classified like the API's, mode mismatches with the format's message, and the
+    stock `synthesis` against the full export's decompress (documented: exact for N = 1,
+    within 1 for a batch)."""
     from tfgc.codec import load_codec
 
-    exported = load_codec(str(export_dir))  # the Python API on the full export
-    expected = exported.compress(image, labels=labels, preserve="person,car")
-    assert parse_header(expected).selective
-    lookup = [(label.id, label.train_id) for label in CITYSCAPES_LABELS]
-    block_tfc = ("import builtins; real = builtins.__import__\n"
-                 "def guard(name, *a, **k):\n"
-                 "    assert not name.startswith('tensorflow_compression'), name\n"
-                 "    return real(name, *a, **k)\n"
-                 "builtins.__import__ = guard")
-    for name, block in (("tfgc", "import tensorflow_compression"), ("tfgc_stock", block_tfc)):
-        path = str(export_dir / name / "1")
-        code = _SERVE.format(block=block, path=path, image=image, labels=labels, lookup=lookup,
-                             result=str(tmp_path / f"{name}.npy"))
-        served = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                                cwd=REPO_ROOT, timeout=600)
-        assert served.returncode == 0, served.stderr.decode()[-3000:]
-        assert served.stdout == expected, name
-        np.testing.assert_array_equal(np.load(tmp_path / f"{name}.npy"),
-                                      exported.decompress(expected))
+    exported = load_codec(sc_export)  # the Python API on the full export
+    expected = exported.compress(scene["image"], labels=scene["labels"], preserve=PRESERVED)
+    header = parse_header(expected)
+    assert header.selective
+    np.savez(tmp_path / "inputs.npz", image=np.asarray(Image.open(scene["image"]).convert("RGB")),
+             train_ids=scene["train_ids"], mask=scene["mask"],
+             latent_mask=np.array(header.preserve_mask(), np.uint8),
+             gc_file=np.frombuffer(codec.compress(scene["image"]), np.uint8))
+    block = "import tensorflow_compression" if tree == "tfgc" else _GUARD_TFC
+    code = _SERVE.format(block=block, inputs=str(tmp_path / "inputs.npz"),
+                         sc=os.path.join(sc_export, tree, "1"),
+                         gc=os.path.join(export_dir, tree, "1"),
+                         pixels_out=str(tmp_path / "pixels.npy"),
+                         synthesis_out=str(tmp_path / "synthesis.npy"))
+    served = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=REPO_ROOT, timeout=600)
+    assert served.returncode == 0, served.stderr[-3000:]
+    result = json.loads(served.stdout.strip().splitlines()[-1])
+    assert bytes.fromhex(result["data"]) == expected
+    decoded = exported.decompress(expected)
+    np.testing.assert_array_equal(np.load(tmp_path / "pixels.npy"), decoded)
+
+    seen = result["seen"]
+    api_errors = {}
+    for name, arguments in _api_mistakes(scene).items():
+        with pytest.raises(TfgcError) as info:
+            exported.compress(scene["image"], **arguments)
+        api_errors[name] = info.value
+    for name, mistake in _SAME_MISTAKE.items():
+        if name.startswith("synthesis") and tree == "tfgc":
+            continue
+        kind, message = seen[name]
+        assert kind == "InvalidArgumentError", (name, seen[name])
+        error = _graph_error(message)
+        assert type(error) is type(api_errors[mistake]), (name, error, api_errors[mistake])
+        print(f"{tree} {name}: {type(error).__name__}: {error}")  # dtype: by the signature
+    for name, file_selective in (("SC file to GC model", True), ("GC file to SC model", False)):
+        error = _graph_error(seen[name][1])
+        assert isinstance(error, ModelMismatchError), (name, error)
+        assert str(error) == fmt.selective_mismatch_message(file_selective)
+
+    if tree == "tfgc_stock":
+        images = np.load(tmp_path / "synthesis.npy")[:, :72, :104]
+        np.testing.assert_array_equal(images[0], decoded)
+        for image in images[1:]:
+            assert np.abs(image.astype(int) - decoded).max() <= 1
 
 
 @pytest.mark.slow

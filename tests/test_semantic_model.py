@@ -26,10 +26,19 @@ def semantic_config(mode: str):
     return config
 
 
-def _build(mode: str) -> GenerativeCompression:
-    model = GenerativeCompression(semantic_config(mode).model)
-    model.build_all(32)
-    return model
+@pytest.fixture(scope="module")
+def build():
+    """build(mode): a built GenerativeCompression of the semantic config, made once per mode
+    for this module (tests must not change its weights)."""
+    models: dict[str, GenerativeCompression] = {}
+
+    def get(mode: str) -> GenerativeCompression:
+        if mode not in models:
+            models[mode] = GenerativeCompression(semantic_config(mode).model)
+            models[mode].build_all(32)
+        return models[mode]
+
+    return get
 
 
 def _first_kernel(net: tf.keras.Model) -> tf.Variable:
@@ -43,8 +52,8 @@ def scenes_root(tmp_path_factory):
     return root
 
 
-def test_gc_dplus_gives_the_label_map_to_d_only():
-    gc, dplus = _build("gc"), _build("gc_dplus")
+def test_gc_dplus_gives_the_label_map_to_d_only(build):
+    gc, dplus = build("gc"), build("gc_dplus")
     assert _first_kernel(dplus.discriminator.scales[0]).shape[2] == 3 + CLASSES
     assert _first_kernel(gc.discriminator.scales[0]).shape[2] == 3
     # E and G (what encoding and decoding use) are the same networks as GC's.
@@ -53,8 +62,8 @@ def test_gc_dplus_gives_the_label_map_to_d_only():
     assert dplus.semantic_features is None
 
 
-def test_sc_zeroes_masked_latents_and_conditions_g_on_f():
-    model = _build("sc")
+def test_sc_zeroes_masked_latents_and_conditions_g_on_f(build):
+    model = build("sc")
     assert _first_kernel(model.semantic_features).shape[2] == CLASSES
     rng = np.random.default_rng(0)
     symbols = rng.integers(0, 5, (1, 2, 3, 8)).astype(np.int32)
@@ -71,8 +80,8 @@ def test_sc_zeroes_masked_latents_and_conditions_g_on_f():
     assert np.abs(model.synthesis(symbols, 0, other_labels, mask).numpy() - base).max() > 0
 
 
-def test_sc_distortion_counts_preserved_pixels_only():
-    model = _build("sc")
+def test_sc_distortion_counts_preserved_pixels_only(build):
+    model = build("sc")
     x = tf.zeros([1, 32, 32, 3])
     latent_mask = tf.constant([[[[1.0], [0.0]], [[0.0], [0.0]]]])
     outside = np.zeros((1, 32, 32, 3), np.float32)
@@ -84,16 +93,15 @@ def test_sc_distortion_counts_preserved_pixels_only():
     assert float(model._distortion(x, inside, tf.zeros_like(latent_mask))) == 0.0
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("mode,preserve", [("gc_dplus", "ri"), ("sc", "ri"), ("sc", "rb")])
-def test_train_py_runs_a_conditioned_gan_step(scenes_root, tmp_path, mode, preserve):
-    workdir = str(tmp_path / "run")
+def train_py(scenes_root: str, workdir: str, mode: str, preserve: str) -> None:
+    """One GAN step of a tiny conditioned model through train.py (configs/cpu_sc_scenes.py
+    shrunk), checked: the discriminator trained, the mode and label set recorded."""
     args = [sys.executable, os.path.join(REPO_ROOT, "train.py"),
             "--config=" + os.path.join(REPO_ROOT, "configs", "cpu_sc_scenes.py"),
             f"--workdir={workdir}", f"--config.data.train={scenes_root}",
             f"--config.model.mode={mode}", f"--config.data.preserve_mode={preserve}",
             "--config.data.crop_size=64", "--config.data.eval_crop_size=64",
-            "--config.data.num_eval_images=2", "--config.model.width_multiplier=0.0625",
+            "--config.data.num_eval_images=1", "--config.model.width_multiplier=0.0625",
             "--config.model.num_residual_blocks=1", "--config.batch_size=2",
             "--config.num_steps=1", "--config.warmup_steps=0", "--config.log_every=1"]
     result = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
@@ -103,8 +111,17 @@ def test_train_py_runs_a_conditioned_gan_step(scenes_root, tmp_path, mode, prese
     with open(os.path.join(workdir, "config.json")) as f:
         saved = json.load(f)
     assert saved["model"]["mode"] == mode and saved["model"]["condition_channels"] == CLASSES
+    assert saved["data"]["preserve_mode"] == preserve
     if mode == "sc":
         assert "preserved_fraction" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode,preserve", [("gc_dplus", "ri"), ("sc", "rb")])
+def test_train_py_runs_a_conditioned_gan_step(scenes_root, tmp_path, mode, preserve):
+    """GC(D+) and SC with random boxes; SC with random instances is the model that
+    tests/test_semantic_codec.py trains with `train_py` and then compresses with."""
+    train_py(scenes_root, str(tmp_path / "run"), mode, preserve)
 
 
 def test_train_refuses_labels_without_a_labelled_layout(tmp_path):
