@@ -115,6 +115,7 @@ def test_missing_and_mismatched_pairs_are_skipped_or_fatal(tmp_path):
 
 
 def test_ade20k_layout_has_150_classes_and_ignores_other(tmp_path):
+    """A synthetic folder in the ADE20K layout (no ADE20K data is available here)."""
     for split in ("training",):
         os.makedirs(tmp_path / "images" / split / "a")
         os.makedirs(tmp_path / "annotations" / split / "a")
@@ -130,6 +131,14 @@ def test_ade20k_layout_has_150_classes_and_ignores_other(tmp_path):
     assert one_hot.shape == (32, 32, 150)
     assert one_hot[0, 20, 149] == 1 and one_hot[0, 0, 2] == 1
     assert one_hot[20, 0].sum() == 0  # 0 = "other": ignored
+    # No instance maps in this layout: random-instance masks (RI) keep whole classes.
+    train = labeled.labeled_train_dataset(files, 32, 1, seed=3, preserve="ri")
+    for batch in train.take(4):
+        mask = batch["preserve_mask"].numpy()[0, ..., 0]
+        ids = np.where(batch["label_map"].numpy()[0].sum(-1) > 0,
+                       batch["label_map"].numpy()[0].argmax(-1), IGNORE)
+        for t in np.unique(ids):
+            assert len(np.unique(mask[ids == t])) == 1
 
 
 def test_random_box_and_latent_masks():
