@@ -40,6 +40,7 @@ from tfgc.networks import CodecNetworks
 from tfgc.semantic.inputs import Preserve, read_label_map
 from tfgc.semantic.inputs import preserve_mask as make_preserve_mask
 from tfgc.semantic.labels import label_set
+from tfgc.utils.restore import require_all_restored
 from tfgc.workdir import CONFIG_FILE, MODEL_PATH, checkpoint_step, find_checkpoint, read_config
 
 SAVED_MODEL_NAME = "tfgc"  # export layout: OUT/tfgc/<version>/ and OUT/tfgc_stock/<version>/
@@ -231,8 +232,9 @@ class Codec:
         and variables when the codec was loaded from one)."""
         if "_networks" not in self.__dict__:
             path = getattr(self, "saved_model_path", None)
-            self._networks = (networks_from_saved_model(path, self.config_json) if path
-                              else self.module.networks)
+            self._networks = (networks_from_saved_model(
+                path, ml_collections.ConfigDict(json.loads(self.config_json))) if path
+                else self.module.networks)
         return self._networks
 
     def _selective_inputs(self, shape, labels, preserve, preserve_box, preserve_mask):
@@ -321,33 +323,25 @@ def restore_networks(workdir: str, checkpoint: str | None = None) -> RestoredNet
     if networks.semantic_features is not None:
         paths["semantic_features"] = networks.semantic_features
     model = tf.train.Checkpoint(**paths)
-    status = tf.train.Checkpoint(**{MODEL_PATH: model}).restore(path)
-    try:
-        status.assert_existing_objects_matched()
-    except AssertionError as e:
-        raise ModelLoadError(f"{path} does not hold the networks its config.json describes: "
-                             f"{str(e).splitlines()[0]}") from None
-    status.expect_partial()  # D, optimizers and metrics are not needed to run the model
+    require_all_restored(tf.train.Checkpoint(**{MODEL_PATH: model}).restore(path),
+                         f"{path} does not hold the networks its config.json describes")
     return RestoredNetworks(networks, config, checkpoint_step(path))
 
 
-def networks_from_saved_model(path: str, config_json: str) -> CodecNetworks:
-    """The Keras networks of a SavedModel export, rebuilt from its config with its variables
-    restored: differentiable, unlike the export's graphs (which only map uint8 to symbols)."""
-    networks = CodecNetworks.from_config(ml_collections.ConfigDict(json.loads(config_json)))
+def networks_from_saved_model(path: str, model_config: ml_collections.ConfigDict
+                              ) -> CodecNetworks:
+    """The Keras networks of a full SavedModel export, rebuilt from its model config with its
+    variables restored: differentiable, unlike the export's graphs (which only map uint8 to
+    symbols), and what `export.py --saved_model` writes out again."""
+    networks = CodecNetworks.from_config(model_config)
     variables = os.path.join(path, "variables", "variables")
     nested = any(name.startswith("networks/") for name, _ in tf.train.list_variables(variables))
     if nested:  # exports since CodecNetworks: root.networks.{encoder, generator, ...}
         root = tf.train.Checkpoint(networks=networks)
     else:  # earlier exports (the bundled model): root.{encoder, generator}
         root = tf.train.Checkpoint(encoder=networks.encoder, generator=networks.generator)
-    status = root.read(variables)
-    try:
-        status.assert_existing_objects_matched()
-    except AssertionError as e:
-        raise ModelLoadError(f"{path}: its variables do not fit the networks its config "
-                             f"describes: {str(e).splitlines()[0]}") from None
-    status.expect_partial()
+    require_all_restored(root.read(variables),
+                         f"{path}: its variables do not fit the networks its config describes")
     return networks
 
 

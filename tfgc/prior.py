@@ -17,6 +17,7 @@ import tensorflow as tf
 from tfgc.errors import ModelLoadError, ModelMismatchError
 from tfgc.networks.code_prior import CodePriorGenerator
 from tfgc.utils.files import atomic_directory, write_text_atomic
+from tfgc.utils.restore import require_all_restored
 
 PRIOR_INFO = "prior.json"
 CHECKPOINT = "prior"
@@ -44,13 +45,8 @@ def load_prior(path: str, centers, model_fingerprint: bytes) -> CodePriorGenerat
     generator = CodePriorGenerator(info["code_shape"], centers, info["latent_dim"],
                                    info["width"], info["num_upsamplings"])
     generator(tf.zeros([1, info["latent_dim"]]))
-    status = tf.train.Checkpoint(generator=generator).read(os.path.join(path, CHECKPOINT))
-    try:
-        status.assert_existing_objects_matched()
-    except AssertionError as e:
-        raise ModelLoadError(f"{path}: checkpoint does not fit {PRIOR_INFO}: "
-                             f"{str(e).splitlines()[0]}") from None
-    status.expect_partial()
+    require_all_restored(tf.train.Checkpoint(generator=generator).read(
+        os.path.join(path, CHECKPOINT)), f"{path}: checkpoint does not fit {PRIOR_INFO}")
     return generator
 
 

@@ -21,6 +21,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from tfgc import coding
+from tfgc.codec import networks_from_saved_model
 from tfgc.config import from_json
 from tfgc.data.images import read_rgb
 from tfgc.data.padding import edge_pad
@@ -156,33 +157,13 @@ def reexport(source: str, export_dir: str, version: int | None = None) -> Export
         with open(os.path.join(extra, name), encoding="utf-8") as f:
             assets[name] = f.read()
     config = from_json(assets["config.json"])
-    networks = CodecNetworks.from_config(config.model)
-    path = os.path.join(source, "variables", "variables")
-    reader = tf.train.load_checkpoint(path)
+    networks = networks_from_saved_model(source, config.model)
+    reader = tf.train.load_checkpoint(os.path.join(source, "variables", "variables"))
 
-    def value(name: str):
+    def value(name: str):  # the export's own variables: fingerprints, tables
         key = f"{name}/.ATTRIBUTES/VARIABLE_VALUE"
         return reader.get_tensor(key) if reader.has_tensor(key) else None
 
-    parts = {"encoder": networks.encoder, "generator": networks.generator}
-    if networks.semantic_features is not None:
-        parts["semantic_features"] = networks.semantic_features
-    # Exports made before CodecNetworks kept E and G at the module's top level.
-    nested = any(k.startswith("networks/") for k in reader.get_variable_to_shape_map())
-    root = tf.Module()  # the export's module: E and G under .networks (or at its top level)
-    holder = tf.Module() if nested else root
-    for name, net in parts.items():
-        setattr(holder, name, net)
-    if nested:
-        root.networks = holder
-    status = tf.train.Checkpoint(root).restore(path)
-    status.expect_partial()  # the export's own variables (fingerprint, tables...) read below
-    try:
-        status.assert_existing_objects_matched()
-    except AssertionError as e:  # a SavedModel has no save counter; anything else is a mismatch
-        if "Found 1 Python objects" not in str(e) or "save_counter" not in str(e):
-            raise ModelLoadError(f"{source} does not hold the networks its config.json "
-                                 f"describes: {str(e).splitlines()[0]}") from None
     tables = value("model_tables")
     tables = tables if tables is not None and tables.size else None
     fingerprints = (bytes(value("fingerprint")), bytes(value("decoder_fingerprint") or b"") or None)
