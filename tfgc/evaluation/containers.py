@@ -8,26 +8,40 @@ does not understand gives None (reported as unknown) rather than a wrong number.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from typing import Optional
+
+
+def _marker_segments(data: bytes) -> Iterator[tuple[int, int, int]]:
+    """(marker, start, end) of each segment of a JPEG or JPEG 2000 codestream after its start
+    marker: FF, the marker, a 16-bit length; fill bytes (FF FF) are skipped. Stops at the end
+    or at a byte that starts no marker."""
+    position = 2
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            return
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        (length,) = struct.unpack(">H", data[position + 2:position + 4])
+        yield marker, position, position + 2 + length
+        position += 2 + length
+
+
+def _up_to_end_marker(data: bytes, position: int) -> int:
+    """Bytes from `position` to the end, less a final FFD9 (JPEG's EOI, JPEG 2000's EOC)."""
+    end = len(data) - 2 if data[-2:] == b"\xff\xd9" else len(data)
+    return max(0, end - position)
 
 
 def jpeg_payload(data: bytes) -> Optional[int]:
     """Entropy-coded bytes: everything after the first SOS header, minus the EOI marker."""
     if data[:2] != b"\xff\xd8":
         return None
-    position = 2
-    while position + 4 <= len(data):
-        if data[position] != 0xFF:
-            return None
-        marker = data[position + 1]
-        if marker == 0xFF:  # fill byte
-            position += 1
-            continue
-        (length,) = struct.unpack(">H", data[position + 2:position + 4])
-        position += 2 + length
-        if marker == 0xDA:  # SOS: scan data follows
-            end = len(data) - 2 if data[-2:] == b"\xff\xd9" else len(data)
-            return max(0, end - position)
+    for marker, _, end in _marker_segments(data):
+        if marker == 0xDA:  # SOS: scan data follows its header
+            return _up_to_end_marker(data, end)
     return None
 
 
@@ -71,14 +85,7 @@ def j2k_payload(data: bytes) -> Optional[int]:
     """Raw JPEG 2000 codestream minus its main header and EOC: the tile-parts."""
     if data[:2] != b"\xff\x4f":  # SOC
         return None
-    position = 2
-    while position + 4 <= len(data):
-        if data[position] != 0xFF:
-            return None
-        marker = data[position + 1]
+    for marker, start, _ in _marker_segments(data):
         if marker == 0x90:  # first SOT: the main header ends here
-            end = len(data) - 2 if data[-2:] == b"\xff\xd9" else len(data)
-            return max(0, end - position)
-        (length,) = struct.unpack(">H", data[position + 2:position + 4])
-        position += 2 + length
+            return _up_to_end_marker(data, start)
     return None
