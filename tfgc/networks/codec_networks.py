@@ -93,8 +93,10 @@ class CodecNetworks(tf.Module):
         return networks
 
     def build(self) -> None:
-        """Creates every variable (one tiny forward pass through E and G)."""
+        """Creates every variable (one tiny forward pass through E and G). q, weightless, is
+        called too: a SavedModel holding an unbuilt Keras layer prints a warning for it."""
         symbols = self.analysis(tf.zeros([1, self.stride, self.stride, 3]))
+        self.quantizer(tf.zeros([1, 1, 1, self.num_channels]))
         label_map = (tf.zeros([1, self.stride, self.stride, self.condition_channels])
                      if self.mode == "sc" else None)
         self.synthesis(symbols, 0, label_map)

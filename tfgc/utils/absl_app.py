@@ -39,11 +39,13 @@ it calls `check_eager_context` so a program of the user's own gets a clear error
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 from absl import app, flags, logging
 
 from tfgc.errors import TensorFlowStateError
+from tfgc.utils.logs import show_tensorflow_log
 
 
 def eager_context_is_intact() -> bool:
@@ -63,27 +65,34 @@ def check_eager_context() -> None:
             "tensorflow before app.run, or start the program with tfgc.utils.absl_app.run")
 
 
+def _verbosity_asked(argv: list[str]) -> int | None:
+    """absl's --verbosity (-v) if the command line gives it, read before TensorFlow starts."""
+    only_verbosity = flags.FlagValues()
+    flags.DEFINE_integer("verbosity", None, "", short_name="v", flag_values=only_verbosity)
+    try:
+        only_verbosity(list(argv), known_only=True)
+    except flags.Error:
+        return None  # app.run reports it
+    return only_verbosity.verbosity
+
+
 def run(main: Callable[[list[str]], int | None]) -> None:
     """`absl.app.run(main)` with TensorFlow imported first (see the module docstring), and
-    quiet: absl's log stays at WARNING unless --verbosity is given (app.run raises it to INFO,
-    which prints TF's SavedModel-writing chatter)."""
+    quiet: absl's log stays at WARNING and TF's C++ log at FATAL unless --verbosity is given
+    (app.run would raise absl's to INFO, which prints TF's SavedModel-writing chatter).
+    --verbosity=0 shows TF's whole log, -1 from warnings, -2 from errors."""
+    verbosity = _verbosity_asked(sys.argv)
+    if verbosity is not None:
+        show_tensorflow_log(-verbosity)
     logging.use_absl_handler()  # before TF's logger looks for one, or it adds its own (twice)
     import tensorflow  # noqa: F401  before app.run initialises absl: this is the guard
-
-    verbosity_given = False
-
-    def parse_flags(argv: list[str]) -> list[str]:
-        nonlocal verbosity_given
-        rest = app.parse_flags_with_usage(argv)
-        verbosity_given = not flags.FLAGS["verbosity"].using_default_value
-        return rest
 
     def checked_main(argv: list[str]) -> int | None:
         if not eager_context_is_intact():
             raise RuntimeError("TensorFlow's eager context is broken despite importing it "
                                "before app.run: see tfgc/utils/absl_app.py")
-        if not verbosity_given:
+        if verbosity is None:
             logging.set_verbosity(logging.WARNING)
         return main(argv)
 
-    app.run(checked_main, flags_parser=parse_flags)
+    app.run(checked_main)

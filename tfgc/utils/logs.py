@@ -19,11 +19,17 @@ def quiet_tensorflow_startup() -> None:
         _set_by_tfgc = True
 
 
+def show_tensorflow_log(min_level: int = 0) -> None:
+    """TF's C++ log from `min_level` up (0 info, 1 warnings, 2 errors, 3 fatal only), unless the
+    user chose a level. Works only before TensorFlow is imported (TF reads it once)."""
+    if _set_by_tfgc:
+        os.environ[TF_LOG_LEVEL] = str(min(3, max(0, min_level)))
+
+
 def set_verbose(verbose: bool) -> None:
     """The CLI's --verbose: TF's whole log (unless the user set a level); else only errors."""
     if verbose:
-        if _set_by_tfgc:
-            os.environ[TF_LOG_LEVEL] = "0"
+        show_tensorflow_log(0)
         return
     for name in ("tensorflow", "absl"):
         logging.getLogger(name).setLevel(logging.ERROR)
