@@ -5,21 +5,28 @@ from __future__ import annotations
 import fcntl
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import numpy as np
 import pytest
+
+_TF_LOG_LEVEL_IS_OURS = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # this process's; its children get none
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Test data that does not ship with tfgc (the Kodak images): the one setting that points at it,
 # documented in README.md (Development). Tests reach it only through `external_data`.
 SHARED_DATA = os.environ.get("TFGC_TEST_DATA") or os.path.join(
     os.path.dirname(REPO_ROOT), "shared", "data")
+# TensorFlow's own log, which no command prints unless asked (-v, --verbosity): C++ lines name
+# their source file; the rest are the notices and warnings TF and Keras have printed.
+TF_LOG = re.compile(r"tensorflow/(core|tsl|compiler)/|Unable to register|TensorRT|oneDNN|"
+                    r"remapper failed|WARNING:(absl|tensorflow)|Skipping full serialization|"
+                    r"is deprecated and will be removed|ignore_errors")
 
 
 def external_data(*parts: str) -> str:
@@ -142,11 +149,14 @@ def _environment_of_a_users_shell():
 
     `import tensorflow` sets TF2_BEHAVIOR=1 in os.environ, once per process; a child inheriting
     it hid a defect of TF first imported inside absl's app.run (tfgc/utils/absl_app.py) from
-    every test while the same commands failed in a shell. Import TF first, then drop it.
+    every test while the same commands failed in a shell. Import TF first, then drop it, and
+    the TF log level set above for this process: a child's output is then what a user sees.
     """
     import tensorflow  # noqa: F401
 
     os.environ.pop("TF2_BEHAVIOR", None)
+    if _TF_LOG_LEVEL_IS_OURS:
+        os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
 
 
 EXPORT_UMASK = 0o027

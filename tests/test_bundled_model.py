@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, TF_LOG
 from tfgc import assets, coding
 from tfgc.data.images import read_rgb
 
@@ -111,12 +111,14 @@ assert 'tensorflow_compression' not in sys.modules
 @pytest.mark.slow
 def test_documented_command_writes_the_bundled_models_stock_export(bundled, tmp_path):
     """`python export.py --saved_model=bundled` (README): a stock TF server then reads and
-    writes exactly the bundled model's files."""
+    writes exactly the bundled model's files. With --verbosity=0, TF's log is shown too (quiet
+    without it: tests/test_train_cli.py)."""
     out = tmp_path / "exports"
     result = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "export.py"),
-                             "--saved_model=bundled", f"--export_dir={out}"],
+                             "--saved_model=bundled", f"--export_dir={out}", "--verbosity=0"],
                             capture_output=True, text=True, timeout=900, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert TF_LOG.search(result.stderr), result.stderr[-3000:]
     image = read_rgb(assets.sample_images()[0])
     np.save(tmp_path / "image.npy", image)
     data = bundled.compress(image)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 import subprocess
 import sys
@@ -18,12 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO_ROOT, photo
+from tests.conftest import REPO_ROOT, TF_LOG, photo
 
 GOLDEN = os.path.join(REPO_ROOT, "tests", "golden", "context_8x12x4_L5.tfgc")
-# TensorFlow's own log: its C++ lines name their source file; the rest are known notices.
-TF_LOG = re.compile(r"tensorflow/(core|tsl|compiler)/|Unable to register|TensorRT|oneDNN|"
-                    r"WARNING:(absl|tensorflow)|ignore_errors")
 
 
 def _tfgc(*args: str, cwd: str, umask: int | None = None) -> subprocess.CompletedProcess:

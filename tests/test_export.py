@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import EXPORT_UMASK, photo
+from tests.conftest import EXPORT_UMASK, TF_LOG, photo
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +54,7 @@ def test_layout_and_assets(export_run):
         assert sorted(os.listdir(os.path.join(export_dir, name))) == ["1"]
     assert "tfgc_stock/1: its other half was never written" in export_run.stderr, \
         export_run.stderr
+    assert not TF_LOG.search(export_run.stdout + export_run.stderr), export_run.stderr  # quiet
 
 
 def _modes(root: str) -> tuple[set[int], set[int]]:

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO_ROOT, photo
+from tests.conftest import REPO_ROOT, TF_LOG, photo
 
 pytestmark = pytest.mark.slow
 
@@ -57,9 +57,11 @@ RUNS = {
         "--config.data.eval_crop_size=0", "--config.data.on_corrupt=fail",
         "--config.data.cache=False"],
 }
-# Refused at start with a one-line error (what cannot work yet, or on this machine).
+# Refused at start with a one-line error (what cannot work yet, or on this machine). Run with
+# --verbosity=0: TensorFlow's log is shown as asked, and the error is still one line.
 REFUSALS = {
-    "condition_channels": (["--config.model.condition_channels=4"], "model.mode=gc_dplus or sc"),
+    "condition_channels": (["--config.model.condition_channels=4", "--verbosity=0"],
+                           "model.mode=gc_dplus or sc"),
 }
 STALE_TEMP = "ckpt-9_temp"
 
@@ -181,6 +183,15 @@ def test_unsupported_options_are_refused_at_start(matrix, name):
     assert not os.path.exists(os.path.join(workdir, "checkpoints", "checkpoint"))
 
 
+def test_train_py_shows_tensorflow_log_only_when_asked(matrix):
+    """Quiet by default (no C++ start-up lines, no grappler 'remapper failed', no Keras saving
+    warnings); absl's --verbosity=0 shows TensorFlow's log."""
+    for name in RUNS:
+        output = matrix[name][1]
+        assert not TF_LOG.search(output), (name, TF_LOG.search(output), output[-3000:])
+    assert TF_LOG.search(matrix["condition_channels"][1])
+
+
 def test_trained_run_exports_and_round_trips_through_the_cli(matrix, images, tmp_path):
     code, output, workdir = matrix["lsgan_xla_ema_noise_rate"]
     assert code == 0, output[-3000:]
@@ -191,12 +202,14 @@ def test_trained_run_exports_and_round_trips_through_the_cli(matrix, images, tmp
         timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "exported step 3" in result.stdout
+    assert not TF_LOG.search(result.stdout + result.stderr), result.stderr[-3000:]
     source = os.path.join(images, "img0.png")
     packed, unpacked = str(tmp_path / "img0.tfgc"), str(tmp_path / "img0.png")
     for args in (["compress", source, "-o", packed], ["decompress", packed, "-o", unpacked]):
         step = subprocess.run([sys.executable, "-m", "tfgc", *args, "--model", exports],
                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
         assert step.returncode == 0, step.stderr[-3000:]
+        assert not TF_LOG.search(step.stderr), step.stderr[-3000:]
     original = np.asarray(Image.open(source))
     decoded = np.asarray(Image.open(unpacked))
     assert decoded.shape == original.shape
