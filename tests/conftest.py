@@ -38,6 +38,22 @@ def external_data(*parts: str) -> str:
     return path
 
 
+# pytest-xdist (pyproject's addopts: `-n auto --dist loadfile`) gives each worker whole files, in
+# this order, so a file's module fixtures are built once. The files that cost the most CPU go
+# first so that the workers finish together; the rest follow in their usual order.
+RUN_FIRST = ("test_train_cli.py", "test_semantic_codec.py", "test_bulk.py",
+             "test_semantic_model.py", "test_readme.py", "test_reversal.py", "test_export.py",
+             "test_evaluation.py", "test_training.py", "test_bundled_model.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        name = os.path.basename(str(item.path))
+        return RUN_FIRST.index(name) if name in RUN_FIRST else len(RUN_FIRST)
+
+    items.sort(key=rank)  # stable: tests keep their order inside a file
+
+
 def tiny_config():
     """configs/tiny.py shrunk further: 64x64 crops, 1/16 width, one residual block."""
     from configs import tiny
