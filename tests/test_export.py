@@ -24,6 +24,24 @@ def sample(tmp_path_factory):
     return str(path), image
 
 
+@pytest.fixture(scope="module")
+def exported_codec(export_dir):
+    """The Python codec on the session's export (tfgc/1), loaded once for this file's tests."""
+    from tfgc.codec import load_codec
+
+    return load_codec(export_dir)
+
+
+@pytest.fixture(scope="module")
+def exported_models(export_dir):
+    """tree name -> that SavedModel loaded in this process (once for this file's tests)."""
+    import tensorflow as tf
+    import tensorflow_compression  # noqa: F401  (the full export's ops)
+
+    return {tree: tf.saved_model.load(os.path.join(export_dir, tree, "1"))
+            for tree in ("tfgc", "tfgc_stock")}
+
+
 # A server has TF but not tfgc: the subprocess refuses to import tfgc even where it is installed.
 _WITHOUT_TFGC = """
 import sys
@@ -145,10 +163,8 @@ print(hashlib.sha256(out['image'].numpy().tobytes()).hexdigest())
 """
 
 
-def test_full_and_stock_exports_match_the_python_codec(export_dir, workdir, sample, tmp_path):
-    import tensorflow as tf
-    import tensorflow_compression  # noqa: F401  (the full export's ops)
-
+def test_full_and_stock_exports_match_the_python_codec(export_dir, exported_models, workdir,
+                                                       sample, tmp_path):
     from tfgc import coding
     from tfgc.codec import Codec
 
@@ -167,7 +183,7 @@ def test_full_and_stock_exports_match_the_python_codec(export_dir, workdir, samp
         assert f.read() == data  # the stock export's compress writes the same file
 
     # The Python codec built from the training checkpoint, with the export's tables.
-    loaded = tf.saved_model.load(full)
+    loaded = exported_models["tfgc"]
     tables = loaded.model_tables.numpy()
     reference = Codec.from_workdir(workdir, model_tables=tables if tables.size else None)
     assert reference.fingerprint == bytes(loaded.fingerprint.numpy())
@@ -205,14 +221,11 @@ def test_only_the_full_export_uses_tfc_ops(export_dir):
     assert _all_ops(os.path.join(export_dir, "tfgc", "1")) >= custom
 
 
-def test_saved_model_cli_runs_stock_decompress(export_dir, codec, tmp_path):
-    from tfgc.codec import load_codec
-
+def test_saved_model_cli_runs_stock_decompress(export_dir, exported_codec, tmp_path):
     # --input_exprs takes a Python literal, which saved_model_cli turns into a numpy 'S' array;
     # numpy strips trailing NUL bytes there, so use a file that does not end in one. It also
     # splits the flag at ';', so that byte is written as an escape.
-    exported = load_codec(export_dir)
-    data = next(d for d in (exported.compress(photo(20, 36, seed)) for seed in range(20))
+    data = next(d for d in (exported_codec.compress(photo(20, 36, seed)) for seed in range(20))
                 if d[-1] != 0)
     result = _saved_model_cli(
         "run", "--dir", os.path.join(export_dir, "tfgc_stock", "1"), "--tag_set", "serve",
@@ -224,18 +237,16 @@ def test_saved_model_cli_runs_stock_decompress(export_dir, codec, tmp_path):
     assert image.shape == (1, 20, 36, 3) and image.dtype == np.uint8
 
 
-def test_rest_request_and_response_shapes(export_dir):
+def test_rest_request_and_response_shapes(exported_codec, exported_models):
     """The README's REST example, fed through the signature as TF Serving would."""
     import tensorflow as tf
 
-    from tfgc.codec import load_codec
-
-    data = load_codec(export_dir).compress(photo(24, 32))
+    data = exported_codec.compress(photo(24, 32))
     request = json.dumps({"signature_name": "decompress",
                           "instances": [{"b64": base64.b64encode(data).decode()}]})
     parsed = json.loads(request)
     bitstrings = [base64.b64decode(row["b64"]) for row in parsed["instances"]]
-    model = tf.saved_model.load(os.path.join(export_dir, "tfgc_stock", "1"))
+    model = exported_models["tfgc_stock"]
     outputs = model.signatures[parsed["signature_name"]](bitstring=tf.constant(bitstrings))
     # TF Serving's row format: one prediction per instance; *_bytes outputs become {"b64": ...}.
     predictions = [{"image": outputs["image"][i].numpy().tolist(),
@@ -262,10 +273,8 @@ print('ERRORS', errors, 'THEN', out['image'].shape)
 
 
 @pytest.mark.parametrize("tree", ["tfgc", "tfgc_stock"])
-def test_bad_bitstrings_are_errors_not_crashes(export_dir, tree):
-    from tfgc.codec import load_codec
-
-    good = load_codec(export_dir).compress(photo(16, 16))
+def test_bad_bitstrings_are_errors_not_crashes(export_dir, exported_codec, tree):
+    good = exported_codec.compress(photo(16, 16))
     code = _BAD.format(path=os.path.join(export_dir, tree, "1"), truncated=good[:-9], good=good)
     if tree == "tfgc":
         code = "import tensorflow_compression\n" + code
@@ -273,17 +282,15 @@ def test_bad_bitstrings_are_errors_not_crashes(export_dir, tree):
 
 
 @pytest.mark.parametrize("structure", [0, 1, 2, 3])
-def test_exports_decode_every_file_table_structure(export_dir, structure):
+def test_exports_decode_every_file_table_structure(exported_codec, exported_models, structure):
     """Files whose context tables travel in the file, not only the model-table files that the
     export's own compress may prefer (export.py under absl's app.run once produced graphs that
     refused these: tfgc/utils/absl_app.py)."""
     import tensorflow as tf
-    import tensorflow_compression  # noqa: F401
 
     from tfgc import coding
-    from tfgc.codec import load_codec
 
-    codec = load_codec(export_dir)
+    codec = exported_codec
     image = photo(40, 72, seed=structure)
     symbols, _ = coding.decode_symbols(codec.compress(image), fingerprint=codec.fingerprint,
                                        decoder_fingerprint=codec.decoder_fingerprint,
@@ -295,8 +302,7 @@ def test_exports_decode_every_file_table_structure(export_dir, structure):
     assert coding.parse_header(data).structure == structure
     assert not coding.parse_header(data).model_tables
     expected = codec.decompress(data)
-    for tree in ("tfgc", "tfgc_stock"):
-        model = tf.saved_model.load(os.path.join(export_dir, tree, "1"))
+    for model in exported_models.values():
         out = model.signatures["decompress"](bitstring=tf.constant([data]))["image"][0]
         np.testing.assert_array_equal(out.numpy(), expected)
 
@@ -342,10 +348,9 @@ print('BATCHES OK')
 
 
 @pytest.mark.parametrize("tree", ["tfgc", "tfgc_stock"])
-def test_batched_signatures_return_one_result_per_item(export_dir, tree, tmp_path):
-    from tfgc.codec import load_codec
-
-    codec = load_codec(export_dir)
+def test_batched_signatures_return_one_result_per_item(export_dir, exported_codec, tree,
+                                                       tmp_path):
+    codec = exported_codec
     images = np.stack([photo(32, 48, seed) for seed in range(3)])
     paths = [str(tmp_path / f"{i}.tfgc") for i in range(3)]
     for image, path in zip(images, paths):
@@ -366,12 +371,12 @@ def test_batched_signatures_return_one_result_per_item(export_dir, tree, tmp_pat
     assert "BATCHES OK" in out and "SIZES [(32, 48, 3), (20, 36, 3)]" in out, out
 
 
-def test_stock_analysis_and_synthesis_convert_to_tflite_builtin_ops(export_dir):
+def test_stock_analysis_and_synthesis_convert_to_tflite_builtin_ops(export_dir, exported_models):
     """A phone decodes with TFLite: synthesis (and analysis) need no Flex or custom ops."""
     import tensorflow as tf
 
     stock = os.path.join(export_dir, "tfgc_stock", "1")
-    model = tf.saved_model.load(stock)
+    model = exported_models["tfgc_stock"]
     images = np.stack([photo(32, 48, seed) for seed in range(2)])
     reference = {"analysis": model.signatures["analysis"](image=tf.constant(images))}
     symbols = reference["analysis"]["symbols"]
@@ -392,24 +397,22 @@ def test_stock_analysis_and_synthesis_convert_to_tflite_builtin_ops(export_dir):
             key, difference.max(), np.mean(difference > 0))
 
 
-def test_files_of_the_training_workdir_decode_with_its_export(export_dir, codec):
+def test_files_of_the_training_workdir_decode_with_its_export(exported_codec, exported_models,
+                                                              codec):
     """Same checkpoint, same decoder weights: the export (which adds context tables) reads
     what the workdir's codec wrote, through the Python API and both SavedModels."""
     import tensorflow as tf
-    import tensorflow_compression  # noqa: F401
 
     from tfgc import coding
-    from tfgc.codec import load_codec
     from tfgc.errors import ModelMismatchError
 
-    exported = load_codec(export_dir)
+    exported = exported_codec
     assert exported.model_tables is not None and codec.model_tables is None
     assert exported.decoder_fingerprint == codec.fingerprint != exported.fingerprint
     data = codec.compress(photo(40, 56, seed=3))
     expected = codec.decompress(data)
     np.testing.assert_array_equal(exported.decompress(data), expected)
-    for tree in ("tfgc", "tfgc_stock"):
-        model = tf.saved_model.load(os.path.join(export_dir, tree, "1"))
+    for model in exported_models.values():
         out = model.signatures["decompress"](bitstring=tf.constant([data]))["image"][0]
         np.testing.assert_array_equal(out.numpy(), expected)
     # A file coded with the export's tables still needs them.
