@@ -14,7 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-_TF_LOG_LEVEL_IS_OURS = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+# Whether the user set TF's log level; remembered for pytest-xdist's workers, which inherit the
+# environment of the main process after the line below.
+_TF_LOG_LEVEL_IS_OURS = os.environ.setdefault(
+    "TFGC_TESTS_TF_LOG_LEVEL_IS_OURS", str(int("TF_CPP_MIN_LOG_LEVEL" not in os.environ))) == "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # this process's; its children get none
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
