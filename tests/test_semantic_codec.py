@@ -133,29 +133,35 @@ def _run(args, **kwargs):
 
 
 @pytest.mark.slow
-def test_cli_round_trip_and_errors(sc_workdir, sc_codec, workdir, scene, tmp_path):
+def test_cli_round_trip_and_errors(sc_export, export_dir, scene, tmp_path):
+    """The SC options of `python -m tfgc` on the exports (a SavedModel loads without tracing
+    graphs; the API tests above load the training workdir, the same `load_codec`)."""
+    from tfgc.codec import load_codec
+
+    exported = load_codec(sc_export)
     image, labels = scene["image"], scene["labels"]
     out = tmp_path / "scene.tfgc"
     result = _run(["compress", image, "--labels", labels, "--preserve", PRESERVED,
-                   "-o", str(out), "--model", sc_workdir])
+                   "-o", str(out), "--model", sc_export])
     assert result.returncode == 0, result.stderr
-    assert out.read_bytes() == sc_codec.compress(image, labels=labels, preserve=PRESERVED)
+    assert out.read_bytes() == exported.compress(image, labels=labels, preserve=PRESERVED)
     png = tmp_path / "scene.png"
-    result = _run(["decompress", str(out), "-o", str(png), "--model", sc_workdir])
+    result = _run(["decompress", str(out), "-o", str(png), "--model", sc_export])
     assert result.returncode == 0, result.stderr
     np.testing.assert_array_equal(np.asarray(Image.open(png)),
-                                  sc_codec.decompress(out.read_bytes()))
+                                  exported.decompress(out.read_bytes()))
     info = _run(["info", str(out)])
     assert "label map (type 2)" in info.stdout and "preservation mask (type 1)" in info.stdout
 
     bad = _run(["compress", image, "--labels", labels, "--preserve", "pedestrian", "-o",
-                str(tmp_path / "x.tfgc"), "--model", sc_workdir])
+                str(tmp_path / "x.tfgc"), "--model", sc_export])
     assert bad.returncode == 1 and "known: road, sidewalk" in bad.stderr
     assert "Traceback" not in bad.stderr
     gc = _run(["compress", image, "--labels", labels, "--preserve", "car", "-o",
-               str(tmp_path / "y.tfgc"), "--model", workdir])
+               str(tmp_path / "y.tfgc"), "--model", export_dir])
     assert gc.returncode == 1 and "GC model" in gc.stderr and "Traceback" not in gc.stderr
-    sc_to_gc = _run(["decompress", str(out), "-o", str(tmp_path / "z.png"), "--model", workdir])
+    sc_to_gc = _run(["decompress", str(out), "-o", str(tmp_path / "z.png"), "--model",
+                     export_dir])
     assert sc_to_gc.returncode == 1 and "Traceback" not in sc_to_gc.stderr
     assert fmt.selective_mismatch_message(True) in sc_to_gc.stderr
 
