@@ -230,6 +230,11 @@ def test_readme_training_options_are_all_in_the_matrix():
     with open(os.path.join(REPO_ROOT, "tests", "test_absl_app.py")) as f:
         vgg_test = f.read()
     covered |= {k for k in ("lambda_vgg", "vgg_weights_path") if f"--config.{k}=" in vgg_test}
+    # Warm starts and the low-pass colour term run through train.py in tests/test_warm_start.py.
+    with open(os.path.join(REPO_ROOT, "tests", "test_warm_start.py")) as f:
+        warm_start_test = f.read()
+    covered |= {k for k in ("init_from", "lambda_lowpass", "lowpass_factor")
+                if f"--config.{k}=" in warm_start_test}
     assert documented <= covered, sorted(documented - covered)
 
 

@@ -66,6 +66,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.lambda_fm = 10.0
     c.lambda_vgg = 0.0
     c.vgg_weights_path = ""  # local Keras VGG19 notop .h5; required when lambda_vgg > 0
+    # MSE between lowpass_factor x lowpass_factor average-pooled image and reconstruction:
+    # pins local mean colour, which the GAN terms may shift (bench/colour_cast.py).
+    c.lambda_lowpass = 0.0
+    c.lowpass_factor = 16
     c.beta_rate = 0.0  # paper: 0, rate controlled by C and L only
     c.gradient_penalty_weight = 10.0
     c.ema_decay = 0.0  # >0: keep an EMA of G's weights for evaluation and export
@@ -82,6 +86,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.mixed_precision = False
     c.jit_compile = False
     c.seed = 0
+    # A training workdir or full tfgc SavedModel whose E and G (and EMA) start a new run; same
+    # config.model required; D and optimizers start fresh. Ignored when resuming.
+    c.init_from = ""
 
     c.log_every = 100  # steps per Keras "epoch": logs, progress bar line, TensorBoard scalars
     c.checkpoint_every = 500

@@ -36,8 +36,8 @@ from tfgc.networks.codec_networks import (
 )
 from tfgc.semantic import masks
 
-_G_TRACKERS = ("g_loss", "mse", "psnr", "gan_g", "feature_matching", "vgg", "rate_bpp",
-               "entropy_bpp", "bpp_bound", "preserved_fraction")
+_G_TRACKERS = ("g_loss", "mse", "lowpass_mse", "psnr", "gan_g", "feature_matching", "vgg",
+               "rate_bpp", "entropy_bpp", "bpp_bound", "preserved_fraction")
 _D_TRACKERS = ("d_loss", "gan_d", "gradient_penalty")
 
 
@@ -177,7 +177,8 @@ class GenerativeCompression(tf.keras.Model):
     def compile(self, g_optimizer: tf.keras.optimizers.Optimizer,
                 d_optimizer: tf.keras.optimizers.Optimizer, gan_loss: str = "least_squares",
                 lambda_mse: float = 10.0, lambda_fm: float = 10.0, lambda_vgg: float = 0.0,
-                vgg_weights_path: str = "", beta_rate: float = 0.0, d_steps: int = 1,
+                vgg_weights_path: str = "", lambda_lowpass: float = 0.0,
+                lowpass_factor: int = 16, beta_rate: float = 0.0, d_steps: int = 1,
                 gradient_penalty_weight: float = 10.0, ema_decay: float = 0.0, **kwargs):
         super().compile(**kwargs)
         if gan_loss not in gan_losses.GAN_LOSSES:
@@ -188,6 +189,8 @@ class GenerativeCompression(tf.keras.Model):
         self.lambda_mse = lambda_mse
         self.lambda_fm = lambda_fm
         self.lambda_vgg = lambda_vgg
+        self.lambda_lowpass = lambda_lowpass
+        self.lowpass_factor = lowpass_factor
         self.beta_rate = beta_rate
         self.d_steps = d_steps
         self.gradient_penalty_weight = gradient_penalty_weight
@@ -247,6 +250,13 @@ class GenerativeCompression(tf.keras.Model):
         total = tf.reduce_sum(weight) * 3.0
         return tf.math.divide_no_nan(tf.reduce_sum(squared * weight), total)
 
+    def _lowpass_distortion(self, x: tf.Tensor, x_hat: tf.Tensor) -> tf.Tensor:
+        """MSE of the local mean colours (average over lowpass_factor-pixel squares): the
+        low frequencies per-pixel MSE weighs like any other, and the GAN terms may shift."""
+        k = self.lowpass_factor
+        means = [tf.nn.avg_pool2d(image, k, k, "SAME") for image in (x, x_hat)]
+        return tf.reduce_mean(tf.square(means[0] - means[1]))
+
     def train_step(self, data):
         images, label_map, pixel_mask = self._unpack(data)
         condition = label_map if self.conditions_discriminator else None
@@ -260,6 +270,9 @@ class GenerativeCompression(tf.keras.Model):
             if latent_mask is not None:
                 terms["preserved_fraction"] = tf.reduce_mean(latent_mask)
             g_loss = self.lambda_mse * terms["mse"]
+            if self.lambda_lowpass > 0:
+                terms["lowpass_mse"] = self._lowpass_distortion(x, x_hat)
+                g_loss += self.lambda_lowpass * terms["lowpass_mse"]
             if self.gan_active:
                 fake = self.discriminator(x_hat, condition, training=True)
                 real = self.discriminator(x, condition, training=True)

@@ -26,6 +26,7 @@ from tfgc.training.checkpoints import CheckpointWriter, writer_lock
 from tfgc.training.distribute import is_chief, make_strategy, task
 from tfgc.training.schedules import make_schedule
 from tfgc.training.validation import validate_config
+from tfgc.training.warm_start import warm_start
 from tfgc.utils.files import write_text_atomic
 from tfgc.workdir import CHECKPOINT_DIR, CONFIG_FILE
 
@@ -65,6 +66,7 @@ def build_model(config: ml_collections.ConfigDict, strategy=None):
             g_optimizer=g_optimizer, d_optimizer=d_optimizer, gan_loss=config.gan_loss,
             lambda_mse=config.lambda_mse, lambda_fm=config.lambda_fm,
             lambda_vgg=config.lambda_vgg, vgg_weights_path=config.vgg_weights_path,
+            lambda_lowpass=config.lambda_lowpass, lowpass_factor=config.lowpass_factor,
             beta_rate=config.beta_rate, d_steps=config.d_steps,
             gradient_penalty_weight=config.gradient_penalty_weight,
             ema_decay=config.ema_decay, jit_compile=config.jit_compile)
@@ -177,6 +179,9 @@ def _train(config: ml_collections.ConfigDict, workdir: str, strategy: tf.distrib
         checkpoint.restore(writer.latest_checkpoint).assert_existing_objects_matched()
         print(f"resumed from {writer.latest_checkpoint} at step {model.current_step()}",
               file=sys.stderr)
+    elif config.init_from:
+        source = warm_start(model, config.init_from, config)
+        print(f"starting a new run in {workdir}, E and G from {source}", file=sys.stderr)
     else:
         print(f"starting a new run in {workdir}", file=sys.stderr)
         first = next(iter(dataset))

@@ -106,7 +106,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError("gan_loss=wgan_gp penalises each sample's critic gradient, which batch "
                           "norm couples across the batch (Gulrajani et al. 2017, sec. 4); use "
                           "model.discriminator_norm=instance or none")
-    for field in ("lambda_mse", "lambda_fm", "lambda_vgg", "beta_rate",
+    _positive("lowpass_factor", config.lowpass_factor)
+    for field in ("lambda_mse", "lambda_fm", "lambda_vgg", "lambda_lowpass", "beta_rate",
                   "gradient_penalty_weight"):
         _at_least(field, config[field], 0.0)
     _fraction("ema_decay", config.ema_decay)

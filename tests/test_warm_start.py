@@ -1,0 +1,105 @@
+"""`train.py --config.init_from=PATH`: a new run starts from another model's E and G.
+
+Run the way a user runs it (train.py in a fresh process) from the session's tiny export and its
+training workdir; the weights must arrive exactly, the source must be recorded in the run's
+config.json, and a source of another architecture must be refused with one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+TINY_MODEL = ["--config=" + os.path.join(REPO_ROOT, "configs", "tiny.py"),
+              "--config.model.width_multiplier=0.0625", "--config.model.num_residual_blocks=1",
+              "--config.model.discriminator_scales=2", "--config.data.crop_size=32",
+              "--config.data.eval_crop_size=32", "--config.data.num_eval_images=1",
+              "--config.batch_size=2", "--config.log_every=1", "--config.checkpoint_every=100",
+              "--config.sample_every=100", "--config.eval_every=100"]
+
+
+def _start(workdir: str, *flags: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "train.py", *TINY_MODEL, f"--workdir={workdir}",
+                             *flags], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def runs(workdir, export_dir, tmp_path_factory):
+    """Three train.py runs at once: 0 steps from the export, 1 GAN step (with the low-pass
+    colour term) from the workdir, and a refused one with another architecture."""
+    root = tmp_path_factory.mktemp("warm_start")
+    export = os.path.join(export_dir, "tfgc", "1")
+    jobs = {
+        "from_export": (_start(str(root / "a"), f"--config.init_from={export}",
+                               "--config.num_steps=0"), str(root / "a")),
+        "from_workdir": (_start(str(root / "b"), f"--config.init_from={workdir}",
+                                "--config.num_steps=1", "--config.warmup_steps=0",
+                                "--config.lambda_lowpass=5", "--config.lowpass_factor=8"),
+                         str(root / "b")),
+        "other_architecture": (_start(str(root / "c"), f"--config.init_from={export}",
+                                      "--config.num_steps=0",
+                                      "--config.model.num_residual_blocks=2"), str(root / "c")),
+    }
+    results = {}
+    for name, (proc, path) in jobs.items():
+        out, err = proc.communicate(timeout=600)
+        results[name] = (proc.returncode, out + err, path)
+    return results
+
+
+def _weights(path: str) -> list[np.ndarray]:
+    from tfgc.codec import restore_networks
+
+    networks = restore_networks(path).networks
+    return [v.numpy() for v in networks.encoder.weights + networks.generator.weights]
+
+
+def test_a_run_starts_from_an_exports_weights_exactly(runs, workdir):
+    code, output, path = runs["from_export"]
+    assert code == 0, output[-3000:]
+    assert "E and G from" in output
+    source = _weights(workdir)
+    started = _weights(path)
+    assert len(source) == len(started)
+    for a, b in zip(source, started):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_source_is_recorded_and_training_continues(runs, workdir):
+    code, output, path = runs["from_workdir"]
+    assert code == 0, output[-3000:]
+    with open(os.path.join(path, "config.json")) as f:
+        config = json.load(f)
+    assert config["init_from"] == workdir
+    assert "lowpass_mse" in output  # the colour term was in the loss
+    # One GAN step moved the weights away from the source's.
+    assert any(not np.array_equal(a, b) for a, b in zip(_weights(workdir), _weights(path)))
+
+
+def test_another_architecture_is_refused_in_one_line(runs):
+    code, output, _ = runs["other_architecture"]
+    assert code == 1
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "different architecture" in errors[0], output[-2000:]
+    assert "model.num_residual_blocks: 1 there, 2 here" in errors[0]
+    assert "Traceback" not in output
+
+
+def test_a_missing_or_foreign_source_is_a_config_error(tmp_path):
+    from tfgc.errors import ConfigError
+    from tfgc.training.warm_start import load_source
+
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_source(str(tmp_path / "nothing"))
+    with pytest.raises(ConfigError, match="neither a training workdir"):
+        load_source(str(tmp_path))

@@ -1,0 +1,80 @@
+"""Starting a new run from another model's E and G (`--config.init_from=PATH`).
+
+A fine-tune starts where a trained model left off instead of from random weights: E and G (and
+the EMA copy of G) get the source's inference weights, D and the optimizers start fresh. The
+source is a training workdir (its latest checkpoint) or a full tfgc SavedModel export (e.g. the
+bundled model, `tfgc/assets/model`). Its architecture (config.model) must equal the run's;
+anything else is refused with the fields that differ, never loaded half-way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+from tfgc.config import from_json, to_json
+from tfgc.errors import ConfigError
+from tfgc.networks import CodecNetworks
+from tfgc.workdir import CONFIG_FILE
+
+_EXPORT_CONFIG = os.path.join("assets.extra", "config.json")
+
+
+def load_source(path: str) -> tuple[dict, CodecNetworks, str]:
+    """(the source's config.model as a dict, its E + inference G, what was read)."""
+    from tfgc.codec import networks_from_saved_model, restore_networks
+
+    if not path or not os.path.exists(path):
+        raise ConfigError(f"init_from={path!r} does not exist; give a training workdir or a "
+                          "full tfgc SavedModel export (a directory with saved_model.pb)")
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        config_path = os.path.join(path, _EXPORT_CONFIG)
+        if not os.path.exists(config_path):
+            raise ConfigError(f"init_from={path}: a SavedModel without {_EXPORT_CONFIG} (not a "
+                              "full tfgc export; tfgc_stock halves cannot be fine-tuned)")
+        with open(config_path) as f:  # fields added since the export get their defaults
+            model_config = json.loads(to_json(from_json(f.read())))["model"]
+        networks = networks_from_saved_model(path, json.dumps(model_config))
+        return model_config, networks, path
+    if os.path.exists(os.path.join(path, CONFIG_FILE)):
+        restored = restore_networks(path)
+        model_config = json.loads(to_json(restored.config))["model"]
+        return model_config, restored.networks, f"{path} (step {restored.step})"
+    raise ConfigError(f"init_from={path} is neither a training workdir (config.json + "
+                      "checkpoints) nor a full tfgc SavedModel export")
+
+
+def check_same_architecture(source: dict, current: dict, path: str) -> None:
+    changed = sorted(k for k in set(source) | set(current)
+                     if json.dumps(source.get(k)) != json.dumps(current.get(k)))
+    if changed:
+        details = ", ".join(f"model.{k}: {source.get(k)!r} there, {current.get(k)!r} here"
+                            for k in changed)
+        raise ConfigError(f"init_from={path} has a different architecture ({details}); warm "
+                          "starts need the same config.model")
+
+
+def _copy(target: tf.Module, source: tf.Module, what: str) -> None:
+    if len(target.weights) != len(source.weights):
+        raise ConfigError(f"init_from: {what} has {len(source.weights)} variables there, "
+                          f"{len(target.weights)} here")
+    for t, s in zip(target.weights, source.weights):
+        if t.shape != s.shape:
+            raise ConfigError(f"init_from: {what} variable {t.name} is {t.shape} here, "
+                              f"{s.shape} there")
+        t.assign(s)
+
+
+def warm_start(model, path: str, config) -> str:
+    """Copies the source's E and inference G into `model`'s E, G (and, via reset_ema, its EMA
+    copy); returns a description of the source for the log."""
+    source_model, networks, description = load_source(path)
+    check_same_architecture(source_model, json.loads(to_json(config))["model"], path)
+    _copy(model.encoder, networks.encoder, "the encoder")
+    _copy(model.generator, networks.generator, "the generator")
+    if networks.semantic_features is not None:
+        _copy(model.semantic_features, networks.semantic_features, "F")
+    model.reset_ema()
+    return description
