@@ -62,6 +62,15 @@ def ms_ssim(original: np.ndarray, reconstruction: np.ndarray) -> tuple[float, in
     return float(value.numpy()), scales
 
 
-def reference_metrics(original: np.ndarray, reconstruction: np.ndarray) -> dict[str, float | int]:
+def colour_bias(original: np.ndarray, reconstruction: np.ndarray) -> list[float]:
+    """Mean of reconstruction minus original per channel (R, G, B), in 8-bit levels: a colour
+    cast shows as a consistent sign that PSNR alone does not reveal."""
+    a, b = _check_pair(original, reconstruction)
+    return [float(v) for v in (b - a).reshape(-1, 3).mean(axis=0, dtype=np.float64)]
+
+
+def reference_metrics(original: np.ndarray, reconstruction: np.ndarray
+                      ) -> dict[str, float | int | list[float]]:
     value, scales = ms_ssim(original, reconstruction)
-    return {"psnr": psnr(original, reconstruction), "ms_ssim": value, "ms_ssim_scales": scales}
+    return {"psnr": psnr(original, reconstruction), "ms_ssim": value, "ms_ssim_scales": scales,
+            "colour_bias": colour_bias(original, reconstruction)}

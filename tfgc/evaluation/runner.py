@@ -236,7 +236,7 @@ def _run_baseline(baseline: codecs_module.BaselineCodec, cache: EncodeCache, ima
 
 
 def _metric_keys(functions: dict[str, Callable]) -> set[str]:
-    return {"psnr", "ms_ssim", *functions}
+    return {"psnr", "ms_ssim", "colour_bias", *functions}
 
 
 def _model_entry_ok(record: Optional[dict], sha256: str, codec: Codec,

@@ -1,0 +1,147 @@
+"""Where the bundled model's warm colour cast comes from: short fine-tunes from its weights.
+
+Every variant starts from the same model (`--init-from`, v1's SavedModel), trains the same number
+of steps on the same data order (seed 0) through `train.py`, and is then measured through the
+codec (real files) on whole Kodak images and a few training photos: mean per-channel colour bias
+(reconstruction minus original, 8-bit levels), PSNR, MS-SSIM and bpp. The starting model itself is
+the first row. Writes bench/results/colour_cast.{json,md}.
+
+    python bench/colour_cast.py --init-from=V1_SAVED_MODEL --photos=photos --kodak=kodak \
+        --runs=runs/colour_cast [--steps 400] [--only a_distortion,b_gan_v1]
+
+Workdirs in --runs are reused (train.py resumes; a finished run only gets measured again).
+Files from fine-tuned runs carry their context tables in the file (no fitted model tables), so
+their bpp is slightly above what an export would give; compare bias, PSNR and MS-SSIM freely.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+# name -> (what it tests, train.py overrides). All: GAN phase from step 0 unless said.
+VARIANTS = {
+    "a_distortion": ("distortion only (MSE, lambda 10)", {"warmup_steps": "STEPS"}),
+    "b_gan_v1": ("v1's GAN phase: LSGAN + FM 10 + MSE 10", {"warmup_steps": 0}),
+    "c_gan_lowpass16_w100": ("v1's GAN phase + 16x16-mean colour MSE, weight 100",
+                             {"warmup_steps": 0, "lambda_lowpass": 100}),
+    "d_gan_mse30": ("GAN phase with MSE weight 30 (GAN 3x weaker relative to MSE)",
+                    {"warmup_steps": 0, "lambda_mse": 30}),
+}
+KODAK_SUBSET = ("kodim01", "kodim04", "kodim07", "kodim10", "kodim15", "kodim23")
+PHOTO_SUBSET = ("001", "017", "033")
+
+
+def train_variant(name: str, overrides: dict, args) -> float:
+    """Runs train.py for one variant; returns its wall seconds (0 if it had already finished)."""
+    workdir = os.path.join(args.runs, name)
+    flags = {"data.train": args.photos, "init_from": args.init_from, "num_steps": args.steps,
+             "ema_decay": args.ema_decay, "log_every": 50, "eval_every": args.steps,
+             "sample_every": args.steps, "checkpoint_every": 200, **overrides}
+    command = [sys.executable, os.path.join(REPO, "train.py"),
+               f"--config={os.path.join(REPO, 'configs', 'cpu_gc_c8.py')}", f"--workdir={workdir}"]
+    command += [f"--config.{k}={args.steps if v == 'STEPS' else v}" for k, v in flags.items()]
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def measure(model_path: str, images: dict[str, str]) -> dict[str, dict]:
+    from PIL import Image
+
+    from tfgc.codec import load_codec
+    from tfgc.evaluation.metrics import reference_metrics
+
+    codec = load_codec(model_path)
+    out = {}
+    for name, path in images.items():
+        image = np.asarray(Image.open(path).convert("RGB"))
+        data = codec.compress(image)
+        metrics = reference_metrics(image, np.asarray(codec.decompress(data)))
+        out[name] = {"bpp": len(data) * 8 / (image.shape[0] * image.shape[1]),
+                     **{k: metrics[k] for k in ("psnr", "ms_ssim", "colour_bias")}}
+    return out
+
+
+def summarise(per_image: dict[str, dict]) -> dict:
+    bias = np.array([v["colour_bias"] for v in per_image.values()])
+    return {"bpp": float(np.mean([v["bpp"] for v in per_image.values()])),
+            "psnr": float(np.mean([v["psnr"] for v in per_image.values()])),
+            "ms_ssim": float(np.mean([v["ms_ssim"] for v in per_image.values()])),
+            "mean_bias_rgb": bias.mean(axis=0).tolist(),
+            "max_abs_bias": float(np.abs(bias).max())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--init-from", required=True, help="the starting model (v1 SavedModel)")
+    parser.add_argument("--photos", required=True, help="training photos folder")
+    parser.add_argument("--kodak", required=True, help="folder with kodimNN.png")
+    parser.add_argument("--runs", required=True, help="where the variants' workdirs go")
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--ema-decay", type=float, default=0.99)
+    parser.add_argument("--only", default="", help="comma-separated variant names")
+    parser.add_argument("--extra", action="append", default=[],
+                        help="NAME=WORKDIR_OR_EXPORT: also measure this model (e.g. a final run)")
+    parser.add_argument("--out", default=os.path.join(REPO, "bench", "results"))
+    args = parser.parse_args()
+
+    images = {"kodak": {n: os.path.join(args.kodak, f"{n}.png") for n in KODAK_SUBSET},
+              "photos": {n: os.path.join(args.photos, f"{n}.png") for n in PHOTO_SUBSET}}
+    names = [n for n in VARIANTS if not args.only or n in args.only.split(",")]
+    rows = [("start", "the starting model (v1)", args.init_from, None)]
+    for name in names:
+        seconds = train_variant(name, VARIANTS[name][1], args)
+        rows.append((name, VARIANTS[name][0], os.path.join(args.runs, name), seconds))
+    rows += [(n, "extra", p, None) for n, p in (e.split("=", 1) for e in args.extra)]
+
+    results = []
+    for name, what, path, seconds in rows:
+        entry = {"variant": name, "what": what, "train_seconds": seconds,
+                 "overrides": VARIANTS.get(name, (None, None))[1]}
+        for subset, files in images.items():
+            per_image = measure(path, files)
+            entry[subset] = {"images": per_image, **summarise(per_image)}
+        results.append(entry)
+        print(json.dumps({k: entry[k] for k in ("variant",)}
+                         | {s: {k: v for k, v in entry[s].items() if k != "images"}
+                            for s in images}), file=sys.stderr)
+
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "colour_cast.json"), "w") as f:
+        json.dump({"steps": args.steps, "ema_decay": args.ema_decay,
+                   "kodak_subset": KODAK_SUBSET, "photo_subset": PHOTO_SUBSET,
+                   "results": results}, f, indent=2)
+    lines = [f"Fine-tunes of the bundled v1 model, {args.steps} steps each (batch 8, 128 px crops, "
+             f"seed 0, EMA {args.ema_decay}), measured through the codec on whole images: "
+             f"Kodak {', '.join(KODAK_SUBSET)}; training photos {', '.join(PHOTO_SUBSET)}. "
+             "Bias = mean of reconstruction minus original per channel, 8-bit levels "
+             "(mean over images; max |bias| over images and channels).", "",
+             "| variant | what | Kodak bpp | PSNR | MS-SSIM | bias R/G/B | max abs | "
+             "photos PSNR | photos bias R/G/B | photos max abs | train s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        k, p = r["kodak"], r["photos"]
+        seconds = f"{r['train_seconds']:.0f}" if r["train_seconds"] else ""
+        lines.append(
+            f"| {r['variant']} | {r['what']} | {k['bpp']:.4f} | {k['psnr']:.2f} | "
+            f"{k['ms_ssim']:.4f} | {'/'.join(f'{b:+.1f}' for b in k['mean_bias_rgb'])} | "
+            f"{k['max_abs_bias']:.1f} | {p['psnr']:.2f} | "
+            f"{'/'.join(f'{b:+.1f}' for b in p['mean_bias_rgb'])} | {p['max_abs_bias']:.1f} | "
+            f"{seconds} |")
+    with open(os.path.join(args.out, "colour_cast.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
