@@ -9,7 +9,10 @@ the first row. Writes bench/results/colour_cast.{json,md}.
     python bench/colour_cast.py --init-from=V1_SAVED_MODEL --photos=photos --kodak=kodak \
         --runs=runs/colour_cast [--steps 400] [--only a_distortion,b_gan_v1]
 
-Workdirs in --runs are reused (train.py resumes; a finished run only gets measured again).
+Workdirs in --runs are reused (train.py resumes; a finished run only gets measured again;
+--skip-training measures them without starting train.py). Train wall times come from the
+workdirs' file times (config.json to last checkpoint), so they include start-up and, on a shared
+machine, whatever else ran.
 Files from fine-tuned runs carry their context tables in the file (no fitted model tables), so
 their bpp is slightly above what an export would give; compare bias, PSNR and MS-SSIM freely.
 """
@@ -21,7 +24,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -36,23 +38,35 @@ VARIANTS = {
                              {"warmup_steps": 0, "lambda_lowpass": 100}),
     "d_gan_mse30": ("GAN phase with MSE weight 30 (GAN 3x weaker relative to MSE)",
                     {"warmup_steps": 0, "lambda_mse": 30}),
+    "e_gan_lowpass16_w1000": ("v1's GAN phase + 16x16-mean colour MSE, weight 1000",
+                              {"warmup_steps": 0, "lambda_lowpass": 1000}),
 }
 KODAK_SUBSET = ("kodim01", "kodim04", "kodim07", "kodim10", "kodim15", "kodim23")
 PHOTO_SUBSET = ("001", "017", "033")
 
 
+def wall_seconds(workdir: str) -> float:
+    """From the run's config.json (written at start) to its last checkpoint (written at the
+    end): the training wall time, start-up included, of a run measured later."""
+    checkpoints = os.path.join(workdir, "checkpoints")
+    last = max(os.path.getmtime(os.path.join(checkpoints, f)) for f in os.listdir(checkpoints)
+               if f.endswith(".index"))
+    return last - os.path.getmtime(os.path.join(workdir, "config.json"))
+
+
 def train_variant(name: str, overrides: dict, args) -> float:
-    """Runs train.py for one variant; returns its wall seconds (0 if it had already finished)."""
+    """Runs train.py for one variant (a finished run is only resumed to its end, a no-op)."""
     workdir = os.path.join(args.runs, name)
+    if args.skip_training:
+        return wall_seconds(workdir)
     flags = {"data.train": args.photos, "init_from": args.init_from, "num_steps": args.steps,
              "ema_decay": args.ema_decay, "log_every": 50, "eval_every": args.steps,
              "sample_every": args.steps, "checkpoint_every": 200, **overrides}
     command = [sys.executable, os.path.join(REPO, "train.py"),
                f"--config={os.path.join(REPO, 'configs', 'cpu_gc_c8.py')}", f"--workdir={workdir}"]
     command += [f"--config.{k}={args.steps if v == 'STEPS' else v}" for k, v in flags.items()]
-    start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    return wall_seconds(workdir)
 
 
 def measure(model_path: str, images: dict[str, str]) -> dict[str, dict]:
@@ -89,6 +103,8 @@ def main() -> None:
     parser.add_argument("--runs", required=True, help="where the variants' workdirs go")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--ema-decay", type=float, default=0.99)
+    parser.add_argument("--skip-training", action="store_true",
+                        help="measure the workdirs already in --runs")
     parser.add_argument("--only", default="", help="comma-separated variant names")
     parser.add_argument("--extra", action="append", default=[],
                         help="NAME=WORKDIR_OR_EXPORT: also measure this model (e.g. a final run)")

@@ -136,6 +136,16 @@ def test_ms_ssim_matches_tf_at_5_scales_and_falls_with_noise():
     assert values[1] == pytest.approx(reference, abs=1e-3)
 
 
+def test_colour_bias_is_the_per_channel_mean_difference():
+    from tfgc.evaluation.metrics import colour_bias
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(20, 200, (24, 40, 3)).astype(np.uint8)
+    shifted = image.astype(np.int16) + np.array([7, 0, -5])
+    assert colour_bias(image, shifted.astype(np.uint8)) == pytest.approx([7.0, 0.0, -5.0])
+    assert colour_bias(image, image) == [0.0, 0.0, 0.0]
+
+
 @pytest.mark.parametrize(("shape", "scales"), [((96, 128), 4), ((40, 60), 2), ((12, 12), 1),
                                                ((8, 9), 1), ((161, 400), 5), ((160, 400), 4)])
 def test_ms_ssim_uses_fewer_scales_on_small_images(shape, scales):
@@ -369,6 +379,7 @@ def test_run_writes_all_four_outputs_with_the_promised_fields(full_run):
         assert model["encode_s"] > 0 and model["decode_s"] > 0
         assert {"psnr", "ms_ssim", "ms_ssim_scales", "niqe", "brisque"} <= set(model["metrics"])
         assert 10 < model["metrics"]["psnr"] < 60
+        assert len(model["metrics"]["colour_bias"]) == 3
         assert set(record["original"]) == {"niqe", "brisque"}
         for name in ALL_BASELINES:
             for key, factor in (("1", 1.0), ("2", 2.0)):

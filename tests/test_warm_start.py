@@ -1,8 +1,9 @@
 """`train.py --config.init_from=PATH`: a new run starts from another model's E and G.
 
-Run the way a user runs it (train.py in a fresh process) from the session's tiny export and its
-training workdir; the weights must arrive exactly, the source must be recorded in the run's
-config.json, and a source of another architecture must be refused with one line.
+Run the way a user runs it (train.py in a fresh process): from the bundled model (a SavedModel,
+the README's example) and from the session's tiny training workdir. The weights must arrive
+exactly, the source must be recorded in the run's config.json, and a source of another
+architecture must be refused with one line.
 """
 
 from __future__ import annotations
@@ -19,36 +20,40 @@ from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
+BUNDLED = os.path.join(REPO_ROOT, "tfgc", "assets", "model")
+SMALL_RUN = ["--config.data.crop_size=32", "--config.data.eval_crop_size=32",
+             "--config.data.num_eval_images=1", "--config.batch_size=2", "--config.log_every=1",
+             "--config.checkpoint_every=100", "--config.sample_every=100",
+             "--config.eval_every=100"]
 TINY_MODEL = ["--config=" + os.path.join(REPO_ROOT, "configs", "tiny.py"),
               "--config.model.width_multiplier=0.0625", "--config.model.num_residual_blocks=1",
-              "--config.model.discriminator_scales=2", "--config.data.crop_size=32",
-              "--config.data.eval_crop_size=32", "--config.data.num_eval_images=1",
-              "--config.batch_size=2", "--config.log_every=1", "--config.checkpoint_every=100",
-              "--config.sample_every=100", "--config.eval_every=100"]
+              "--config.model.discriminator_scales=2", *SMALL_RUN]
 
 
 def _start(workdir: str, *flags: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "train.py", *TINY_MODEL, f"--workdir={workdir}",
-                             *flags], cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "train.py", f"--workdir={workdir}", *flags],
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
 
 
 @pytest.fixture(scope="module")
-def runs(workdir, export_dir, tmp_path_factory):
-    """Three train.py runs at once: 0 steps from the export, 1 GAN step (with the low-pass
-    colour term) from the workdir, and a refused one with another architecture."""
+def runs(workdir, tmp_path_factory):
+    """Three train.py runs at once: 0 steps from the bundled SavedModel (its own config), 1 GAN
+    step with the low-pass colour term from the tiny workdir, and the tiny config from the
+    bundled model (another architecture: refused)."""
     root = tmp_path_factory.mktemp("warm_start")
-    export = os.path.join(export_dir, "tfgc", "1")
+    bundled_config = "--config=" + os.path.join(REPO_ROOT, "configs", "cpu_gc_c8.py")
     jobs = {
-        "from_export": (_start(str(root / "a"), f"--config.init_from={export}",
-                               "--config.num_steps=0"), str(root / "a")),
-        "from_workdir": (_start(str(root / "b"), f"--config.init_from={workdir}",
+        "from_export": (_start(str(root / "a"), bundled_config, *SMALL_RUN,
+                               f"--config.init_from={BUNDLED}", "--config.num_steps=0"),
+                        str(root / "a")),
+        "from_workdir": (_start(str(root / "b"), *TINY_MODEL, f"--config.init_from={workdir}",
                                 "--config.num_steps=1", "--config.warmup_steps=0",
                                 "--config.lambda_lowpass=5", "--config.lowpass_factor=8"),
                          str(root / "b")),
-        "other_architecture": (_start(str(root / "c"), f"--config.init_from={export}",
-                                      "--config.num_steps=0",
-                                      "--config.model.num_residual_blocks=2"), str(root / "c")),
+        "other_architecture": (_start(str(root / "c"), *TINY_MODEL,
+                                      f"--config.init_from={BUNDLED}", "--config.num_steps=0"),
+                               str(root / "c")),
     }
     results = {}
     for name, (proc, path) in jobs.items():
@@ -64,11 +69,16 @@ def _weights(path: str) -> list[np.ndarray]:
     return [v.numpy() for v in networks.encoder.weights + networks.generator.weights]
 
 
-def test_a_run_starts_from_an_exports_weights_exactly(runs, workdir):
+def test_a_run_starts_from_a_saved_models_weights_exactly(runs):
+    from tfgc.codec import networks_from_saved_model
+
     code, output, path = runs["from_export"]
     assert code == 0, output[-3000:]
     assert "E and G from" in output
-    source = _weights(workdir)
+    with open(os.path.join(BUNDLED, "assets.extra", "config.json")) as f:
+        model_config = json.dumps(json.load(f)["model"])
+    networks = networks_from_saved_model(BUNDLED, model_config)
+    source = [v.numpy() for v in networks.encoder.weights + networks.generator.weights]
     started = _weights(path)
     assert len(source) == len(started)
     for a, b in zip(source, started):
@@ -91,7 +101,7 @@ def test_another_architecture_is_refused_in_one_line(runs):
     assert code == 1
     errors = [line for line in output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "different architecture" in errors[0], output[-2000:]
-    assert "model.num_residual_blocks: 1 there, 2 here" in errors[0]
+    assert "model.num_residual_blocks: 6 there, 1 here" in errors[0]
     assert "Traceback" not in output
 
 

@@ -193,6 +193,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, strategy: tf.distrib
         callbacks.Monitor(workdir, eval_data, sample_batch, schedules, config.sample_every,
                           config.eval_every, chief),
     ]
+    common[0].set_model(model)  # the final save below also runs when no phase fits (0 steps)
     verbose = 1 if sys.stdout.isatty() else 2
     phases = [(False, min(config.warmup_steps, config.num_steps)), (True, config.num_steps)]
     for gan_active, end in phases:
