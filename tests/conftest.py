@@ -46,7 +46,8 @@ def external_data(*parts: str) -> str:
 # first so that the workers finish together; the rest follow in their usual order.
 RUN_FIRST = ("test_train_cli.py", "test_semantic_codec.py", "test_bulk.py",
              "test_semantic_model.py", "test_readme.py", "test_reversal.py", "test_export.py",
-             "test_evaluation.py", "test_training.py", "test_bundled_model.py")
+             "test_warm_start.py", "test_evaluation.py", "test_training.py",
+             "test_bundled_model.py")
 
 
 def pytest_collection_modifyitems(items):
