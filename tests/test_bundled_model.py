@@ -135,3 +135,25 @@ def test_documented_command_writes_the_bundled_models_stock_export(bundled, tmp_
     card = out / "tfgc_stock" / "1" / "assets.extra" / "model_card.md"
     assert card.read_text() == (pathlib.Path(assets.BUNDLED_MODEL_DIR) / "assets.extra" /
                                 "model_card.md").read_text()
+
+
+def _stated_colour_bias_bound() -> float:
+    """The bound the model card states, in 8-bit levels (one source: the card itself)."""
+    import re
+
+    card = os.path.join(assets.BUNDLED_MODEL_DIR, "assets.extra", "model_card.md")
+    with open(card) as f:
+        match = re.search(r"mean colour bias[^\n]*?at most ([0-9.]+) levels", f.read())
+    assert match, "the model card states no colour-bias bound"
+    return float(match.group(1))
+
+
+def test_colour_bias_on_the_samples_stays_within_the_stated_bound(bundled):
+    """No colour cast: per-channel mean of decoded minus original on every bundled sample."""
+    from tfgc.evaluation.metrics import colour_bias
+
+    bound = _stated_colour_bias_bound()
+    for path in assets.sample_images():
+        image = read_rgb(path)
+        bias = colour_bias(image, bundled.decompress(bundled.compress(image)))
+        assert max(abs(b) for b in bias) <= bound, (path, bias, bound)
