@@ -241,17 +241,19 @@ _IMAGES = tf.TensorSpec([None, None, None, 3], tf.uint8, name="image")
 _BITSTRINGS = tf.TensorSpec([None], tf.string, name="bitstring")
 
 
-class CodecModule(_CodecGraphs):
-    """compress / decompress with tfc's range coder; the Python `Codec` runs the `_one`s."""
+class _ServingModule(_CodecGraphs):
+    """The functions both exports hold, written once: `backend` picks the range coder."""
+
+    backend: str  # "tfc" (tfc's custom ops) or "stock" (stock TF ops only)
 
     @_function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8),
                                   tf.TensorSpec([], tf.int64)])
     def compress_one(self, image, noise_seed):
-        return self._compress(image, noise_seed, "tfc")
+        return self._compress(image, noise_seed, self.backend)
 
     @_function(input_signature=[tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.int64)])
     def decompress_one(self, bitstring, max_pixels):
-        return self._decompress(bitstring, "tfc", max_pixels)
+        return self._decompress(bitstring, self.backend, max_pixels)
 
     @_function(input_signature=[_IMAGES])
     def compress(self, image):
@@ -266,9 +268,17 @@ class CodecModule(_CodecGraphs):
         return self._decompress_pngs(bitstring)
 
 
-class StockModule(_CodecGraphs):
+class CodecModule(_ServingModule):
+    """compress / decompress with tfc's range coder; the Python `Codec` runs the `_one`s."""
+
+    backend = "tfc"
+
+
+class StockModule(_ServingModule):
     """Stock TF ops only (stock TF Serving, TFLite): analysis, synthesis, compress,
     decompress. Nothing reachable from it may use a tfc op."""
+
+    backend = "stock"
 
     def __init__(self, networks: CodecNetworks, model_tables: np.ndarray | None,
                  fingerprints: tuple[bytes, bytes | None] | None = None):
@@ -278,27 +288,6 @@ class StockModule(_CodecGraphs):
         self.synthesis = _function(self._synthesis_batch, input_signature=[
             tf.TensorSpec([None, None, None, networks.num_channels], tf.uint8, name="symbols"),
             tf.TensorSpec([None], tf.int64, name="noise_seed")])
-
-    @_function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8),
-                                  tf.TensorSpec([], tf.int64)])
-    def compress_one(self, image, noise_seed):
-        return self._compress(image, noise_seed, "stock")
-
-    @_function(input_signature=[tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.int64)])
-    def decompress_one(self, bitstring, max_pixels):
-        return self._decompress(bitstring, "stock", max_pixels)
-
-    @_function(input_signature=[_IMAGES])
-    def compress(self, image):
-        return self._compress_batch(image)
-
-    @_function(input_signature=[_BITSTRINGS])
-    def decompress(self, bitstring):
-        return self._decompress_batch(bitstring)
-
-    @_function(input_signature=[_BITSTRINGS])
-    def decompress_png(self, bitstring):
-        return self._decompress_pngs(bitstring)
 
     @_function(input_signature=[_IMAGES])
     def analysis(self, image):
@@ -332,29 +321,26 @@ class _SelectiveCompress:
     """compress of an SC model: each image comes with its label map (train ids, 255 =
     ignored) and pixel preservation mask (nonzero = keep), [N, H, W] uint8 like the images."""
 
-    def _compress_selective(self, images, label_maps, preserve_masks):
-        size = tf.shape(images)[:3]
-        label_maps, preserve_masks = _checked(
-            _label_map_checks(label_maps, size, self.networks.condition_channels,
+    @_function(input_signature=_IMAGE_MAPS)
+    def compress_one(self, image, noise_seed, label_map, preserve_mask):
+        return self._compress(image, noise_seed, self.backend, label_map, preserve_mask)
+
+    @_function(input_signature=_SERVING_MAPS)
+    def compress(self, image, label_map, preserve_mask):
+        size = tf.shape(image)[:3]
+        label_map, preserve_mask = _checked(
+            _label_map_checks(label_map, size, self.networks.condition_channels,
                               "the image batch", "label map batch")
-            + _mask_check(preserve_masks, size, "preserve mask batch", "the image batch"),
-            label_maps, preserve_masks)
+            + _mask_check(preserve_mask, size, "preserve mask batch", "the image batch"),
+            label_map, preserve_mask)
         seed = tf.constant(0, tf.int64)
         return {"bitstring_bytes": _map(
             lambda item: self.compress_one(item[0], seed, item[1], item[2]),
-            (images, label_maps, preserve_masks), tf.TensorSpec([], tf.string))}
+            (image, label_map, preserve_mask), tf.TensorSpec([], tf.string))}
 
 
 class SelectiveCodecModule(_SelectiveCompress, CodecModule):
     """CodecModule of an SC model: compress also takes `label_map` and `preserve_mask`."""
-
-    @_function(input_signature=_IMAGE_MAPS)
-    def compress_one(self, image, noise_seed, label_map, preserve_mask):
-        return self._compress(image, noise_seed, "tfc", label_map, preserve_mask)
-
-    @_function(input_signature=_SERVING_MAPS)
-    def compress(self, image, label_map, preserve_mask):
-        return self._compress_selective(image, label_map, preserve_mask)
 
 
 class SelectiveStockModule(_SelectiveCompress, StockModule):
@@ -369,14 +355,6 @@ class SelectiveStockModule(_SelectiveCompress, StockModule):
             tf.TensorSpec([None], tf.int64, name="noise_seed"),
             tf.TensorSpec([None, None, None], tf.uint8, name="label_map"),
             tf.TensorSpec([None, None, None], tf.uint8, name="latent_mask")])
-
-    @_function(input_signature=_IMAGE_MAPS)
-    def compress_one(self, image, noise_seed, label_map, preserve_mask):
-        return self._compress(image, noise_seed, "stock", label_map, preserve_mask)
-
-    @_function(input_signature=_SERVING_MAPS)
-    def compress(self, image, label_map, preserve_mask):
-        return self._compress_selective(image, label_map, preserve_mask)
 
     def _selective_synthesis_batch(self, symbols, noise_seed, label_map, latent_mask):
         """Symbols [N, h, w, C], seeds [N], train ids [N, 16h, 16w], mask [N, h, w] -> images."""
