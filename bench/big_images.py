@@ -1,13 +1,16 @@
-"""Peak memory and time to compress and decompress big photos, tiled vs whole-image.
+"""Peak memory and time to compress and decompress big photos: tiles driven from Python,
+tiles in one graph call, or the whole image at once.
 
-    python bench/big_images.py [--sizes 2 6 12 24] [--config configs/cpu_gc_c8.py]
+    python bench/big_images.py [--sizes 6 12 24] [--modes api graph] [--repeats 3]
 
 Each measurement runs in a fresh process (so its peak RSS is its own): the bundled model's
 architecture (`configs/cpu_gc_c8.py`, weights freshly initialised: memory and time depend on
 the architecture, not on the weights), a generated photo-like image of N megapixels (3:2),
-then `compress_one` and `decompress_one` of the codec module, once each after a warm-up on a
-small image (so tracing is not timed). "whole" runs the networks on the whole image at once
-(one tile: what tfgc did before tiling); "tiled" uses the default tile budget. Writes
+then compress and decompress `--repeats` times after a warm-up on a small image (so tracing
+is not timed); times are medians. Modes: "api" is what the Python API and the CLI run (the
+codec drives the tiles, one call each, with progress); "graph" runs the same tiles inside one
+graph call (the SavedModels' compress_one / decompress_one; the API before it drove tiles);
+"whole" runs the networks on the whole image at once (what tfgc did before tiling). Writes
 bench/results/big_images.{json,md}.
 """
 
@@ -28,24 +31,26 @@ WHOLE = 1 << 40  # a tile budget no image reaches: the networks see the whole im
 
 
 def photo(megapixels: float, seed: int = 0):
-    """Smooth gradients, soft blobs and grain: compresses like a photo, not like noise."""
+    """Smooth gradients, soft blobs and grain: compresses like a photo, not like noise. Made
+    in strips of rows straight into uint8, so making it does not raise the process's peak."""
     import numpy as np
 
     width = round((megapixels * 1e6 * 1.5) ** 0.5)
     height = round(megapixels * 1e6 / width)
     rng = np.random.default_rng(seed)
-    y = np.linspace(0, 1, height, dtype=np.float32)[:, None]
+    blobs = rng.random((3, 6, 3))
+    image = np.empty((height, width, 3), np.uint8)
     x = np.linspace(0, 1, width, dtype=np.float32)[None, :]
-    image = np.empty((height, width, 3), np.float32)
-    for c in range(3):
-        image[..., c] = 90 + 80 * np.sin(3 * x + 2 * c) * np.cos(2 * y - c)
-        for _ in range(6):
-            cx, cy, r = rng.random(3)
-            image[..., c] += 60 * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (0.02 + 0.1 * r))
-    for start in range(0, height, 512):  # grain, in strips to keep the peak low
-        strip = image[start:start + 512]
+    for start in range(0, height, 256):
+        y = np.linspace(0, 1, height, dtype=np.float32)[start:start + 256, None]
+        strip = np.empty((len(y), width, 3), np.float32)
+        for c in range(3):
+            strip[..., c] = 90 + 80 * np.sin(3 * x + 2 * c) * np.cos(2 * y - c)
+            for cx, cy, r in blobs[c]:
+                strip[..., c] += 60 * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (0.02 + 0.1 * r))
         strip += rng.normal(0, 6, strip.shape).astype(np.float32)
-    return np.clip(image, 0, 255).astype(np.uint8)
+        image[start:start + 256] = np.clip(strip, 0, 255).astype(np.uint8)
+    return image
 
 
 def child(args) -> None:
@@ -53,38 +58,52 @@ def child(args) -> None:
     import tensorflow as tf
 
     sys.path.insert(0, ROOT)
+    from tfgc.codec import Codec
     from tfgc.config import from_json, to_json
-    from tfgc.export.modules import make_module, model_fingerprint
+    from tfgc.export.modules import make_module
     from tfgc.networks import CodecNetworks
 
     config = from_json(to_json(runpy.run_path(args.config)["get_config"]()))
     tf.keras.utils.set_random_seed(0)  # the same weights in every process: outputs comparable
     networks = CodecNetworks.from_config(config.model)
     networks.tile_positions = WHOLE if args.mode == "whole" else args.tile_positions
-    module = make_module(networks, None, model_fingerprint(networks, None))
-    seed = tf.constant(0, tf.int64)
-    limit = tf.constant(1 << 40, tf.int64)
-    module.decompress_one(module.compress_one(tf.constant(photo(0.05)), seed), limit)  # trace
-    image = tf.constant(photo(args.megapixels))
+    module = make_module(networks, None)
+    if args.mode == "api":
+        codec = Codec(module, "bench")
+        compress = lambda image: codec.compress(image)  # noqa: E731
+        decompress = lambda data: codec.decompress(data, max_pixels=None)  # noqa: E731
+    else:
+        seed, limit = tf.constant(0, tf.int64), tf.constant(1 << 40, tf.int64)
+        compress = lambda image: module.compress_one(tf.constant(image), seed).numpy()  # noqa: E731
+        decompress = lambda data: module.decompress_one(data, limit).numpy()  # noqa: E731
+    decompress(compress(photo(0.05)))  # trace
+    image = photo(args.megapixels)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
-    data = module.compress_one(image, seed)
-    encode_s = time.perf_counter() - start
-    encode_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
-    pixels = module.decompress_one(data, limit).numpy()
-    decode_s = time.perf_counter() - start
-    assert pixels.shape == tuple(image.shape), pixels.shape
-    print(json.dumps({"encode_s": encode_s, "decode_s": decode_s, "base_kb": base,
-                      "encode_peak_kb": encode_peak, "bytes": len(data.numpy()),
+    encode_s, decode_s = [], []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        data = compress(image)
+        encode_s.append(time.perf_counter() - start)
+        encode_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        start = time.perf_counter()
+        pixels = decompress(data)
+        decode_s.append(time.perf_counter() - start)
+        assert pixels.shape == image.shape, pixels.shape
+        checksum = int(np.sum(pixels, dtype=np.int64))
+        del pixels
+    print(json.dumps({"encode_s": float(np.median(encode_s)),
+                      "decode_s": float(np.median(decode_s)),
+                      "encode_all_s": encode_s, "decode_all_s": decode_s, "base_kb": base,
+                      "encode_peak_kb": encode_peak, "bytes": len(data),
                       "height": int(image.shape[0]), "width": int(image.shape[1]),
-                      "checksum": int(np.sum(pixels, dtype=np.int64))}))
+                      "checksum": checksum,
+                      "load": os.getloadavg()[0]}))
 
 
 def measure(megapixels: float, mode: str, args) -> dict:
     command = [sys.executable, __file__, "--child", "--mode", mode, "--megapixels",
                str(megapixels), "--config", args.config, "--tile-positions",
-               str(args.tile_positions)]
+               str(args.tile_positions), "--repeats", str(args.repeats)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                                cwd=ROOT, text=True)
@@ -101,8 +120,11 @@ def measure(megapixels: float, mode: str, args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=float, nargs="+", default=[2, 6, 12, 24])
-    parser.add_argument("--modes", nargs="+", default=["tiled", "whole"])
+    parser.add_argument("--sizes", type=float, nargs="+", default=[6, 12, 24])
+    parser.add_argument("--modes", nargs="+", default=["api", "graph"],
+                        choices=["api", "graph", "whole"])
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="compress and decompress this many times (median times)")
     parser.add_argument("--config", default=os.path.join(ROOT, "configs", "cpu_gc_c8.py"))
     parser.add_argument("--tile-positions", type=int, default=None)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -130,16 +152,31 @@ def main() -> None:
     lines = [f"# Big images: `{os.path.relpath(args.config, ROOT)}`, tile budget "
              f"{args.tile_positions} latent positions", "",
              "Peak RSS of the whole process (TF and the model included); encode peak is the "
-             "peak after compress, the process peak is after decompress.", "",
-             "| MP | size | mode | compress s | decompress s | peak after compress GB | "
-             "process peak GB | baseline GB |", "|---|---|---|---|---|---|---|---|"]
+             "peak after compress, the process peak is after decompress; baseline is the peak "
+             "before compressing (TF, the model, the image). Times are medians of "
+             f"{args.repeats} runs; load is the 1-minute load average of the 2-core machine "
+             "at the end of the measurement.", "",
+             "| MP | size | mode | compress s | decompress s | s per MP | "
+             "peak after compress GB | process peak GB | baseline GB | load |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['megapixels']} | | {r['mode']} | failed: {r['error']} | | | | |")
+            lines.append(f"| {r['megapixels']} | | {r['mode']} | failed: {r['error']} "
+                         "| | | | | | |")
             continue
+        per_mp = (r["encode_s"] + r["decode_s"]) / r["megapixels"]
         lines.append(f"| {r['megapixels']} | {r['width']}x{r['height']} | {r['mode']} | "
-                     f"{r['encode_s']:.1f} | {r['decode_s']:.1f} | {r['encode_peak_gb']:.2f} | "
-                     f"{r['peak_gb']:.2f} | {r['base_gb']:.2f} |")
+                     f"{r['encode_s']:.1f} | {r['decode_s']:.1f} | {per_mp:.2f} | "
+                     f"{r['encode_peak_gb']:.2f} | {r['peak_gb']:.2f} | {r['base_gb']:.2f} | "
+                     f"{r['load']:.1f} |")
+    checksums = {}
+    for r in rows:
+        if "error" not in r:
+            checksums.setdefault(r["megapixels"], set()).add((r["bytes"], r["checksum"]))
+    same = all(len(v) == 1 for v in checksums.values())
+    lines += ["", "Files and decoded pixels (byte count and pixel checksum, in the JSON) were "
+              + ("identical across the modes at every size." if same else
+                 "NOT identical across the modes at some size: see the JSON.")]
     with open(os.path.join(RESULTS, "big_images.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

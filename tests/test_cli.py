@@ -75,6 +75,7 @@ def test_compress_batch_is_quiet_and_survives_a_file_it_cannot_write(tmp_path):
     assert "Traceback" not in result.stderr
     assert not TF_LOG.search(result.stderr), result.stderr
     assert "compressed 2 image(s)" in result.stderr
+    assert "file/s" not in result.stderr and "s/file" not in result.stderr  # no bar: a pipe
     assert "only the first of its 3 frames is used" in result.stderr
     assert sorted(os.listdir(out)) == ["a.tfgc", "b.tfgc", "c.tfgc"]
     assert stat.S_IMODE(os.stat(out / "a.tfgc").st_mode) == 0o640
@@ -188,3 +189,59 @@ def test_evaluate_reports_unwritable_outputs_in_one_line(tmp_path, monkeypatch, 
     label = results["run"]["model"]  # a training workdir: fingerprint and step, not its folder
     assert label == f"tfgc {codec.fingerprint.hex()[:8]} (step {codec.step})"
     assert f"# Evaluation of `{label}`" in (out / "results.md").read_text()
+
+
+def _on_a_terminal(command: list[str], cwd: str) -> tuple[int, str]:
+    """Runs `command` with its stderr on a pseudo-terminal, as in a user's shell; returns the
+    exit status and what the terminal showed."""
+    import pty
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = REPO_ROOT
+    terminal, stderr = pty.openpty()
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=stderr, cwd=cwd, env=env)
+    os.close(stderr)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # EIO: the command closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(terminal)
+    return process.wait(timeout=600), shown.decode(errors="replace")
+
+
+TILE_BAR = re.compile(r"decompress wide\.tfgc: .*?(\d+)/(\d+) \[")
+
+
+def test_a_big_image_shows_progress_over_its_tiles_on_a_terminal(codec, workdir, tmp_path,
+                                                                  monkeypatch):
+    """A 26224 x 32 image is 2 latent rows of 1639 columns: with the default tile budget
+    (8192 latent positions) each row is a tile, so `decompress` shows a bar over 2 tiles on
+    a terminal; --quiet, or a stderr that is not a terminal, shows none."""
+    import io
+
+    from tfgc.__main__ import main
+
+    (tmp_path / "wide.tfgc").write_bytes(codec.compress(photo(32, 26224, seed=3)))
+    status, shown = _on_a_terminal([sys.executable, "-m", "tfgc", "decompress", "wide.tfgc",
+                                    "-o", "wide.png", "--model", workdir], str(tmp_path))
+    assert status == 0, shown
+    totals = {int(total) for _, total in TILE_BAR.findall(shown)}
+    assert totals == {2} and "tile" in shown, shown
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "wide.png")),
+                          codec.decompress((tmp_path / "wide.tfgc").read_bytes()))
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert main(["decompress", str(tmp_path / "wide.tfgc"), "-o", str(tmp_path / "again.png"),
+                 "--model", workdir, "--quiet"]) == 0
+    assert "decompressed 1 file(s)" in sys.stderr.getvalue()
+    assert not TILE_BAR.search(sys.stderr.getvalue()), sys.stderr.getvalue()

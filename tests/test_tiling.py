@@ -18,12 +18,19 @@ def _generator(upsampling: str, padding: str, norm: str = "channel") -> Generato
                      norm=norm, upsample_norm=norm, upsampling=upsampling, padding=padding)
 
 
-def test_map_row_tiles_reassembles_rows():
+def _row_tiles(rows: int, per_tile: int, halo: int, out_scale: int = 1) -> tiling.RowTiles:
+    return tiling.RowTiles(tf.constant(rows), tf.constant(per_tile), halo, out_scale)
+
+
+def test_row_tiles_reassemble_rows_in_the_graph_loop_and_one_by_one():
     x = tf.reshape(tf.range(7 * 2 * 3, dtype=tf.float32), [1, 7, 2, 3])
+    upsample = lambda first, last: tf.repeat(x[:, first:last], 4, axis=1)  # noqa: E731
+    expected = tf.repeat(x, 4, axis=1)[0].numpy()
     for per_tile in (1, 2, 3, 7, 9):
-        out = tiling.map_row_tiles(lambda t: tf.repeat(t, 4, axis=1), [x], 7, per_tile, 2,
-                                   tf.float32, out_scale=4)
-        np.testing.assert_array_equal(out.numpy(), tf.repeat(x, 4, axis=1)[0].numpy())
+        tiles = _row_tiles(7, per_tile, 2, out_scale=4)
+        np.testing.assert_array_equal(tiles.map(upsample, tf.float32).numpy(), expected)
+        one_by_one = [tiles.tile(upsample, i) for i in range(int(tiles.count()))]
+        np.testing.assert_array_equal(tf.concat(one_by_one, 0).numpy(), expected)
 
 
 def test_tile_rows_fit_the_budget():
@@ -44,8 +51,9 @@ def test_generator_tiles_equal_the_whole_image(upsampling, padding):
     assert tiles.shape == whole.shape == (208, 112, 3)
     assert np.abs(tiles - whole).max() <= FLOAT_ROUNDING
     # The halo is what makes it exact: without context rows the seams are visibly wrong.
-    short = tiling.map_row_tiles(generator.upsample, [generator.trunk(latents, noise)], 13, 3,
-                                 0, tf.float32, out_scale=16)
+    features = generator.trunk(latents, noise)
+    short = _row_tiles(13, 3, 0, out_scale=16).map(
+        lambda first, last: generator.upsample(features[:, first:last]), tf.float32)
     assert np.abs(short.numpy() - whole).max() > 100 * FLOAT_ROUNDING
 
 
@@ -55,7 +63,8 @@ def test_encoder_tiles_equal_the_whole_image():
     whole = encoder(images)[0].numpy()
     tiles = tf.function(lambda x: encoder.latents_in_tiles(x, tile_positions=5 * 8))(images)
     assert np.abs(tiles.numpy() - whole).max() <= FLOAT_ROUNDING
-    short = tiling.map_row_tiles(encoder, [images], 11, 2, 0, tf.float32, in_scale=16)
+    short = _row_tiles(11, 2, 0).map(
+        lambda first, last: encoder(images[:, 16 * first:16 * last]), tf.float32)
     assert np.abs(short.numpy() - whole).max() > 100 * FLOAT_ROUNDING
 
 
@@ -74,8 +83,11 @@ def test_instance_norm_is_not_tiled():
 
 def test_codec_module_tiles_give_the_untiled_file_and_pixels(codec):
     """Through the codec graphs (what the API and the SavedModels run): tiles of one latent
-    row give the same file, and pixels within one level, as the whole image at once."""
+    row give the same file, and pixels within one level, as the whole image at once; the
+    Python codec, driving the same tiles one call at a time (progress), gives exactly the
+    single-call graphs' file and pixels."""
     from tests.conftest import photo
+    from tfgc.codec import Codec
     from tfgc.export.modules import make_module
     from tfgc.networks import CodecNetworks
 
@@ -85,17 +97,26 @@ def test_codec_module_tiles_give_the_untiled_file_and_pixels(codec):
         networks = CodecNetworks(trained.model_config, trained.encoder, trained.quantizer,
                                  trained.generator, trained.semantic_features)
         networks.tile_positions = tile_positions
-        return make_module(networks, None, codec.fingerprint)
+        return make_module(networks, None, (codec.fingerprint, codec.decoder_fingerprint))
 
-    image = tf.constant(photo(100, 150, seed=4))  # latent 7 x 10
-    seed, limit = tf.constant(3, tf.int64), tf.constant(10**6, tf.int64)
+    pixels = photo(100, 150, seed=4)  # latent 7 x 10
+    image, seed, limit = tf.constant(pixels), tf.constant(3, tf.int64), tf.constant(10**6,
+                                                                                    tf.int64)
     whole, tiled = module(1 << 40), module(10)  # 10 positions: one latent row per tile
     data = whole.compress_one(image, seed)
     assert tiled.compress_one(image, seed).numpy() == data.numpy()
     expected = whole.decompress_one(data, limit).numpy().astype(int)
-    got = tiled.decompress_one(data, limit).numpy().astype(int)
+    got = tiled.decompress_one(data, limit).numpy()
     assert got.shape == expected.shape == (100, 150, 3)
     assert np.abs(got - expected).max() <= 1 and (got != expected).mean() < 1e-3
+
+    driven, calls = Codec(tiled, "tiled"), []
+    file = driven.compress_with_stats(pixels, 3, tile_progress=lambda *c: calls.append(c)).data
+    assert file == data.numpy() and calls == [(i, 7) for i in range(1, 8)]
+    calls.clear()
+    np.testing.assert_array_equal(
+        driven.decompress(file, tile_progress=lambda *c: calls.append(c)), got)
+    assert calls == [(i, 7) for i in range(1, 8)]
 
 
 def test_a_huge_budget_is_one_tile():

@@ -43,6 +43,8 @@ from tfgc.semantic.labels import label_set
 from tfgc.utils.restore import require_all_restored
 from tfgc.workdir import CONFIG_FILE, MODEL_PATH, checkpoint_step, find_checkpoint, read_config
 
+# tile_progress(done, total): called after each tile of one image's encoder or generator.
+TileProgress = Callable[[int, int], None]
 SAVED_MODEL_NAME = "tfgc"  # export layout: OUT/tfgc/<version>/ and OUT/tfgc_stock/<version>/
 MAX_OPTIMIZE_STEPS = 10_000
 
@@ -174,8 +176,10 @@ class Codec:
                             optimize_steps: int | None = None, optimize_loss: str | None = None,
                             progress: Callable[[int, np.ndarray], None] | None = None, *,
                             labels=None, preserve=None, preserve_box=None,
-                            preserve_mask=None) -> CompressResult:
-        """`compress` with sizes and time; progress(step, loss) after each optimisation step."""
+                            preserve_mask=None,
+                            tile_progress: TileProgress | None = None) -> CompressResult:
+        """`compress` with sizes and time; progress(step, loss) after each optimisation step,
+        tile_progress(done, total) after each tile of the encoder (plain encoding)."""
         pixels = _as_pixels(image)
         selective = self._selective_inputs(pixels.shape[:2], labels, preserve, preserve_box,
                                            preserve_mask)
@@ -203,8 +207,7 @@ class Codec:
                 model_tables=self.model_tables)
         else:
             with _memory_errors("compressing this image"):
-                data = self.module.compress_one(tf.constant(pixels),
-                                                tf.constant(noise_seed, tf.int64), *selective)
+                data = self._compress_in_tiles(pixels, noise_seed, selective, tile_progress)
         return CompressResult(bytes(data.numpy()), pixels.shape[0], pixels.shape[1],
                               time.perf_counter() - start)
 
@@ -257,12 +260,13 @@ class Codec:
                                   self.label_set)
         return tf.constant(train_ids), tf.constant(mask)
 
-    def decompress(self, data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS
-                   ) -> np.ndarray:
+    def decompress(self, data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                   tile_progress: TileProgress | None = None) -> np.ndarray:
         """`.tfgc` file bytes -> uint8 [H, W, 3]; a bad file raises a tfgc BitstreamError.
 
         max_pixels: a file whose image has more pixels raises ResourceLimitError before
         anything is decoded (a 49-byte file can claim a 65535 x 65535 image); None: no limit.
+        tile_progress(done, total): called after each tile of the generator.
         """
         if not isinstance(data, (bytes, bytearray)):
             raise TfgcError(f"decompress takes bytes, got {type(data).__name__}")
@@ -284,9 +288,53 @@ class Codec:
                                   decoder_fingerprint=self.decoder_fingerprint)
         try:
             with _memory_errors("decoding this file"):
-                return self.module.decompress_one(*args).numpy()
+                if not self._drives_tiles:  # an export from before the tile functions
+                    return self.module.decompress_one(*args).numpy()
+                return self._decompress_in_tiles(*args, tile_progress)
         except tf.errors.InvalidArgumentError as e:
             raise coding.error_from_graph(e) from None
+
+    # ----------------------------------------------------------------------------------------
+    # compress_one and decompress_one of the module, with the tile loop driven from here: the
+    # same graph code and tiles (so the same bytes and pixels), a progress report per tile,
+    # and only one tile's activations and the output image alive at a time.
+    @property
+    def _drives_tiles(self) -> bool:
+        return hasattr(self.module, "synthesis_tile")
+
+    def _compress_in_tiles(self, pixels: np.ndarray, noise_seed: int, selective: tuple,
+                           tile_progress: TileProgress | None) -> tf.Tensor:
+        seed = tf.constant(noise_seed, tf.int64)
+        image = tf.constant(pixels)
+        if not self._drives_tiles:
+            return self.module.compress_one(image, seed, *selective)
+        total = int(self.module.analysis_tile_count(image))
+        symbols = []
+        for index in range(total):
+            symbols.append(self.module.analysis_tile(image, tf.constant(index)))
+            if tile_progress:
+                tile_progress(index + 1, total)
+        no_labels = tf.zeros([0, 0], tf.uint8)
+        label_map, preserve_mask = selective or (no_labels, no_labels)
+        return self.module.encode(tf.concat(symbols, 0), tf.constant(pixels.shape[:2]), seed,
+                                  label_map, preserve_mask)
+
+    def _decompress_in_tiles(self, data: tf.Tensor, max_pixels: tf.Tensor,
+                             tile_progress: TileProgress | None) -> np.ndarray:
+        decoded = self.module.decode(data, max_pixels)
+        features = self.module.synthesis_features(decoded["symbols"], decoded["noise_seed"],
+                                                  decoded["label_map"], decoded["latent_mask"])
+        del decoded["label_map"]  # an SC model's label map is as large as the image
+        height, width = (int(n) for n in decoded["image_size"])
+        image = np.empty([height, width, 3], np.uint8)
+        total, row = int(self.module.synthesis_tile_count(features)), 0
+        for index in range(total):
+            rows = self.module.synthesis_tile(features, tf.constant(index)).numpy()
+            image[row:row + len(rows)] = rows[:height - row, :width]
+            row += len(rows)
+            if tile_progress:
+                tile_progress(index + 1, total)
+        return image
 
     def compress_many(self, images: Iterable) -> list[bytes]:
         return [self.compress(image) for image in images]

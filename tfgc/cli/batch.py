@@ -14,6 +14,12 @@ from tfgc.cli.files import os_error_message
 from tfgc.errors import TfgcError
 
 
+def shown_unless(quiet: bool) -> bool | None:
+    """tqdm's `disable` for a progress bar: always when quiet, else when stderr is not a
+    terminal (None)."""
+    return True if quiet else None
+
+
 class FileBatch:
     """Counts what a command wrote and what failed, and says so at the end."""
 
@@ -22,9 +28,11 @@ class FileBatch:
         self.done = self.failures = self.total_bytes = self.total_pixels = 0
         self._start = time.perf_counter()
 
-    def progress(self, paths: Sequence[str], desc: str) -> Iterable[str]:
-        """`paths` with a progress bar over files (shown only for more than one)."""
-        return tqdm(paths, desc=desc, unit="file", disable=len(paths) < 2, file=sys.stderr)
+    def progress(self, paths: Sequence[str], desc: str, quiet: bool = False) -> Iterable[str]:
+        """`paths` with a progress bar over files (shown only for more than one, on a
+        terminal, unless quiet)."""
+        return tqdm(paths, desc=desc, unit="file", file=sys.stderr,
+                    disable=True if len(paths) < 2 else shown_unless(quiet))
 
     @contextlib.contextmanager
     def file(self, path: str, target: str) -> Iterator[None]:

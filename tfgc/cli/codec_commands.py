@@ -10,7 +10,7 @@ import sys
 from tqdm import tqdm
 
 from tfgc.cli.arguments import add_model_option, whole_number
-from tfgc.cli.batch import FileBatch
+from tfgc.cli.batch import FileBatch, shown_unless
 from tfgc.cli.files import check_output, expand_inputs, os_error_message, output_path
 from tfgc.coding.format import DEFAULT_MAX_PIXELS
 from tfgc.errors import TfgcError
@@ -47,6 +47,7 @@ def register(subparsers) -> None:
                       help="pixel box to keep (end exclusive)")
     what.add_argument("--preserve-mask", metavar="MASK.png",
                       help="mask image of the image's size, nonzero = keep")
+    p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(run=run_compress)
 
     p = subparsers.add_parser("decompress", help=".tfgc and .tfgz files -> PNG",
@@ -61,6 +62,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-pixels", type=int, default=None, metavar="N",
                    help="refuse files whose image has more than N pixels, before decoding "
                    f"(default {DEFAULT_MAX_PIXELS}, as Pillow; 0 = no limit)")
+    p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(run=run_decompress)
 
     p = subparsers.add_parser("info", help="print a .tfgc file's header",
@@ -70,11 +72,37 @@ def register(subparsers) -> None:
     p.set_defaults(run=run_info)
 
 
-def _step_bar(steps: int, name: str):
+QUIET_HELP = ("no progress bars (they are shown only on a terminal: over the files of a "
+              "batch, and over the tiles of a big image)")
+
+
+def _step_bar(steps: int, name: str, quiet: bool):
     """A progress bar over one image's optimisation steps, and the callback that moves it."""
     bar = tqdm(total=steps, desc=f"optimize {name}", unit="step", leave=False, file=sys.stderr,
-               disable=not steps)
+               disable=True if not steps else shown_unless(quiet))
     return bar, lambda step, loss: bar.update(step - bar.n)
+
+
+class _TileBar:
+    """A progress bar over the tiles of one image, shown once it has more than one (a big
+    image: the encoder and the generator run in tiles of about 2 MP)."""
+
+    def __init__(self, desc: str, quiet: bool):
+        self.desc, self.quiet, self.bar = desc, quiet, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None and total > 1:
+            self.bar = tqdm(total=total, desc=self.desc, unit="tile", leave=False,
+                            file=sys.stderr, disable=shown_unless(self.quiet))
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def run_compress(args: argparse.Namespace) -> int:
@@ -95,17 +123,18 @@ def run_compress(args: argparse.Namespace) -> int:
     codec = load_codec(args.model)
     single = len(inputs) == 1
     batch, conversions = FileBatch("compressed", "image(s)"), []
-    for path in batch.progress(inputs, "compress"):
+    for path in batch.progress(inputs, "compress", args.quiet):
         target = output_path(path, args.out, ".tfgc", single)
         with batch.file(path, target):
             loaded = load_image(path)
             if loaded.conversions:
                 conversions.append((path, loaded.conversions))
-            bar, progress = _step_bar(args.optimize, os.path.basename(path))
-            with bar:
+            name = os.path.basename(path)
+            bar, progress = _step_bar(args.optimize, name, args.quiet)
+            with bar, _TileBar(f"compress {name}", args.quiet) as tiles:
                 result = codec.compress_with_stats(
                     loaded.pixels, args.noise_seed, optimize_steps=args.optimize,
-                    progress=progress, **loss, **selective)
+                    progress=progress, tile_progress=tiles, **loss, **selective)
             write_bytes_atomic(target, result.data)
             batch.count(len(result.data), result.height * result.width)
     if conversions:
@@ -130,7 +159,7 @@ def run_decompress(args: argparse.Namespace) -> int:
     max_pixels = {} if args.max_pixels is None else {"max_pixels": args.max_pixels or None}
     single = len(inputs) == 1
     batch = FileBatch("decompressed", "file(s)")
-    for path in batch.progress(inputs, "decompress"):
+    for path in batch.progress(inputs, "decompress", args.quiet):
         target = output_path(path, args.out, ".png", single)
         try:
             with open(path, "rb") as f:
@@ -143,7 +172,8 @@ def run_decompress(args: argparse.Namespace) -> int:
                 pixels = reversal.decompress(data, **max_pixels)
             else:
                 codec = codec or load_codec(args.model)
-                pixels = codec.decompress(data, **max_pixels)
+                with _TileBar(f"decompress {os.path.basename(path)}", args.quiet) as tiles:
+                    pixels = codec.decompress(data, **max_pixels, tile_progress=tiles)
             write_png(target, pixels)
             batch.count(len(data), pixels.shape[0] * pixels.shape[1])
     return batch.finish()

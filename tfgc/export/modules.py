@@ -22,7 +22,7 @@ import tensorflow as tf
 from tfgc import coding
 from tfgc.coding import bitops
 from tfgc.coding.format import LABEL_IDS_TEMPLATE, graph_tag, size_mismatch_template
-from tfgc.data.padding import edge_pad
+from tfgc.data.padding import edge_pad, edge_padded_rows
 from tfgc.networks import CodecNetworks
 from tfgc.semantic import masks
 from tfgc.semantic.labels import IGNORE
@@ -147,33 +147,35 @@ class _CodecGraphs(tf.Module):
         tables = self._tables if self._tables is not None else np.zeros([0, 0], np.int32)
         self.model_tables = tf.Variable(tables, trainable=False, name="model_tables")
 
+    # Compress = encode(analysis tiles), decompress = synthesis tiles of decode: the
+    # single-call functions run the tiles in a graph loop; a caller may drive the same tiles
+    # one call at a time instead (`_ServingModule.analysis_tile`, ...).
+    def _analysis_tiles(self, image: tf.Tensor):
+        """The encoder's tiles over uint8 [H, W, 3] and their rows function: latent rows
+        [first, last) of the edge-padded image -> int32 symbols [1, last - first, w, C]."""
+        stride = self.networks.stride
+        latent = (tf.shape(image)[:2] + stride - 1) // stride
+
+        def rows(first, last):
+            pixels = edge_padded_rows(image, stride * first, stride * last, stride)
+            return self.networks.analysis(tf.cast(pixels, tf.float32)[tf.newaxis] / 255.0)
+
+        return self.networks.analysis_tiles(latent[0], latent[1]), rows
+
     def _analysis(self, image: tf.Tensor) -> tf.Tensor:
         """uint8 [H, W, 3] -> int32 symbols [h, w, C] of the edge-padded image."""
-        x = tf.cast(edge_pad(image, self.networks.stride), tf.float32)[tf.newaxis] / 255.0
-        return self.networks.analysis_in_tiles(x)  # bounded memory for big images
+        tiles, rows = self._analysis_tiles(image)
+        return tiles.map(rows, tf.int32)
 
-    def _synthesis(self, symbols: tf.Tensor, noise_seed: tf.Tensor,
-                   label_map: tf.Tensor | None = None,
-                   latent_mask: tf.Tensor | None = None) -> tf.Tensor:
-        """int32 symbols [h, w, C] (SC: + uint8 train ids [H, W], int mask [h, w]) -> uint8
-        image [stride*h, stride*w, 3], G upsampling (and converting) in tiles of rows."""
-        one_hot = mask = None
-        if self.networks.mode == "sc":
-            k = self.networks.condition_channels
-            ids = tf.cast(edge_pad(label_map[..., tf.newaxis], self.networks.stride), tf.int32)
-            one_hot = tf.one_hot(tf.where(ids[..., 0] < k, ids[..., 0], -1), k)[tf.newaxis]
-            mask = tf.cast(latent_mask, tf.float32)[tf.newaxis, ..., tf.newaxis]
-        return self.networks.synthesis_in_tiles(symbols[tf.newaxis], noise_seed, one_hot, mask,
-                                                finish=to_uint8, dtype=tf.uint8)
-
-    def _compress(self, image: tf.Tensor, noise_seed: tf.Tensor, backend: str,
-                  label_map: tf.Tensor | None = None,
-                  preserve_mask: tf.Tensor | None = None) -> tf.Tensor:
-        """uint8 [H, W, 3] (SC: + uint8 train ids and pixel mask [H, W]) -> the `.tfgc` file
-        (scalar string); same bytes for both backends."""
+    def _encode(self, symbols: tf.Tensor, image_size: tf.Tensor, noise_seed: tf.Tensor,
+                backend: str, label_map: tf.Tensor | None = None,
+                preserve_mask: tf.Tensor | None = None) -> tf.Tensor:
+        """int32 symbols [h, w, C] of an image of `image_size` [2] (SC: + uint8 train ids
+        and pixel mask [H, W]) -> the `.tfgc` file (scalar string); same bytes either
+        backend."""
         selective = {}
         if self.networks.mode == "sc":
-            size = tf.shape(image)[:2]
+            size = tf.cast(image_size, tf.int32)
             label_map, preserve_mask = _checked(
                 _label_map_checks(label_map, size, self.networks.condition_channels)
                 + _mask_check(preserve_mask, size), label_map, preserve_mask)
@@ -185,25 +187,60 @@ class _CodecGraphs(tf.Module):
                          "label_map_png": tf.io.encode_png(label_map[..., tf.newaxis],
                                                            compression=9)}
         return coding.encode_symbols(
-            self._analysis(image), num_centers=self.networks.num_centers,
-            image_shape=tf.shape(image)[:2], fingerprint=self._fingerprint,
-            stride=self.networks.stride, noise_seed=noise_seed, model_tables=self._tables,
-            backend=backend, **selective)
+            symbols, num_centers=self.networks.num_centers, image_shape=image_size,
+            fingerprint=self._fingerprint, stride=self.networks.stride, noise_seed=noise_seed,
+            model_tables=self._tables, backend=backend, **selective)
 
-    def _decompress(self, bitstring: tf.Tensor, backend: str,
-                    max_pixels: tf.Tensor | int = DEFAULT_MAX_PIXELS) -> tf.Tensor:
+    def _compress(self, image: tf.Tensor, noise_seed: tf.Tensor, backend: str,
+                  label_map: tf.Tensor | None = None,
+                  preserve_mask: tf.Tensor | None = None) -> tf.Tensor:
+        """uint8 [H, W, 3] (SC: + uint8 train ids and pixel mask [H, W]) -> the `.tfgc` file."""
+        return self._encode(self._analysis(image), tf.shape(image)[:2], noise_seed, backend,
+                            label_map, preserve_mask)
+
+    def _decode(self, bitstring: tf.Tensor, backend: str,
+                max_pixels: tf.Tensor | int = DEFAULT_MAX_PIXELS) -> dict[str, tf.Tensor]:
+        """A `.tfgc` file -> what synthesis needs: int32 `symbols` [h, w, C], int64
+        `noise_seed`, int32 `image_size` [2], uint8 `label_map` [H, W] (SC; else [0, 0])
+        and int32 `latent_mask` [h, w] (all ones unless SC)."""
         symbols, header = coding.decode_symbols(
             bitstring, fingerprint=self._fingerprint,
             decoder_fingerprint=self._decoder_fingerprint, model_tables=self._tables,
             backend=backend, num_centers=self.networks.num_centers,
             num_channels=self.networks.num_channels, stride=self.networks.stride,
             max_pixels=max_pixels, selective=self.networks.mode == "sc")
-        label_map = None
+        label_map = tf.zeros([0, 0], tf.uint8)
         if self.networks.mode == "sc":
             label_map = tf.io.decode_png(header["label_map_png"], channels=1)[..., 0]
-        image = self._synthesis(symbols, header["noise_seed"], label_map,
-                                header["preserve_mask"])
-        return image[:header["image_height"], :header["image_width"]]
+        size = tf.cast(tf.stack([header["image_height"], header["image_width"]]), tf.int32)
+        return {"symbols": symbols, "noise_seed": header["noise_seed"], "image_size": size,
+                "label_map": label_map, "latent_mask": header["preserve_mask"]}
+
+    def _synthesis_features(self, symbols: tf.Tensor, noise_seed: tf.Tensor,
+                            label_map: tf.Tensor, latent_mask: tf.Tensor) -> tf.Tensor:
+        """`_decode`'s outputs -> G's trunk features [1, h, w, width] (float32)."""
+        one_hot = mask = None
+        if self.networks.mode == "sc":
+            k = self.networks.condition_channels
+            ids = tf.cast(edge_pad(label_map[..., tf.newaxis], self.networks.stride), tf.int32)
+            one_hot = tf.one_hot(tf.where(ids[..., 0] < k, ids[..., 0], -1), k)[tf.newaxis]
+            mask = tf.cast(latent_mask, tf.float32)[tf.newaxis, ..., tf.newaxis]
+        return tf.cast(self.networks.synthesis_features(symbols[tf.newaxis], noise_seed,
+                                                        one_hot, mask), tf.float32)
+
+    def _synthesis_tiles(self, features: tf.Tensor):
+        """G's upsampling tiles over `features` and their rows function (uint8 image rows)."""
+        return (self.networks.synthesis_tiles(features),
+                self.networks.synthesis_rows(features, finish=to_uint8))
+
+    def _decompress(self, bitstring: tf.Tensor, backend: str,
+                    max_pixels: tf.Tensor | int = DEFAULT_MAX_PIXELS) -> tf.Tensor:
+        decoded = self._decode(bitstring, backend, max_pixels)
+        features = self._synthesis_features(decoded["symbols"], decoded["noise_seed"],
+                                            decoded["label_map"], decoded["latent_mask"])
+        tiles, rows = self._synthesis_tiles(features)
+        image = tiles.map(rows, tf.uint8)
+        return image[:decoded["image_size"][0], :decoded["image_size"][1]]
 
     # Serving signatures: a real batch dimension N, named outputs, one result per item.
     def _compress_batch(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -239,12 +276,27 @@ class _CodecGraphs(tf.Module):
 
 _IMAGES = tf.TensorSpec([None, None, None, 3], tf.uint8, name="image")
 _BITSTRINGS = tf.TensorSpec([None], tf.string, name="bitstring")
+_IMAGE = tf.TensorSpec([None, None, 3], tf.uint8)
+_INDEX = tf.TensorSpec([], tf.int32)
+_SEED = tf.TensorSpec([], tf.int64)
+_LABEL_MAP = tf.TensorSpec([None, None], tf.uint8)
+_FEATURES = tf.TensorSpec([1, None, None, None], tf.float32)
 
 
 class _ServingModule(_CodecGraphs):
     """The functions both exports hold, written once: `backend` picks the range coder."""
 
     backend: str  # "tfc" (tfc's custom ops) or "stock" (stock TF ops only)
+
+    def __init__(self, networks: CodecNetworks, model_tables: np.ndarray | None,
+                 fingerprints: tuple[bytes, bytes | None] | None = None):
+        super().__init__(networks, model_tables, fingerprints)
+        # The symbols' channel count is static: the range coder needs it.
+        symbols = tf.TensorSpec([None, None, networks.num_channels], tf.int32)
+        self.encode = _function(self._encode_tiles, input_signature=[
+            symbols, tf.TensorSpec([2], tf.int32), _SEED, _LABEL_MAP, _LABEL_MAP])
+        self.synthesis_features = _function(self._synthesis_features, input_signature=[
+            symbols, _SEED, _LABEL_MAP, tf.TensorSpec([None, None], tf.int32)])
 
     @_function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8),
                                   tf.TensorSpec([], tf.int64)])
@@ -266,6 +318,40 @@ class _ServingModule(_CodecGraphs):
     @_function(input_signature=[_BITSTRINGS])
     def decompress_png(self, bitstring):
         return self._decompress_pngs(bitstring)
+
+    # compress_one and decompress_one in pieces, for a caller that drives the tiles itself
+    # (the Python codec: a progress bar, one tile's activations alive at a time). The same
+    # graph code and tiles, so the same bytes and pixels. Not serving signatures.
+    @_function(input_signature=[_IMAGE])
+    def analysis_tile_count(self, image):
+        return self._analysis_tiles(image)[0].count()
+
+    @_function(input_signature=[_IMAGE, _INDEX])
+    def analysis_tile(self, image, index):
+        """uint8 [H, W, 3], tile index -> int32 symbols of the tile's latent rows."""
+        tiles, rows = self._analysis_tiles(image)
+        return tiles.tile(rows, index)
+
+    def _encode_tiles(self, symbols, image_size, noise_seed, label_map, preserve_mask):
+        """All tiles' symbols -> the file compress_one writes (label map and pixel mask:
+        SC models; [0, 0] otherwise)."""
+        return self._encode(symbols, image_size, noise_seed, self.backend, label_map,
+                            preserve_mask)
+
+    @_function(input_signature=[tf.TensorSpec([], tf.string), _SEED])
+    def decode(self, bitstring, max_pixels):
+        return self._decode(bitstring, self.backend, max_pixels)
+
+
+    @_function(input_signature=[_FEATURES])
+    def synthesis_tile_count(self, features):
+        return self._synthesis_tiles(features)[0].count()
+
+    @_function(input_signature=[_FEATURES, _INDEX])
+    def synthesis_tile(self, features, index):
+        """Trunk features, tile index -> uint8 image rows of the tile (before cropping)."""
+        tiles, rows = self._synthesis_tiles(features)
+        return tiles.tile(rows, index)
 
 
 class CodecModule(_ServingModule):

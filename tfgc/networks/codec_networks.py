@@ -19,7 +19,7 @@ from tfgc.layers.quantizer import Quantizer
 from tfgc.networks.encoder import Encoder
 from tfgc.networks.generator import Generator
 from tfgc.networks.semantic import SemanticFeatureExtractor
-from tfgc.networks.tiling import DEFAULT_TILE_POSITIONS
+from tfgc.networks.tiling import DEFAULT_TILE_POSITIONS, RowsFunction, RowTiles
 
 
 def make_encoder(model_config: Any) -> Encoder:
@@ -153,25 +153,40 @@ class CodecNetworks(tf.Module):
         images = self.generator(latents, noise, condition, training=False)
         return (images + 1.0) / 2.0
 
-    def analysis_in_tiles(self, image: tf.Tensor) -> tf.Tensor:
-        """`analysis` of ONE image [1, H, W, 3] -> int32 [h, w, C], in tiles of latent rows
-        (the same symbols, up to float rounding, with per-pixel norms; see networks/tiling)."""
-        return self.quantizer.symbols(
-            self.encoder.latents_in_tiles(image * 2.0 - 1.0, self.tile_positions))
+    # One image in tiles of latent rows (networks/tiling): memory bounded whatever its size.
+    # The same symbols and pixels as `analysis` and `synthesis`, up to float rounding, when
+    # the norms are per-pixel.
+    def analysis_tiles(self, rows, columns) -> RowTiles:
+        """The encoder's tiles of an image of [rows x columns] latent positions; each tile
+        is `analysis` of its rows (with the halo), cropped."""
+        return self.encoder.row_tiles(rows, columns, self.tile_positions)
+
+    def synthesis_features(self, symbols: tf.Tensor, noise_seed: tf.Tensor | int = 0,
+                           label_map: tf.Tensor | None = None,
+                           latent_mask: tf.Tensor | None = None) -> tf.Tensor:
+        """G's trunk for ONE image (arguments as `synthesis`, B = 1): the latent-resolution
+        features [1, h, w, width] that `synthesis_rows` upsamples tile by tile."""
+        latents = self.quantizer.dequantize(symbols)
+        noise = (latent_noise(latents, self.noise_channels, noise_seed)
+                 if self.noise_channels else None)
+        latents, condition = self.selective_inputs(latents, label_map, latent_mask)
+        return self.generator.trunk(latents, noise, condition)
+
+    def synthesis_tiles(self, features: tf.Tensor) -> RowTiles:
+        return self.generator.row_tiles(features, self.tile_positions)
+
+    def synthesis_rows(self, features: tf.Tensor, finish=tf.identity) -> RowsFunction:
+        """Latent rows [first, last) of `features` -> finish(image rows in [0, 1])."""
+        return lambda first, last: finish(
+            (self.generator.upsample(features[:, first:last]) + 1.0) / 2.0)
 
     def synthesis_in_tiles(self, symbols: tf.Tensor, noise_seed: tf.Tensor | int = 0,
                            label_map: tf.Tensor | None = None,
                            latent_mask: tf.Tensor | None = None, finish=tf.identity,
                            dtype: tf.DType = tf.float32) -> tf.Tensor:
-        """`finish(synthesis(...))[0]` for ONE image (symbols [1, h, w, C]), G's upsampling in
-        tiles of latent rows; finish (e.g. to uint8) is applied tile by tile."""
-        latents = self.quantizer.dequantize(symbols)
-        noise = (latent_noise(latents, self.noise_channels, noise_seed)
-                 if self.noise_channels else None)
-        latents, condition = self.selective_inputs(latents, label_map, latent_mask)
-        return self.generator.images_in_tiles(
-            latents, noise, condition, finish=lambda x: finish((x + 1.0) / 2.0), dtype=dtype,
-            tile_positions=self.tile_positions)
+        """`finish(synthesis(...))[0]` for ONE image (symbols [1, h, w, C]) in one call."""
+        features = self.synthesis_features(symbols, noise_seed, label_map, latent_mask)
+        return self.synthesis_tiles(features).map(self.synthesis_rows(features, finish), dtype)
 
     def selective_inputs(self, quantized: tf.Tensor, label_map: tf.Tensor | None,
                          latent_mask: tf.Tensor | None, training: bool = False):

@@ -41,19 +41,21 @@ class Encoder(tf.keras.Model):
             x = block(x)
         return self.to_latent(x)
 
+    def row_tiles(self, rows, columns, tile_positions: int) -> tiling.RowTiles:
+        """The tiles of a [rows x columns] latent (one tile if the norm is not per-pixel)."""
+        return tiling.RowTiles.plan(rows, columns, self.tile_halo, tile_positions,
+                                    tiled=tiling.tileable(self.norm))
+
     def latents_in_tiles(self, images: tf.Tensor,
                          tile_positions: int = tiling.DEFAULT_TILE_POSITIONS) -> tf.Tensor:
         """`self(images)[0]` for ONE image [1, H, W, 3] (H, W multiples of 16), in tiles of
         latent rows so memory is bounded. Equal to the untiled result when the norm is
         per-pixel; the whole image at once otherwise (instance norm)."""
-        if not tiling.tileable(self.norm):
-            return self(images)[0]
         factor = self.downsampling_factor
         rows, columns = tf.shape(images)[1] // factor, tf.shape(images)[2] // factor
-        return tiling.map_row_tiles(
-            lambda x: tf.cast(self(x), tf.float32), [images], rows,
-            tiling.tile_rows(rows, columns, self.tile_halo, tile_positions), self.tile_halo,
-            tf.float32, in_scale=factor, out_scale=1)
+        return self.row_tiles(rows, columns, tile_positions).map(
+            lambda first, last: tf.cast(self(images[:, factor * first:factor * last]),
+                                        tf.float32), tf.float32)
 
     def rescale_output(self, factor: float) -> None:
         """Scales the final conv so latents start spread over several centers.

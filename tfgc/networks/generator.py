@@ -26,6 +26,7 @@ class Generator(tf.keras.Model):
         width = scaled(filters, width_multiplier)
         ups = scaled_all(upsample_filters, width_multiplier)
         self.upsampling_factor = 2 ** len(ups)
+        self.trunk_channels = width  # channels of `trunk`'s output
         self.head = ConvNormReLU(width, 3, upsample_norm, padding, name=f"c3s1_{width}")
         self.residual_blocks = [ResidualBlock(width, norm, padding, name=f"R{width}_{i}")
                                 for i in range(num_residual_blocks)]
@@ -64,6 +65,14 @@ class Generator(tf.keras.Model):
         """latents [B, h, w, C] (+ noise, condition at the same h, w) -> image in [-1, 1]."""
         return self.upsample(self.trunk(latents, noise, condition))
 
+    def row_tiles(self, features: tf.Tensor, tile_positions: int) -> tiling.RowTiles:
+        """The tiles in which `upsample` runs over trunk `features` [1, h, w, width] (one tile
+        if the upsampling norm is not per-pixel)."""
+        shape = tf.shape(features)
+        return tiling.RowTiles.plan(shape[1], shape[2], self.upsample_halo, tile_positions,
+                                    self.upsampling_factor,
+                                    tiled=tiling.tileable(self.upsample_norm))
+
     def images_in_tiles(self, latents: tf.Tensor, noise: tf.Tensor | None = None,
                         condition: tf.Tensor | None = None, finish=tf.identity,
                         dtype: tf.DType = tf.float32,
@@ -73,10 +82,5 @@ class Generator(tf.keras.Model):
         result when the upsampling norm is per-pixel; whole image otherwise (instance norm).
         finish: e.g. a conversion to uint8, applied per tile (of output `dtype`)."""
         features = self.trunk(latents, noise, condition)
-        if not tiling.tileable(self.upsample_norm):
-            return finish(self.upsample(features))[0]
-        rows, columns = tf.shape(features)[1], tf.shape(features)[2]
-        return tiling.map_row_tiles(
-            lambda x: finish(self.upsample(x)), [features], rows,
-            tiling.tile_rows(rows, columns, self.upsample_halo, tile_positions),
-            self.upsample_halo, dtype, in_scale=1, out_scale=self.upsampling_factor)
+        return self.row_tiles(features, tile_positions).map(
+            lambda first, last: finish(self.upsample(features[:, first:last])), dtype)

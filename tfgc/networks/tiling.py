@@ -5,14 +5,19 @@ Each tile of rows `[a, b)` is computed from rows `[a - halo, b + halo)` (clipped
 and cropped back, so when `halo` covers the network's receptive field and its norms are
 per-pixel (channel norm, inference batch norm, none) the tiles are exactly the rows the whole
 image would give: tiles start on latent-row boundaries, which keeps every stride-2 and x2 layer
-on the same pixel grid. Instance norm needs whole-image statistics: such networks are not
-tiled (`tileable`). Graph code (a `tf.while_loop` over tiles, one tile in flight at a time), so
-the exported SavedModels run the same tiles as the Python API.
+on the same pixel grid. Instance norm needs whole-image statistics: such networks run as one
+tile (`tileable`).
+
+A `RowTiles` plan is graph code, run two ways with the same tiles: `map` loops over them inside
+one graph call (the SavedModels' single-call signatures), and `tile(i)` computes one, so a
+Python caller can drive the loop and report progress (the codec API and CLI). Either way one
+tile is in flight at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import tensorflow as tf
 
@@ -21,6 +26,9 @@ PER_PIXEL_NORMS = ("channel", "batch", "none")
 # Work per tile, in latent positions (rows x columns, halo included): one latent position is
 # 16 x 16 pixels, so this is ~2 MP per tile. Peak memory scales with it, not with the image.
 DEFAULT_TILE_POSITIONS = 8192
+
+# fn(first, last): the network's output for latent rows [first, last) of the image, batch 1.
+RowsFunction = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 
 def tileable(*norms: str) -> bool:
@@ -36,36 +44,60 @@ def tile_rows(rows: tf.Tensor, columns: tf.Tensor, halo: int,
     return tf.clip_by_value(fit, 1, tf.maximum(tf.cast(rows, tf.int32), 1))
 
 
-def map_row_tiles(fn: Callable[..., tf.Tensor], inputs: Sequence[tf.Tensor], rows: tf.Tensor,
-                  rows_per_tile: tf.Tensor, halo: int, dtype: tf.DType, in_scale: int = 1,
-                  out_scale: int = 1) -> tf.Tensor:
-    """`fn(*inputs)` computed in tiles of `rows_per_tile` latent rows, concatenated on axis 0.
+@dataclass
+class RowTiles:
+    """`rows` latent rows in tiles of `rows_per_tile`, each computed with `halo` rows of
+    context on either side; `out_scale` output rows per latent row (16 for G, 1 for E)."""
 
-    inputs: tensors [1, in_scale * rows, W, C] (latent row r is input rows `in_scale * r` to
-    `in_scale * (r + 1) - 1`); fn maps such slices of r' latent rows to [1, out_scale * r',
-    W', C'] of `dtype` (a generator: in 1, out 16; an encoder: in 16, out 1). Returns fn's
-    output without the batch dimension, [out_scale * rows, W', C'].
-    """
-    rows = tf.cast(rows, tf.int32)
-    rows_per_tile = tf.cast(rows_per_tile, tf.int32)
-    num_tiles = (rows + rows_per_tile - 1) // rows_per_tile
+    rows: tf.Tensor
+    rows_per_tile: tf.Tensor
+    halo: int
+    out_scale: int = 1
+    whole: bool = False  # one tile, run on the whole image (instance norm)
 
-    tile_shape = []
+    @classmethod
+    def plan(cls, rows, columns, halo: int, tile_positions: int, out_scale: int = 1,
+             tiled: bool = True) -> RowTiles:
+        rows = tf.cast(rows, tf.int32)
+        if not tiled:
+            return cls(rows, tf.maximum(rows, 1), halo, out_scale, whole=True)
+        return cls(rows, tile_rows(rows, columns, halo, tile_positions), halo, out_scale)
 
-    def body(i, out):
-        start = i * rows_per_tile
-        stop = tf.minimum(start + rows_per_tile, rows)
-        first = tf.maximum(start - halo, 0)
-        last = tf.minimum(stop + halo, rows)
-        tile = fn(*[x[:, in_scale * first:in_scale * last] for x in inputs])
-        tile_shape.append(tile.shape[2:])  # static shape, seen while tracing
-        return i + 1, out.write(i, tile[0, out_scale * (start - first):
-                                           out_scale * (stop - first)])
+    def count(self) -> tf.Tensor:
+        return (self.rows + self.rows_per_tile - 1) // self.rows_per_tile
 
-    out = tf.TensorArray(dtype, size=num_tiles, infer_shape=False)
-    # parallel_iterations=1: one tile in flight, or the loop would hold several in memory.
-    _, out = tf.while_loop(lambda i, _: i < num_tiles, body, (tf.constant(0), out),
-                           parallel_iterations=1)
-    result = out.concat()
-    result.set_shape(tf.TensorShape([None]).concatenate(tile_shape[0]))
-    return result
+    def tile(self, fn: RowsFunction, index) -> tf.Tensor:
+        """Tile `index`'s output rows (without the batch dimension)."""
+        if self.whole:
+            return fn(0, self.rows)[0]
+        start = tf.cast(index, tf.int32) * self.rows_per_tile
+        stop = tf.minimum(start + self.rows_per_tile, self.rows)
+        first = tf.maximum(start - self.halo, 0)
+        last = tf.minimum(stop + self.halo, self.rows)
+        out = fn(first, last)
+        return out[0, self.out_scale * (start - first):self.out_scale * (stop - first)]
+
+    def map(self, fn: RowsFunction, dtype: tf.DType) -> tf.Tensor:
+        """All tiles' rows concatenated: fn's output for all rows, without the batch dimension."""
+        if self.whole:
+            return self.tile(fn, 0)
+        tile_shape = []
+
+        def body(i, out):
+            tile = self.tile(fn, i)
+            tile_shape.append(tile.shape[1:])  # static shape, seen while tracing
+            return i + 1, out.write(i, tile)
+
+        out = tf.TensorArray(dtype, size=self.count(), infer_shape=False)
+        # parallel_iterations=1: one tile in flight, or the loop would hold several in memory.
+        _, out = tf.while_loop(lambda i, _: i < self.count(), body, (tf.constant(0), out),
+                               parallel_iterations=1)
+        result = out.concat()
+        result.set_shape(tf.TensorShape([None]).concatenate(tile_shape[0]))
+        return result
+
+
+def slice_rows(inputs: tf.Tensor, in_scale: int = 1) -> RowsFunction:
+    """The rows function of a tensor [1, in_scale * rows, ...] (latent row r is its rows
+    in_scale * r to in_scale * (r + 1) - 1), to compose with a network: `net(slice(a, b))`."""
+    return lambda first, last: inputs[:, in_scale * first:in_scale * last]
