@@ -384,9 +384,10 @@ class StockModule(_ServingModule):
     def _synthesis_batch(self, symbols, noise_seed):
         """uint8 symbols [N, h, w, C], noise seeds [N] -> uint8 [N, stride*h, stride*w, 3].
 
-        One pass over the whole batch (a loop would not convert to TFLite built-in ops), so
-        for N > 1 TF's batched conv kernels may round a few values 1 differently from N
-        single calls; `decompress` decodes item by item and matches the Python API exactly.
+        One untiled pass over the whole batch (a loop would not convert to TFLite built-in
+        ops). TF picks conv kernels by batch size, which round floats differently, so for
+        N > 1 a pixel may differ by 1 from the item's own call; `decompress` decodes item
+        by item and matches the Python API exactly.
         """
         images = self.networks.synthesis(tf.cast(symbols, tf.int32), noise_seed)
         return {"image": to_uint8(images)}
