@@ -184,6 +184,7 @@ def test_cli_compress_info_decompress(workdir, tmp_path):
     assert info.returncode == 0, info.stderr
     fields = json.loads(info.stdout)
     assert fields["image_height"] == 24 and fields["image_width"] == 40
+    assert fields["stride"] == 16  # the header's; only decompress compares it with a model's
     assert fields["file_bytes"] == os.path.getsize(out / "im0.tfgc")
     assert fields["header_bytes"] + fields["payload_bytes"] == fields["file_bytes"]
 

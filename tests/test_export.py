@@ -397,6 +397,27 @@ def test_stock_analysis_and_synthesis_convert_to_tflite_builtin_ops(export_dir, 
             key, difference.max(), np.mean(difference > 0))
 
 
+@pytest.mark.slow
+def test_stock_synthesis_of_a_noise_model_does_not_convert_to_tflite_builtins(tmp_path):
+    """What the README says: with noise channels, synthesis draws each item's noise in a loop
+    (TensorList ops), which TFLite's built-in ops cannot run."""
+    import tensorflow as tf
+
+    from tests.conftest import tiny_config
+    from tfgc.export.modules import make_module
+    from tfgc.networks import CodecNetworks
+
+    config = tiny_config()
+    config.model.noise_channels = 2
+    stock = make_module(CodecNetworks.from_config(config.model), None, stock=True)
+    tf.saved_model.save(stock, str(tmp_path), signatures={"synthesis": stock.synthesis})
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path),
+                                                         signature_keys=["synthesis"])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    with pytest.raises(Exception, match="TensorList"):
+        converter.convert()
+
+
 def test_files_of_the_training_workdir_decode_with_its_export(exported_codec, exported_models,
                                                               codec):
     """Same checkpoint, same decoder weights: the export (which adds context tables) reads

@@ -65,8 +65,12 @@ def register(subparsers) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     p.set_defaults(run=run_decompress)
 
-    p = subparsers.add_parser("info", help="print a .tfgc file's header",
-                              description="Prints the header fields and sizes of a .tfgc file.")
+    p = subparsers.add_parser(
+        "info", help="print a .tfgc file's header",
+        description="Prints the header fields and sizes of a .tfgc file. It reads the file "
+                    "alone, without a model: it checks that the header's sizes agree on one "
+                    "stride, not that the stride or the model fingerprint are those of the "
+                    "model that will decode it (decompress checks both).")
     p.add_argument("file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=run_info)
@@ -209,6 +213,7 @@ def run_info(args: argparse.Namespace) -> int:
         "image_width": header.image_width,
         "pad_bottom": header.pad_bottom,
         "pad_right": header.pad_right,
+        "stride": (header.image_height + header.pad_bottom) // header.latent_height,
         "latent_shape": [header.latent_height, header.latent_width, header.channels],
         "num_centers": header.num_centers,
         "entropy_model": coding.STRUCTURE_NAMES[header.structure]
