@@ -151,13 +151,14 @@ def main() -> None:
                    "tile_positions": args.tile_positions, "rows": rows}, f, indent=2)
     lines = [f"# Big images: `{os.path.relpath(args.config, ROOT)}`, tile budget "
              f"{args.tile_positions} latent positions", "",
-             "Peak RSS of the whole process (TF and the model included); encode peak is the "
-             "peak after compress, the process peak is after decompress; baseline is the peak "
-             "before compressing (TF, the model, the image). Times are medians of "
+             "Peak RSS of the whole process (TF and the model included): after the last "
+             "compress (so earlier decompressions count too when repeated), and at the end; "
+             "baseline is the peak before compressing (TF, the model, the image). Times are "
+             "medians of "
              f"{args.repeats} runs; load is the 1-minute load average of the 2-core machine "
              "at the end of the measurement.", "",
              "| MP | size | mode | compress s | decompress s | s per MP | "
-             "peak after compress GB | process peak GB | baseline GB | load |",
+             "peak after last compress GB | process peak GB | baseline GB | load |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:

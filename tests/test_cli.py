@@ -194,11 +194,16 @@ def test_evaluate_reports_unwritable_outputs_in_one_line(tmp_path, monkeypatch, 
 def _on_a_terminal(command: list[str], cwd: str) -> tuple[int, str]:
     """Runs `command` with its stderr on a pseudo-terminal, as in a user's shell; returns the
     exit status and what the terminal showed."""
+    import fcntl
     import pty
+    import struct
+    import termios
 
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env["PYTHONPATH"] = REPO_ROOT
     terminal, stderr = pty.openpty()
+    # 24 x 100 characters: a new pseudo-terminal is 0 x 0, where tqdm draws an empty bar.
+    fcntl.ioctl(stderr, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=stderr, cwd=cwd, env=env)
     os.close(stderr)
