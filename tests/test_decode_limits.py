@@ -92,10 +92,13 @@ def test_out_of_memory_is_a_tfgc_error(codec, monkeypatch):
         raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
 
     data = codec.compress(photo(16, 16))
-    monkeypatch.setattr(codec.module, "decompress_one", exhausted)
+    # The codec drives the tiles itself (decompress_one / compress_one for older exports).
+    for function in ("synthesis_tile", "decompress_one"):
+        monkeypatch.setattr(codec.module, function, exhausted)
     with pytest.raises(ResourceLimitError, match="out of memory decoding"):
         codec.decompress(data)
-    monkeypatch.setattr(codec.module, "compress_one", exhausted)
+    for function in ("analysis_tile", "compress_one"):
+        monkeypatch.setattr(codec.module, function, exhausted)
     with pytest.raises(ResourceLimitError, match="out of memory compressing"):
         codec.compress(photo(16, 16))
 
