@@ -75,9 +75,10 @@ def test_a_run_starts_from_a_saved_models_weights_exactly(runs):
     code, output, path = runs["from_export"]
     assert code == 0, output[-3000:]
     assert "E and G from" in output
+    from tfgc.config import from_json
+
     with open(os.path.join(BUNDLED, "assets.extra", "config.json")) as f:
-        model_config = json.dumps(json.load(f)["model"])
-    networks = networks_from_saved_model(BUNDLED, model_config)
+        networks = networks_from_saved_model(BUNDLED, from_json(f.read()).model)
     source = [v.numpy() for v in networks.encoder.weights + networks.generator.weights]
     started = _weights(path)
     assert len(source) == len(started)

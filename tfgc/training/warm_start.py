@@ -35,9 +35,9 @@ def load_source(path: str) -> tuple[dict, CodecNetworks, str]:
             raise ConfigError(f"init_from={path}: a SavedModel without {_EXPORT_CONFIG} (not a "
                               "full tfgc export; tfgc_stock halves cannot be fine-tuned)")
         with open(config_path) as f:  # fields added since the export get their defaults
-            model_config = json.loads(to_json(from_json(f.read())))["model"]
-        networks = networks_from_saved_model(path, json.dumps(model_config))
-        return model_config, networks, path
+            config = from_json(f.read())
+        networks = networks_from_saved_model(path, config.model)
+        return json.loads(to_json(config))["model"], networks, path
     if os.path.exists(os.path.join(path, CONFIG_FILE)):
         restored = restore_networks(path)
         model_config = json.loads(to_json(restored.config))["model"]
