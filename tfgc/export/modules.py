@@ -342,7 +342,6 @@ class _ServingModule(_CodecGraphs):
     def decode(self, bitstring, max_pixels):
         return self._decode(bitstring, self.backend, max_pixels)
 
-
     @_function(input_signature=[_FEATURES])
     def synthesis_tile_count(self, features):
         return self._synthesis_tiles(features)[0].count()
