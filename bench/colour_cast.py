@@ -9,6 +9,8 @@ the first row. Writes bench/results/colour_cast.{json,md}.
     python bench/colour_cast.py --init-from=V1_SAVED_MODEL --photos=photos --kodak=kodak \
         --runs=runs/colour_cast [--steps 400] [--only a_distortion,b_gan_v1]
 
+v1 is no longer the bundled model; get its SavedModel from the history, e.g.
+`git worktree add ../tfgc-v1 33eb078` and pass --init-from=../tfgc-v1/tfgc/assets/model.
 Workdirs in --runs are reused (train.py resumes; a finished run only gets measured again;
 --skip-training measures them without starting train.py). Train wall times come from the
 workdirs' file times (config.json to last checkpoint), so they include start-up and, on a shared
