@@ -29,7 +29,7 @@ TINY = ["--config=" + os.path.join(REPO_ROOT, "configs", "tiny.py"),
         "--config.num_steps=3", "--config.warmup_steps=1",
         "--config.model.width_multiplier=0.0625", "--config.model.num_residual_blocks=1",
         "--config.data.crop_size=32", "--config.data.eval_crop_size=32",
-        "--config.data.num_eval_images=2", "--config.batch_size=2", "--config.log_every=1",
+        "--config.data.num_eval_images=2", "--config.batch_size=2", "--config.log_every=2",
         "--config.checkpoint_every=100", "--config.sample_every=100", "--config.eval_every=100"]
 
 # name -> the options the run covers. Every run trains 3 steps: 1 warm-up, 2 GAN (unless set).
@@ -117,11 +117,14 @@ def matrix(tmp_path_factory, images):
 
 
 def _epoch_logs(output: str) -> list[dict[str, float]]:
-    """Keras' per-epoch lines ('1/1 - 3s - g_loss: 1.2 - mse: 0.1 ...') as dicts."""
+    """train.py's interval lines ('step 3/3: 2 steps, 40 ms/step - g_loss: 1.2 - mse: 0.1')
+    as dicts of their metrics, plus 'step' and 'steps' (the steps the line covers)."""
     logs = []
     for line in output.splitlines():
-        if re.match(r"^\d+/\d+ - ", line):
-            logs.append({k: float(v) for k, v in re.findall(r"(\w+): ([-+\w.]+)", line)})
+        match = re.match(r"^step (\d+)/\d+: (\d+) steps?, \d+ ms/step(.*)$", line)
+        if match:
+            log = {k: float(v) for k, v in re.findall(r" - (\w+): ([-+\w.]+)", match[3])}
+            logs.append({**log, "step": int(match[1]), "steps": int(match[2])})
     return logs
 
 
@@ -147,9 +150,13 @@ def test_documented_options_train_from_train_py(matrix, name):
     assert logs and all(np.isfinite(v) for log in logs for v in log.values()), output[-3000:]
     final_step = 4 if name == "nonsat_batchnorm_warmup_resume" else 3
     assert f"ckpt-{final_step}.index" in _checkpoints(workdir)
+    # Each line counts the steps that really ran (log_every=2: phases end mid-interval).
+    assert all(log["step"] - log["steps"] == before["step"]
+               for before, log in zip([{"step": 0}, *logs], logs)), output[-3000:]
+    assert logs[-1]["step"] == final_step
     gan_logs = [log for log in logs if "d_loss" in log]
     warmup = int(config["warmup_steps"])
-    assert len(gan_logs) == final_step - warmup, output[-3000:]  # the switch, at warmup_steps
+    assert sum(log["steps"] for log in gan_logs) == final_step - warmup, output[-3000:]
     if warmup:
         assert f"distortion-only warm-up phase: steps 0 -> {warmup}" in output
     if config["gan_loss"] == "wgan_gp":

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
 from tfgc.data.images import write_png
 from tfgc.training.checkpoints import CheckpointWriter
@@ -23,6 +25,50 @@ class StopAtStep(tf.keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.model.current_step() >= self.target:
             self.model.stop_training = True
+
+
+class StepLog(tf.keras.callbacks.Callback):
+    """One line per logging interval with the steps that really ran and their time.
+
+    Replaces Keras' progress bar, which counts in 'epochs' of log_every steps and reports a full
+    epoch (and its per-step time) when a phase ends mid-epoch. On a terminal a bar shows the run.
+    """
+
+    def __init__(self, num_steps: int):
+        super().__init__()
+        self.num_steps = num_steps
+        self.bar = None
+
+    def on_train_begin(self, logs=None):
+        if sys.stderr.isatty():
+            self.bar = tqdm(total=self.num_steps, initial=self.model.current_step(), unit="step",
+                            file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.first_step, self.started = self.model.current_step(), time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.bar is not None:
+            self.bar.update(self.model.current_step() - self.bar.n)
+
+    def on_epoch_end(self, epoch, logs=None):
+        step = self.model.current_step()
+        steps = step - self.first_step
+        if steps <= 0:
+            return
+        seconds = time.perf_counter() - self.started
+        line = (f"step {step}/{self.num_steps}: {steps} step{'s' * (steps > 1)}, "
+                f"{1000 * seconds / steps:.0f} ms/step"
+                + "".join(f" - {k}: {v:.4f}" for k, v in (logs or {}).items()))
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr)
+
+    def on_train_end(self, logs=None):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 class Checkpointer(tf.keras.callbacks.Callback):
@@ -96,7 +142,7 @@ class Monitor(tf.keras.callbacks.Callback):
         with self.writer.as_default(step=step):
             for name, value in results.items():
                 tf.summary.scalar(f"eval/{name}", value)
-        print(f"\n[step {step}] eval: " + ", ".join(f"{k}={v:.4f}" for k, v in
+        print(f"[step {step}] eval: " + ", ".join(f"{k}={v:.4f}" for k, v in
                                                     sorted(results.items())), file=sys.stderr)
         self.last_eval = step
         return results

@@ -194,7 +194,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, strategy: tf.distrib
                           config.eval_every, chief),
     ]
     common[0].set_model(model)  # the final save below also runs when no phase fits (0 steps)
-    verbose = 1 if sys.stdout.isatty() else 2
+    progress = callbacks.StepLog(config.num_steps)  # before Monitor: its line excludes eval
     phases = [(False, min(config.warmup_steps, config.num_steps)), (True, config.num_steps)]
     for gan_active, end in phases:
         step = model.current_step()
@@ -207,6 +207,6 @@ def _train(config: ml_collections.ConfigDict, workdir: str, strategy: tf.distrib
               file=sys.stderr)
         model.fit(dataset, initial_epoch=step // config.log_every,
                   epochs=math.ceil(end / config.log_every), steps_per_epoch=config.log_every,
-                  callbacks=[*common, callbacks.StopAtStep(end)], verbose=verbose)
+                  callbacks=[progress, *common, callbacks.StopAtStep(end)], verbose=0)
     common[0].save()
     return model
