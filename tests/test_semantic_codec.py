@@ -14,10 +14,11 @@ import tensorflow as tf
 from PIL import Image
 
 from tests.conftest import REPO_ROOT
+from tests.test_bitstream_errors import _fix_crc
 from tests.test_semantic_model import train_py
 from tfgc.coding import error_from_graph, parse_header
 from tfgc.coding import format as fmt
-from tfgc.errors import ConfigError, ImageReadError, ModelMismatchError, TfgcError
+from tfgc.errors import BitstreamError, ConfigError, ImageReadError, ModelMismatchError, TfgcError
 from tfgc.semantic import scenes
 from tfgc.semantic.labels import label_set
 
@@ -82,6 +83,22 @@ def test_api_round_trip_and_only_preserved_latents_coded(sc_codec, scene):
     # The label map travels in the file: decoding needs nothing else.
     header = parse_header(people_cars)
     assert header.selective and {s.type for s in header.sections} == {1, 2}
+
+
+def test_a_file_whose_label_map_holds_unknown_classes_is_refused(sc_codec, scene):
+    """A crafted label-map section (a valid PNG of train id 200) is a bad file, not ignored
+    pixels: the decode graph (the API's and both SavedModels') checks it against the model."""
+    data = sc_codec.compress(scene["image"], labels=scene["labels"], preserve=PRESERVED)
+    header = parse_header(data)
+    mask, labels = header.sections
+    start = fmt.FIXED_HEADER_BYTES + 1 + 2 * fmt.SECTION_HEADER.size + len(mask.data)
+    bad_png = tf.io.encode_png(np.full((*scene["ids"].shape, 1), 200, np.uint8)).numpy()
+    bad = _fix_crc(data[:start - fmt.SECTION_HEADER.size]
+                   + fmt.SECTION_HEADER.pack(fmt.SECTION_LABEL_MAP, 1, len(bad_png)) + bad_png
+                   + data[start + len(labels.data):])
+    assert parse_header(bad).sections[1].data == bad_png  # well formed: only the ids are wrong
+    with pytest.raises(BitstreamError, match="train id 200"):
+        sc_codec.decompress(bad)
 
 
 def _api_mistakes(scene) -> dict[str, dict]:

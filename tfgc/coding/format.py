@@ -140,6 +140,9 @@ REQUIRED_SECTION_TEMPLATE = ("this file needs section type {}, which this build 
                              "decode it")
 LABEL_IDS_TEMPLATE = ("the label map holds train id {}; the model has classes 0..{} (255 = "
                       "ignored)")
+# A file's label-map section is checked against the decoding model's classes in the decode
+# graph (the only place that knows them), under check "section": a bad file, not a bad input.
+LABEL_SECTION_TEMPLATE = "the file's label-map section: " + LABEL_IDS_TEMPLATE
 PIXEL_LIMIT_TEMPLATE = (
     "this file decodes to a {}x{} image ({} pixels), above the limit of {} pixels; if you "
     "trust it, raise the limit (max_pixels= in Python, --max-pixels on the command line)")

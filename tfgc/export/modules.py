@@ -21,7 +21,12 @@ import tensorflow as tf
 
 from tfgc import coding
 from tfgc.coding import bitops
-from tfgc.coding.format import LABEL_IDS_TEMPLATE, graph_tag, size_mismatch_template
+from tfgc.coding.format import (
+    LABEL_IDS_TEMPLATE,
+    LABEL_SECTION_TEMPLATE,
+    graph_tag,
+    size_mismatch_template,
+)
 from tfgc.data.padding import edge_pad, edge_padded_rows
 from tfgc.networks import CodecNetworks
 from tfgc.semantic import masks
@@ -212,6 +217,12 @@ class _CodecGraphs(tf.Module):
         label_map = tf.zeros([0, 0], tf.uint8)
         if self.networks.mode == "sc":
             label_map = tf.io.decode_png(header["label_map_png"], channels=1)[..., 0]
+            classes = self.networks.condition_channels
+            ids = tf.cast(label_map, tf.int32)
+            bad = tf.logical_and(ids >= classes, ids != IGNORE)
+            label_map, = _checked([(tf.logical_not(tf.reduce_any(bad)), "section",
+                                    LABEL_SECTION_TEMPLATE, tf.reduce_max(tf.where(bad, ids, 0)),
+                                    classes - 1)], label_map)
         size = tf.cast(tf.stack([header["image_height"], header["image_width"]]), tf.int32)
         return {"symbols": symbols, "noise_seed": header["noise_seed"], "image_size": size,
                 "label_map": label_map, "latent_mask": header["preserve_mask"]}
