@@ -61,9 +61,9 @@ class StepLog(tf.keras.callbacks.Callback):
                 f"{1000 * seconds / steps:.0f} ms/step"
                 + "".join(f" - {k}: {v:.4f}" for k, v in (logs or {}).items()))
         if self.bar is not None:
-            self.bar.write(line, file=sys.stderr)
+            self.bar.write(line, file=sys.stdout)
         else:
-            print(line, file=sys.stderr)
+            print(line, flush=True)  # stdout, where Keras' lines went: logs redirect it
 
     def on_train_end(self, logs=None):
         if self.bar is not None:
