@@ -98,17 +98,23 @@ def _size(shape: tf.Tensor) -> tf.Tensor:
     return text
 
 
+def _train_ids_check(label_map: tf.Tensor, num_classes: int, check: str, template: str):
+    """(condition, check, template, *values): every train id is 0..num_classes-1 or 255; the
+    message names the largest id that is not."""
+    ids = tf.cast(label_map, tf.int32)
+    bad = tf.logical_and(ids >= num_classes, ids != IGNORE)
+    return (tf.logical_not(tf.reduce_any(bad)), check, template,
+            tf.reduce_max(tf.where(bad, ids, 0)), num_classes - 1)
+
+
 def _label_map_checks(label_map: tf.Tensor, size: tf.Tensor, num_classes: int,
                       reference: str = "the image", what: str = "label map"):
     """The API's label-map checks (`semantic.inputs.read_label_map`): train ids [..., H, W] of
     `size`, each 0..num_classes-1 or 255."""
     shape = tf.shape(label_map)
-    ids = tf.cast(label_map, tf.int32)
-    bad = tf.logical_and(ids >= num_classes, ids != IGNORE)
     return [(tf.reduce_all(tf.equal(shape, size)), "label_map_size",
              size_mismatch_template(what, reference), _size(shape), _size(size)),
-            (tf.logical_not(tf.reduce_any(bad)), "label_map_ids", LABEL_IDS_TEMPLATE,
-             tf.reduce_max(tf.where(bad, ids, 0)), num_classes - 1)]
+            _train_ids_check(label_map, num_classes, "label_map_ids", LABEL_IDS_TEMPLATE)]
 
 
 def _mask_check(mask: tf.Tensor, size: tf.Tensor, what: str = "preserve mask",
@@ -217,12 +223,8 @@ class _CodecGraphs(tf.Module):
         label_map = tf.zeros([0, 0], tf.uint8)
         if self.networks.mode == "sc":
             label_map = tf.io.decode_png(header["label_map_png"], channels=1)[..., 0]
-            classes = self.networks.condition_channels
-            ids = tf.cast(label_map, tf.int32)
-            bad = tf.logical_and(ids >= classes, ids != IGNORE)
-            label_map, = _checked([(tf.logical_not(tf.reduce_any(bad)), "section",
-                                    LABEL_SECTION_TEMPLATE, tf.reduce_max(tf.where(bad, ids, 0)),
-                                    classes - 1)], label_map)
+            label_map, = _checked([_train_ids_check(label_map, self.networks.condition_channels,
+                                                    "section", LABEL_SECTION_TEMPLATE)], label_map)
         size = tf.cast(tf.stack([header["image_height"], header["image_width"]]), tf.int32)
         return {"symbols": symbols, "noise_seed": header["noise_seed"], "image_size": size,
                 "label_map": label_map, "latent_mask": header["preserve_mask"]}
