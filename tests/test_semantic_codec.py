@@ -85,6 +85,39 @@ def test_api_round_trip_and_only_preserved_latents_coded(sc_codec, scene):
     assert header.selective and {s.type for s in header.sections} == {1, 2}
 
 
+def test_sc_decode_in_tiles_gives_the_untiled_pixels(sc_codec, scene):
+    """F (label map -> features) runs in the same row tiles as G, so an SC decode never holds
+    the whole one-hot map: through both modules' graphs (the SavedModels' decompress_one) and
+    the API driving tiles, one latent row per tile gives the pixels (within one
+    level, G's tiles) of the whole image at once."""
+    from tfgc.codec import Codec
+    from tfgc.export.modules import make_module
+    from tfgc.networks import CodecNetworks
+
+    trained = sc_codec.module.networks
+
+    def module(tile_positions: int):
+        networks = CodecNetworks(trained.model_config, trained.encoder, trained.quantizer,
+                                 trained.generator, trained.semantic_features)
+        networks.tile_positions = tile_positions
+        return make_module(networks, None,
+                           fingerprints=(sc_codec.fingerprint, sc_codec.decoder_fingerprint))
+
+    image = tf.constant(np.asarray(Image.open(scene["image"]).convert("RGB")))
+    seed, limit = tf.constant(0, tf.int64), tf.constant(10**6, tf.int64)
+    maps = tf.constant(scene["train_ids"]), tf.constant(scene["mask"])
+    whole, tiled = module(1 << 40), module(10)  # latent 5 x 7: one latent row per tile
+    data = whole.compress_one(image, seed, *maps)
+    expected = whole.decompress_one(data, limit).numpy().astype(int)
+    got = tiled.decompress_one(data, limit).numpy()
+    assert got.shape == expected.shape == (72, 104, 3)
+    assert np.abs(got - expected).max() <= 1 and (got != expected).mean() < 1e-3
+    calls = []
+    np.testing.assert_array_equal(Codec(tiled, "tiled").decompress(
+        data.numpy(), tile_progress=lambda *c: calls.append(c)), got)
+    assert calls == [(i, 5) for i in range(1, 6)]
+
+
 def test_a_file_whose_label_map_holds_unknown_classes_is_refused(sc_codec, scene):
     """A crafted label-map section (a valid PNG of train id 200) is a bad file, not ignored
     pixels: the decode graph (the API's and both SavedModels') checks it against the model."""

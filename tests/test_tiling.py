@@ -121,3 +121,22 @@ def test_codec_module_tiles_give_the_untiled_file_and_pixels(codec):
 
 def test_a_huge_budget_is_one_tile():
     assert int(tiling.tile_rows(100, 10, 3, tile_positions=1 << 40)) == 100
+
+
+def test_semantic_features_tiles_equal_the_whole_image():
+    """SC's F in tiles of latent rows (from train ids, one tile's one-hot map at a time)."""
+    from tfgc.networks.semantic import SemanticFeatureExtractor, one_hot_labels
+
+    extractor = SemanticFeatureExtractor(filters=(8, 8, 8, 8, 8), norm="channel")
+    train_ids = tf.random.stateless_uniform([16 * 11, 16 * 5], seed=[3, 1], maxval=7,
+                                            dtype=tf.int32)
+    train_ids = tf.where(train_ids == 6, 255, train_ids)  # 255: ignored, all zeros
+    whole = extractor(one_hot_labels(train_ids, 6)[tf.newaxis]).numpy()
+    tiles = tf.function(lambda ids: extractor.features_in_tiles(ids, 6, tile_positions=5 * 5))(
+        train_ids)  # 11 rows, halo 2: tiles of one row
+    assert tiles.shape == whole.shape == (1, 11, 5, 8)
+    assert np.abs(tiles.numpy() - whole).max() <= FLOAT_ROUNDING
+    short = _row_tiles(11, 1, extractor.tile_halo - 1).map(
+        lambda first, last: extractor(one_hot_labels(train_ids[16 * first:16 * last], 6)[None]),
+        tf.float32)
+    assert np.abs(short.numpy() - whole[0]).max() > 100 * FLOAT_ROUNDING

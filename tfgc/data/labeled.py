@@ -20,6 +20,7 @@ import tensorflow as tf
 from PIL import Image
 
 from tfgc.errors import ConfigError, DataError
+from tfgc.networks.semantic import one_hot_labels
 from tfgc.semantic import masks
 from tfgc.semantic.labels import IGNORE, LabelSet, label_set
 
@@ -151,14 +152,9 @@ def joint_random_crop_flip(image, train_ids, instances, size: int):
     return tf.cast(stacked[..., :3], tf.uint8), stacked[..., 3], stacked[..., 4]
 
 
-def one_hot(train_ids: tf.Tensor, num_classes: int) -> tf.Tensor:
-    """float one-hot [..., K]; IGNORE (or any id >= K) is all zeros."""
-    return tf.one_hot(tf.where(train_ids < num_classes, train_ids, -1), num_classes)
-
-
 def _element(image, train_ids, num_classes, mask=None):
     element = {"image": tf.cast(image, tf.float32) / 255.0,
-               "label_map": one_hot(train_ids, num_classes)}
+               "label_map": one_hot_labels(train_ids, num_classes)}
     if mask is not None:
         element["preserve_mask"] = mask
     return element
@@ -227,4 +223,4 @@ def labeled_eval_dataset(files: LabeledFiles, crop_size: int, num_images: int,
 
 
 __all__ = ["IGNORE", "LAYOUTS", "LabeledFiles", "find_labeled", "joint_random_crop_flip",
-           "labeled_eval_dataset", "labeled_train_dataset", "one_hot"]
+           "labeled_eval_dataset", "labeled_train_dataset"]

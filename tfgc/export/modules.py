@@ -29,6 +29,7 @@ from tfgc.coding.format import (
 )
 from tfgc.data.padding import edge_pad, edge_padded_rows
 from tfgc.networks import CodecNetworks
+from tfgc.networks.semantic import one_hot_labels
 from tfgc.semantic import masks
 from tfgc.semantic.labels import IGNORE
 
@@ -231,15 +232,14 @@ class _CodecGraphs(tf.Module):
 
     def _synthesis_features(self, symbols: tf.Tensor, noise_seed: tf.Tensor,
                             label_map: tf.Tensor, latent_mask: tf.Tensor) -> tf.Tensor:
-        """`_decode`'s outputs -> G's trunk features [1, h, w, width] (float32)."""
-        one_hot = mask = None
+        """`_decode`'s outputs -> G's trunk features [1, h, w, width] (float32). An SC
+        model's label map stays uint8 train ids; F one-hot encodes it tile by tile."""
+        train_ids = mask = None
         if self.networks.mode == "sc":
-            k = self.networks.condition_channels
-            ids = tf.cast(edge_pad(label_map[..., tf.newaxis], self.networks.stride), tf.int32)
-            one_hot = tf.one_hot(tf.where(ids[..., 0] < k, ids[..., 0], -1), k)[tf.newaxis]
+            train_ids = edge_pad(label_map[..., tf.newaxis], self.networks.stride)[..., 0]
             mask = tf.cast(latent_mask, tf.float32)[tf.newaxis, ..., tf.newaxis]
         return tf.cast(self.networks.synthesis_features(symbols[tf.newaxis], noise_seed,
-                                                        one_hot, mask), tf.float32)
+                                                        train_ids, mask), tf.float32)
 
     def _synthesis_tiles(self, features: tf.Tensor):
         """G's upsampling tiles over `features` and their rows function (uint8 image rows)."""
@@ -464,8 +464,7 @@ class SelectiveStockModule(_SelectiveCompress, StockModule):
                               k, "the image of the symbols (latent times stride)")
             + _mask_check(latent_mask, latent, "latent mask", "the latent of the symbols"),
             label_map, latent_mask)
-        ids = tf.cast(label_map, tf.int32)
-        one_hot = tf.one_hot(tf.where(ids < k, ids, -1), k)
+        one_hot = one_hot_labels(label_map, k)
         mask = tf.cast(latent_mask, tf.float32)[..., tf.newaxis]
         images = self.networks.synthesis(tf.cast(symbols, tf.int32), noise_seed, one_hot, mask)
         return {"image": to_uint8(images)}

@@ -162,15 +162,28 @@ class CodecNetworks(tf.Module):
         return self.encoder.row_tiles(rows, columns, self.tile_positions)
 
     def synthesis_features(self, symbols: tf.Tensor, noise_seed: tf.Tensor | int = 0,
-                           label_map: tf.Tensor | None = None,
+                           train_ids: tf.Tensor | None = None,
                            latent_mask: tf.Tensor | None = None) -> tf.Tensor:
-        """G's trunk for ONE image (arguments as `synthesis`, B = 1): the latent-resolution
-        features [1, h, w, width] that `synthesis_rows` upsamples tile by tile."""
+        """G's trunk for ONE image (symbols [1, h, w, C]): the latent-resolution features
+        [1, h, w, width] that `synthesis_rows` upsamples tile by tile. SC models take the
+        image's train ids [stride*h, stride*w] (not the one-hot map: F runs in tiles of
+        latent rows, `semantic_condition`) and the latent mask [1, h, w, 1]."""
         latents = self.quantizer.dequantize(symbols)
         noise = (latent_noise(latents, self.noise_channels, noise_seed)
                  if self.noise_channels else None)
-        latents, condition = self.selective_inputs(latents, label_map, latent_mask)
+        condition = None
+        if self.mode == "sc":
+            if train_ids is None:
+                raise ValueError("an SC model needs the label map")
+            latents = _masked(latents, latent_mask)
+            condition = tf.cast(self.semantic_condition(train_ids), latents.dtype)
         return self.generator.trunk(latents, noise, condition)
+
+    def semantic_condition(self, train_ids: tf.Tensor) -> tf.Tensor:
+        """SC: F of ONE image's train ids [H, W] (multiples of stride; ids >= K ignored) ->
+        [1, H/stride, W/stride, k_last], in the same tile budget as E and G."""
+        return self.semantic_features.features_in_tiles(train_ids, self.condition_channels,
+                                                        self.tile_positions)
 
     def synthesis_tiles(self, features: tf.Tensor) -> RowTiles:
         return self.generator.row_tiles(features, self.tile_positions)
@@ -181,11 +194,12 @@ class CodecNetworks(tf.Module):
             (self.generator.upsample(features[:, first:last]) + 1.0) / 2.0)
 
     def synthesis_in_tiles(self, symbols: tf.Tensor, noise_seed: tf.Tensor | int = 0,
-                           label_map: tf.Tensor | None = None,
+                           train_ids: tf.Tensor | None = None,
                            latent_mask: tf.Tensor | None = None, finish=tf.identity,
                            dtype: tf.DType = tf.float32) -> tf.Tensor:
-        """`finish(synthesis(...))[0]` for ONE image (symbols [1, h, w, C]) in one call."""
-        features = self.synthesis_features(symbols, noise_seed, label_map, latent_mask)
+        """`finish(synthesis(...))[0]` for ONE image (arguments as `synthesis_features`) in
+        one call."""
+        features = self.synthesis_features(symbols, noise_seed, train_ids, latent_mask)
         return self.synthesis_tiles(features).map(self.synthesis_rows(features, finish), dtype)
 
     def selective_inputs(self, quantized: tf.Tensor, label_map: tf.Tensor | None,
@@ -195,7 +209,12 @@ class CodecNetworks(tf.Module):
             return quantized, None
         if label_map is None:
             raise ValueError("an SC model needs the label map")
-        if latent_mask is not None:
-            quantized = quantized * tf.cast(latent_mask, quantized.dtype)
         features = self.semantic_features(label_map, training=training)
-        return quantized, tf.cast(features, quantized.dtype)
+        return _masked(quantized, latent_mask), tf.cast(features, quantized.dtype)
+
+
+def _masked(quantized: tf.Tensor, latent_mask: tf.Tensor | None) -> tf.Tensor:
+    """w_hat * m (SC: the latents not preserved are zero); no mask: all preserved."""
+    if latent_mask is None:
+        return quantized
+    return quantized * tf.cast(latent_mask, quantized.dtype)

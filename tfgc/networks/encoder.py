@@ -6,7 +6,6 @@ and no activation: its output goes straight to the quantizer.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import tensorflow as tf
@@ -28,11 +27,9 @@ class Encoder(tf.keras.Model):
         self.blocks += [Downsample(k, norm, name=f"d{k}") for k in widths[1:]]
         self.to_latent = PaddedConv(num_channels, 3, padding, name=f"c3s1_{num_channels}")
         self.norm = norm
-        # Latent rows of context each latent row needs on either side: the 7x7 conv (3 px),
-        # each 3x3 stride-2 conv (at most one input pixel past its cell: 1 + 2 + 4 + ... px)
-        # and the final 3x3 conv (one latent row).
-        self.tile_halo = math.ceil((3 + self.downsampling_factor - 1)
-                                   / self.downsampling_factor) + 1
+        # Latent rows of context each latent row needs on either side: the 7x7 conv and the
+        # stride-2 convs, then the final 3x3 conv (one latent row).
+        self.tile_halo = tiling.downsampling_halo(self.downsampling_factor) + 1
 
     def call(self, images: tf.Tensor) -> tf.Tensor:
         """images: float in [-1, 1], [B, H, W, 3] -> latents [B, H/16, W/16, C]."""

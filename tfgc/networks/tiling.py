@@ -16,6 +16,7 @@ tile is in flight at a time.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,14 @@ DEFAULT_TILE_POSITIONS = 8192
 
 # fn(first, last): the network's output for latent rows [first, last) of the image, batch 1.
 RowsFunction = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+
+def downsampling_halo(factor: int, first_pad: int = 3) -> int:
+    """Latent rows of context on either side for a c7s1 conv (`first_pad` pixels) followed by
+    3x3 stride-2 convs down to 1/`factor`: each reads at most one input row past its cell
+    (1 + 2 + ... + factor/2 = factor - 1 pixels in all), so latent row r needs pixel rows
+    factor * r - first_pad to factor * (r + 1) + first_pad + factor - 2."""
+    return math.ceil((first_pad + factor - 1) / factor)
 
 
 def tileable(*norms: str) -> bool:
