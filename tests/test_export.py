@@ -445,3 +445,35 @@ def test_files_of_the_training_workdir_decode_with_its_export(exported_codec, ex
     np.testing.assert_array_equal(exported.decompress(with_tables), expected)
     with pytest.raises(ModelMismatchError):
         codec.decompress(with_tables)
+
+
+def test_batched_stock_analysis_differs_only_at_quantization_boundaries(exported_codec,
+                                                                       exported_models):
+    """What the README says of `analysis` with N > 1: one item alone gives the symbols the
+    Python codec writes; in a batch, TF's batch-size-dependent conv kernels may move a latent
+    lying on a quantization boundary to the neighbouring symbol, and nothing else."""
+    import tensorflow as tf
+
+    from tfgc import coding
+
+    analysis = exported_models["tfgc_stock"].signatures["analysis"]
+    images = np.stack([photo(48, 64, seed) for seed in range(3)])
+    alone = np.stack([analysis(image=tf.constant(images[i:i + 1]))["symbols"].numpy()[0]
+                      for i in range(3)])
+    for image, symbols in zip(images, alone):
+        written, _ = coding.decode_symbols(
+            exported_codec.compress(image), fingerprint=exported_codec.fingerprint,
+            decoder_fingerprint=exported_codec.decoder_fingerprint,
+            model_tables=exported_codec.model_tables)
+        np.testing.assert_array_equal(symbols, np.asarray(written))
+    batched = analysis(image=tf.constant(images))["symbols"].numpy()
+    assert batched.shape == alone.shape and batched.dtype == np.uint8
+    flipped = batched != alone
+    assert np.abs(batched.astype(int) - alone).max() <= 1
+    networks = exported_codec.networks
+    latents = networks.encoder(tf.constant(images, tf.float32) / 127.5 - 1.0).numpy()
+    centers = np.asarray(networks.quantizer.centers_list)
+    boundaries = (centers[1:] + centers[:-1]) / 2
+    to_boundary = np.abs(latents[..., None] - boundaries).min(-1)
+    # Float rounding moves latents by ~1e-6 (batched kernels); a flip anywhere else is a bug.
+    assert (to_boundary[flipped] < 1e-4).all(), to_boundary[flipped]
