@@ -142,8 +142,9 @@ def test_cli_compress_and_evaluate_optimize(workdir, tmp_path):
     from tfgc.latent_search.gc import DEFAULT_LOSS
 
     Image.fromarray(photo(32, 48, seed=8)).save(tmp_path / "a.png")
-    result = _cli("compress", str(tmp_path / "a.png"), "-o", str(tmp_path / "a.tfgc"),
-                  "--model", workdir, "--optimize", "2", "--optimize-loss", "l1+0.1*bpp")
+    # `--optimize` right before the image: the default steps, and the image stays an input
+    result = _cli("compress", "--optimize", str(tmp_path / "a.png"), "-o",
+                  str(tmp_path / "a.tfgc"), "--model", workdir, "--optimize-loss", "l1+0.1*bpp")
     assert result.returncode == 0, result.stderr[-2000:]
     result = _cli("decompress", str(tmp_path / "a.tfgc"), "-o", str(tmp_path / "a.png.png"),
                   "--model", workdir)
@@ -154,8 +155,8 @@ def test_cli_compress_and_evaluate_optimize(workdir, tmp_path):
     assert result.returncode == 2 and "0 or more" in result.stderr
     assert DEFAULT_LOSS in " ".join(_cli("compress", "--help").stdout.split())
 
-    result = _cli("evaluate", "--model", workdir, "--images", str(tmp_path / "a.png"),
-                  "--out", str(tmp_path / "eval"), "--optimize", "2", "--baselines", "jpeg",
+    result = _cli("evaluate", "--model", workdir, "--optimize", "2", "--images",
+                  str(tmp_path / "a.png"), "--out", str(tmp_path / "eval"), "--baselines", "jpeg",
                   "--nr-metrics", "none", "--crops", "0", "--quiet")
     assert result.returncode == 0, result.stderr[-2000:]
     results = (tmp_path / "eval" / "results.md").read_text()
@@ -173,6 +174,28 @@ def test_optimize_without_a_number_uses_the_measured_default():
     assert parse(["compress", "a.png", "-o", "o"]).optimize == 0
     assert parse(["evaluate", "--images", "i", "--out", "o", "--optimize"]).optimize == \
         DEFAULT_STEPS
+    # Followed by something other than a whole number, the flag takes no value (#11's contract
+    # `compress --optimize IMG -o OUT`): the word stays an input.
+    for argv in (["compress", "--optimize", "a.png", "-o", "o"],
+                 ["compress", "--optimize", "a.png", "7", "-o", "o"]):
+        args = parse(argv)
+        assert args.optimize == DEFAULT_STEPS and args.inputs == argv[2:-2]
+    assert parse(["compress", "--optimize", "4", "a.png", "-o", "o"]).inputs == ["a.png"]
+    assert parse(["compress", "--optimize=0", "a.png", "-o", "o"]).optimize == 0
+    assert parse(["evaluate", "--optimize", "--images", "i", "--out", "o"]).optimize == \
+        DEFAULT_STEPS
+    with pytest.raises(SystemExit):  # evaluate takes no positional: a clear usage error
+        parse(["evaluate", "--optimize", "ten", "--images", "i", "--out", "o"])
+
+
+def test_cli_compress_optimize_before_the_image(tmp_path):
+    """Through `python -m tfgc`: `--optimize IMG` no longer reads IMG as STEPS (it stops at the
+    model here, after the arguments were accepted)."""
+    Image.fromarray(photo(16, 16)).save(tmp_path / "a.png")
+    result = _cli("compress", "--optimize", str(tmp_path / "a.png"), "-o", str(tmp_path),
+                  "--model", str(tmp_path / "no-model"))
+    assert result.returncode == 1 and "no-model" in result.stderr, result.stderr
+    assert "whole number" not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_cli_refuses_a_bad_loss_before_loading_the_model(tmp_path):

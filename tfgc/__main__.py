@@ -13,9 +13,10 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     from tfgc.bulk import cli as bulk_command
     from tfgc.cli import codec_commands, demo, reverse_command, sample_command
+    from tfgc.cli.arguments import ArgumentParser
     from tfgc.evaluation import cli as evaluate_command
 
-    parser = argparse.ArgumentParser(prog="tfgc",
+    parser = ArgumentParser(prog="tfgc",
                                      description="GAN-based extreme image compression.")
     verbose_help = "also show TensorFlow's log (hidden by default)"
     parser.add_argument("-v", "--verbose", action="store_true", help=verbose_help)

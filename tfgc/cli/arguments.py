@@ -6,7 +6,8 @@ Light on purpose (argparse only): the dispatcher imports it to build --help.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 
 MODEL_PATHS = "a training workdir, an export folder or a SavedModel"
 
@@ -30,6 +31,47 @@ def whole_number(minimum: int = 0) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, plus options with an optional whole-number value that take the next word only
+    when it is one (`compress --optimize IMG -o OUT` is IMG with the option's default, not
+    STEPS=IMG). The dispatcher uses it; its subcommands inherit it."""
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace=None):
+        args = list(sys.argv[1:] if args is None else args)
+        flags = {flag: action for action in self._actions
+                 if isinstance(action, _OptionalWholeNumber) for flag in action.option_strings}
+        for i, word in enumerate(args[:-1]):
+            if word == "--":
+                break
+            following = args[i + 1]
+            if word in flags and not following.startswith("-") and not _is_integer(following):
+                args[i] = f"{word}={flags[word].const}"
+        return super().parse_known_args(args, namespace)
+
+
+class _OptionalWholeNumber(argparse.Action):
+    """`--flag [N]`: N (a whole number) or, without one, `const`; see `ArgumentParser`."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+
+
+def _is_integer(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def add_optional_whole_number(parser: argparse.ArgumentParser, flag: str, *, default: int,
+                              const: int, metavar: str, help: str) -> None:
+    """`flag [N]`: N >= 0 if the next word is a whole number, else `const`; absent: `default`.
+    Needs a `tfgc.cli.arguments.ArgumentParser` to leave a following path alone."""
+    parser.add_argument(flag, action=_OptionalWholeNumber, type=whole_number(), nargs="?",
+                        default=default, const=const, metavar=metavar, help=help)
 
 
 def names(allowed: tuple[str, ...], what: str, allow_none: bool = False,

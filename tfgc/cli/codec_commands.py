@@ -9,7 +9,7 @@ import sys
 
 from tqdm import tqdm
 
-from tfgc.cli.arguments import add_model_option, whole_number
+from tfgc.cli.arguments import add_model_option, add_optional_whole_number
 from tfgc.cli.batch import FileBatch, shown_unless
 from tfgc.cli.files import check_output, expand_inputs, os_error_message, output_path
 from tfgc.coding.format import DEFAULT_MAX_PIXELS
@@ -26,11 +26,11 @@ def register(subparsers) -> None:
                    help="output folder (or a .tfgc file name for a single input)")
     add_model_option(p)
     p.add_argument("--noise-seed", type=int, default=0, help="seed of the generator's noise")
-    p.add_argument("--optimize", type=whole_number(), default=0, nargs="?",
-                   const=optimize.DEFAULT_STEPS, metavar="STEPS",
-                   help="optimise each image's symbols for the decoder for up to STEPS "
-                        "gradient steps (slower encode, better picture, same decoder; without "
-                        f"a number {optimize.DEFAULT_STEPS}; default 0: plain)")
+    add_optional_whole_number(
+        p, "--optimize", default=0, const=optimize.DEFAULT_STEPS, metavar="STEPS",
+        help="optimise each image's symbols for the decoder for up to STEPS gradient steps "
+             "(slower encode, better picture, same decoder; without a number "
+             f"{optimize.DEFAULT_STEPS}, also right before an image path; default 0: plain)")
     p.add_argument("--optimize-loss", default=None, metavar="SPEC",
                    help="what --optimize minimises, a weighted sum of mse, l1, ssim, ms_ssim "
                         f"and bpp (default: {optimize.DEFAULT_LOSS})")

@@ -9,7 +9,13 @@ import argparse
 import os
 import sys
 
-from tfgc.cli.arguments import add_model_option, bpp_factors, names, whole_number
+from tfgc.cli.arguments import (
+    add_model_option,
+    add_optional_whole_number,
+    bpp_factors,
+    names,
+    whole_number,
+)
 from tfgc.latent_search import settings as optimize
 
 BASELINE_NAMES = ("jpeg", "webp", "avif", "heic", "jpeg2000")
@@ -47,11 +53,10 @@ def register(subparsers) -> None:
                         help="write side-by-side crops for the first N images (default: 3)")
     parser.add_argument("--limit", type=whole_number(), default=None, metavar="N",
                         help="evaluate only the first N images (sorted by path)")
-    parser.add_argument("--optimize", type=whole_number(), default=0, nargs="?",
-                        const=optimize.DEFAULT_STEPS, metavar="STEPS",
-                        help="encode with up to STEPS steps of latent optimisation (as "
-                             f"compress --optimize; without a number {optimize.DEFAULT_STEPS}; "
-                             "default 0: plain encoding)")
+    add_optional_whole_number(
+        parser, "--optimize", default=0, const=optimize.DEFAULT_STEPS, metavar="STEPS",
+        help="encode with up to STEPS steps of latent optimisation (as compress --optimize; "
+             f"without a number {optimize.DEFAULT_STEPS}; default 0: plain encoding)")
     parser.add_argument("--no-resume", action="store_true",
                         help="recompute every image even if per_image/ has its results")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
