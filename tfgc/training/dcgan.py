@@ -1,8 +1,10 @@
-"""Training a small unconditional GAN (DCGAN networks) on random crops of a photo folder: the
-generator that GAN-reversal compression inverts.
+"""Training a small unconditional GAN (DCGAN networks) on random crops of a photo folder, or on
+procedural street scenes (a narrow domain a small generator can cover): the generator that
+GAN-reversal compression inverts.
 
     python -m tfgc.training.dcgan --images PHOTOS_DIR --out generators/photos64 \
         --steps 3000 [--loss non_saturating|wgan_gp|...] [--image-size 64]
+    python -m tfgc.training.dcgan --scenes 8000 --out generators/scenes64 --max-minutes 20
 
 The result is a generator SavedModel (see `tfgc.reversal.generators.save_generator`).
 """
@@ -93,13 +95,50 @@ def crop_dataset(folder: str, image_size: int, batch_size: int, scale_to: int,
             .batch(batch_size).prefetch(2))
 
 
+def scene_dataset(num_scenes: int, image_size: int, batch_size: int,
+                  seed: int = 0) -> tf.data.Dataset:
+    """Endless shuffled batches (with flips) of `num_scenes` square procedural street scenes,
+    scene i drawn from (seed, i) as `tfgc.semantic.scenes.generate_scene` does."""
+    from tfgc.semantic.scenes import generate_scene
+
+    if num_scenes < 1:
+        raise SystemExit(f"--scenes must be 1 or more, got {num_scenes}")
+    scenes = np.stack([generate_scene(image_size, image_size, (seed, i)).image
+                       for i in range(num_scenes)])
+    return (tf.data.Dataset.from_tensor_slices(scenes)
+            .shuffle(min(num_scenes, 10_000), seed=seed).repeat()
+            .map(lambda x: tf.image.random_flip_left_right(tf.cast(x, tf.float32) / 127.5 - 1.0,
+                                                           seed=seed))
+            .batch(batch_size).prefetch(2))
+
+
+class _Budget(tf.keras.callbacks.Callback):
+    """Stops training after `steps` steps or once `minutes` of wall time have passed."""
+
+    def __init__(self, steps: int, minutes: float | None):
+        super().__init__()
+        self.max_steps, self.steps = steps, 0
+        self.deadline = None if minutes is None else time.time() + 60 * minutes
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.steps >= self.max_steps or (self.deadline and time.time() > self.deadline):
+            self.model.stop_training = True
+
+
 def main(argv: list[str] | None = None) -> int:
     from tfgc.reversal.generators import save_generator
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", required=True)
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument("--images", help="a folder of photos: random crops of them")
+    data.add_argument("--scenes", type=int, metavar="N",
+                      help="N procedural street scenes of the image size (tfgc.semantic.scenes; "
+                           "scene i from (--seed, i))")
     parser.add_argument("--out", required=True)
     parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="stop earlier once this much wall time has passed")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--scale-to", type=int, default=128,
                         help="photos are resized to this shorter side before cropping")
@@ -118,13 +157,24 @@ def main(argv: list[str] | None = None) -> int:
     gan = ImageGAN(generator, critic, args.loss, args.d_steps)
     gan.compile(tf.keras.optimizers.Adam(args.lr, 0.5, 0.999),
                 tf.keras.optimizers.Adam(args.lr, 0.5, 0.999))
-    data = crop_dataset(args.images, args.image_size, args.batch_size, args.scale_to, args.seed)
+    if args.scenes:
+        data = scene_dataset(args.scenes, args.image_size, args.batch_size, args.seed)
+        source = f"{args.scenes} procedural street scenes (seed {args.seed})"
+    else:
+        data = crop_dataset(args.images, args.image_size, args.batch_size, args.scale_to,
+                            args.seed)
+        source = os.path.basename(os.path.normpath(args.images))
+    budget = _Budget(args.steps, args.max_minutes)
+    interval = min(args.steps, 100)  # one log line per `interval` steps
     start = time.time()
-    history = gan.fit(data, steps_per_epoch=args.steps, epochs=1, verbose=2)
+    history = gan.fit(data, steps_per_epoch=interval, epochs=-(-args.steps // interval),
+                      verbose=2, callbacks=[budget])
     minutes = (time.time() - start) / 60
     info = {"kind": "dcgan", **generator.get_config(), "prior": "uniform",
-            "training": {**{k: v for k, v in vars(args).items() if k not in ("out", "images")},
-                         "data": os.path.basename(os.path.normpath(args.images)),
+            "training": {**{k: v for k, v in vars(args).items()
+                            if k not in ("out", "images", "scenes", "max_minutes")
+                            and not (k == "scale_to" and args.scenes)},
+                         "steps": budget.steps, "data": source,
                          "minutes": round(minutes, 1),
                          "final_losses": {k: float(v[-1]) for k, v in history.history.items()}}}
     save_generator(generator, args.out, info)
