@@ -16,6 +16,7 @@ _EXPORTS = {
     "compress_reversal": "api", "decompress_reversal": "api",
     "is_reversal_file": "fileformat",
     "ReversibleGenerator": "generators", "from_keras": "generators",
+    "from_code_prior": "generators",
     "load_generator": "generators",
     "ReversalResult": "reverse", "Reverser": "reverse",
     "ReversalSettings": "settings",

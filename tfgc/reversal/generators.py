@@ -84,6 +84,30 @@ def from_keras(model: tf.keras.Model, latent_shape: Sequence[int],
                                name or model.name)
 
 
+def from_code_prior(networks, prior: tf.keras.Model, model_fingerprint: bytes,
+                    noise_seed: int = 0) -> ReversibleGenerator:
+    """A GC model's G after a learned prior over its codes (`tfgc.prior`): z [latent_dim] ->
+    the prior's code -> nearest centers (gradients through the quantiser's soft assignment)
+    -> G. An unconditional generator of images the code's size times the stride, whose z a
+    reversal file stores: a whole image in a few hundred bits."""
+    from tfgc.layers.noise import latent_noise
+
+    latent_shape = (int(prior.latent_dim),)
+
+    def generate(z):
+        quantized, _ = networks.quantizer(prior(tf.cast(z, tf.float32), training=False))
+        noise = (latent_noise(quantized, networks.noise_channels, noise_seed)
+                 if networks.noise_channels else None)
+        return (networks.generator(quantized, noise, None, training=False) + 1.0) / 2.0
+
+    h, w, _ = prior.code_shape
+    description = json.dumps([list(latent_shape), "code prior", model_fingerprint.hex(),
+                              noise_seed])
+    return ReversibleGenerator(generate, latent_shape, (h * networks.stride, w * networks.stride),
+                               (-1.0, 1.0), weights_fingerprint(prior.weights, description),
+                               f"{prior.name} + G {model_fingerprint.hex()[:8]}")
+
+
 class _GeneratorModule(tf.Module):
     """generate (z -> image) and decompress (`.tfgz` files -> images, stock TF ops only)."""
 
@@ -174,10 +198,13 @@ def _card(info: dict) -> str:
              "SavedModel's `decompress` signature (stock TF ops, no tensorflow_compression; "
              "range-coded files only)"]
     if training:
+        data = (f"{training.get('image_size')}-px random crops of photos scaled to a "
+                f"{training.get('scale_to')}-px shorter side ({training.get('data')})"
+                if "scale_to" in training else
+                f"{training.get('data')}, {training.get('image_size')} px square")
         lines += [f"- trained: {training.get('steps')} steps, batch {training.get('batch_size')},"
-                  f" {training.get('loss')} loss, {training.get('minutes')} min on CPU, on "
-                  f"{training.get('image_size')}-px random crops of photos scaled to a "
-                  f"{training.get('scale_to')}-px shorter side ({training.get('data')})",
+                  f" {training.get('loss')} loss, {training.get('minutes')} min on CPU "
+                  f"(wall), on {data}",
                   f"- final losses: {training.get('final_losses')}"]
     return "\n".join(lines) + "\n"
 
