@@ -41,7 +41,7 @@ def test_reversal_recovers_the_generators_own_samples(tiny_generator):
     from tfgc.reversal import ReversalSettings, compress_reversal, decompress_reversal
 
     image = _sample(tiny_generator, 123)
-    settings = ReversalSettings(steps=120, restarts=3, finetune_steps=20)
+    settings = ReversalSettings(steps=120, restarts=3, finetune_steps=20, prune_after=0)
     data, result = compress_reversal(tiny_generator, image, settings)
     pixels = decompress_reversal(data, tiny_generator)
     np.testing.assert_array_equal(pixels, result.reconstruction)
@@ -49,6 +49,24 @@ def test_reversal_recovers_the_generators_own_samples(tiny_generator):
     # Restarts: the stored code is the restart whose quantised picture is best.
     assert result.restart_losses.shape == (3,)
     assert result.loss == pytest.approx(float(result.restart_losses.min()))
+    assert result.steps <= 120 and result.finetune_steps == 20
+
+
+def test_pruned_restarts_continue_the_best_one(tiny_generator):
+    from tfgc.reversal import ReversalSettings, Reverser
+
+    image = _sample(tiny_generator, 124)
+    pruned = Reverser(tiny_generator, ReversalSettings(steps=40, restarts=3, prune_after=10,
+                                                      finetune_steps=5, patience=0))
+    calls = []
+    result = pruned.reverse(image, progress=lambda step, loss: calls.append((step, loss.shape)))
+    # 3 restarts for 10 steps, then one: the steps count on across the two phases
+    assert [step for step, _ in calls] == list(range(1, 41))
+    assert {shape for step, shape in calls if step <= 10} == {(3,)}
+    assert {shape for step, shape in calls if step > 10} == {(1,)}
+    assert result.steps == 40 and result.restart_losses.shape == (3,)
+    # the restart that went on was the best at the pruning point, and went on improving
+    assert result.continuous_loss <= float(result.restart_losses.min())
 
 
 @pytest.mark.parametrize("coder", ["range", "bzip2"])
@@ -137,7 +155,8 @@ def test_train_a_generator_then_reverse_and_decompress_through_the_cli(tmp_path)
     out = tmp_path / "out"
     result = _cli("reverse", str(tmp_path / "seen.png"), str(tmp_path / "wrong_size.png"),
                   "--generator", str(generator_dir), "-o", str(out), "--steps", "60",
-                  "--restarts", "2", "--finetune-steps", "10")
+                  "--restarts", "2", "--finetune-steps", "10", "--prune-after", "20",
+                  "--patience", "10", "--tolerance", "0.001")
     assert result.returncode == 1  # the wrong-sized image fails, the other is written
     assert "wrong_size.png" in result.stderr and "16x16" in result.stderr
     assert "Traceback" not in result.stderr
@@ -151,6 +170,21 @@ def test_train_a_generator_then_reverse_and_decompress_through_the_cli(tmp_path)
     np.testing.assert_array_equal(decoded, decompress_reversal(data, generator))
     result = _cli("decompress", str(out / "seen.tfgz"), "-o", str(tmp_path / "x.png"))
     assert result.returncode == 1 and "--generator" in result.stderr
+
+
+@pytest.mark.slow
+def test_train_a_generator_on_procedural_scenes_within_a_time_budget(tmp_path):
+    from tfgc.reversal import load_generator
+
+    out = tmp_path / "scenes"
+    result = _cli("--scenes", "3", "--out", str(out), "--steps", "50", "--max-minutes", "0",
+                  "--image-size", "16", "--latent-dim", "8", "--width", "8", "--batch-size", "2",
+                  module="tfgc.training.dcgan")
+    assert result.returncode == 0, result.stderr[-2000:]
+    card = (out / "assets.extra" / "model_card.md").read_text()
+    assert "trained: 1 steps" in card  # --max-minutes 0: stops after the first step
+    assert "3 procedural street scenes (seed 0), 16 px square" in card
+    assert load_generator(str(out)).image_shape == (16, 16)
 
 
 def test_code_prior_trains_and_samples_the_code_shape(codec):
@@ -178,6 +212,26 @@ def test_code_prior_trains_and_samples_the_code_shape(codec):
     assert samples.shape == (3, *symbols.shape[1:])
     assert samples.min() >= 0 and samples.max() < networks.num_centers
     assert networks.synthesis(tf.constant(samples)).shape == (3, 64, 64, 3)
+
+    # Prior and G composed: an unconditional generator that reversal inverts (issue 11 part 3).
+    from tfgc.reversal import (
+        ReversalSettings,
+        compress_reversal,
+        decompress_reversal,
+        from_code_prior,
+    )
+
+    composed = from_code_prior(networks, generator, codec.fingerprint)
+    assert composed.image_shape == (64, 64) and composed.latent_shape == (8,)
+    image = np.round(composed(composed.sample_latents(1, 5))[0].numpy() * 255).astype(np.uint8)
+    np.testing.assert_allclose(  # the decoded prior sample, as `tfgc sample` draws it
+        image / 255.0, networks.synthesis(networks.quantizer.symbols(
+            generator(composed.sample_latents(1, 5))))[0].numpy(), atol=0.5 / 255)
+    settings = ReversalSettings(steps=6, restarts=2, finetune_steps=2)
+    data, result = compress_reversal(composed, image, settings)
+    assert result.loss <= result.restart_losses.max()
+    np.testing.assert_array_equal(decompress_reversal(data, composed), result.reconstruction)
+    assert from_code_prior(networks, generator, b"\0" * 16).fingerprint != composed.fingerprint
 
 
 @pytest.mark.slow

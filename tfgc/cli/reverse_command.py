@@ -36,9 +36,15 @@ def register(subparsers) -> None:
     p.add_argument("--learning-rate", type=float, default=d.learning_rate)
     p.add_argument("--clipping", choices=CLIPPING, default=d.clipping,
                    help=f"keeping z in the prior's range ({d.clipping})")
+    p.add_argument("--prune-after", type=int, default=d.prune_after, metavar="STEPS",
+                   help="after this many steps only the best restart goes on (cheaper steps); "
+                        f"0: all restarts to the end ({d.prune_after})")
     p.add_argument("--patience", type=int, default=d.patience,
                    help=f"stop after this many steps without improvement, 0: never "
                         f"({d.patience})")
+    p.add_argument("--tolerance", type=float, default=d.tolerance,
+                   help="an improvement counts for --patience when it beats the best by this "
+                        f"fraction ({d.tolerance})")
     p.add_argument("--quantization", default=d.quantization,
                    help="a step (0.1), 'ternary' ({-1, 0, 1}) or 'bpp:X' (finest step that "
                         f"fits X bits per pixel) (default {d.quantization})")
@@ -62,6 +68,7 @@ def run_reverse(args: argparse.Namespace) -> int:
     settings = ReversalSettings(
         loss=args.loss, steps=args.steps, learning_rate=args.learning_rate,
         restarts=args.restarts, clipping=args.clipping, patience=args.patience,
+        tolerance=args.tolerance, prune_after=args.prune_after,
         quantization=args.quantization, finetune_steps=args.finetune_steps, coder=args.coder,
         seed=args.seed)
     generator = load_generator(args.generator)

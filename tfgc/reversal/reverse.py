@@ -4,13 +4,15 @@
    optionally an encoder's guess) are optimised together with Adam under a cosine step-size
    schedule, each clipped to the prior's range after every step ("clip"), resampled there where
    they leave it ("stochastic", Lipton & Tripathi's stochastic clipping), or left free ("none").
-   Each restart keeps its best iterate; a restart that stops improving for `patience` steps
-   stops the search early.
+   Each restart keeps its best iterate. After `prune_after` steps only the restart with the
+   lowest loss so far goes on (one image's batch instead of `restarts`: ~2.7x cheaper per step
+   at 128x128); the search stops early once `patience` steps in a row improved the best by
+   less than `tolerance` (a fraction of it).
 2. Quantisation: z is rounded to a grid of `step` (0.1 in the seed), to {-1, 0, 1} ("ternary"),
    or to the finest step of `STEPS_FOR_TARGET` whose file fits `target_bpp`.
-3. A quantisation-aware phase continues from each restart's best z with the rounding in the
-   forward pass (straight-through), so the quantised z that gets stored is what was optimised;
-   the restart whose quantised reconstruction has the lowest loss wins.
+3. A quantisation-aware phase continues from each remaining restart's best z with the rounding
+   in the forward pass (straight-through), so the quantised z that gets stored is what was
+   optimised; the restart whose quantised reconstruction has the lowest loss wins.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ class ReversalResult:
     reconstruction: np.ndarray  # uint8 [H, W, 3] of the quantised z
     loss: float  # of the quantised z
     continuous_loss: float  # of the best continuous z, before quantisation
-    restart_losses: np.ndarray  # [restarts] quantised loss per restart
+    restart_losses: np.ndarray  # [restarts] loss per restart when they were compared
     steps: int  # search steps made (early stopping may cut them)
+    finetune_steps: int  # quantisation-aware steps made
 
 
 def _check_image(generator: ReversibleGenerator, pixels: np.ndarray) -> None:
@@ -118,9 +121,21 @@ class Reverser:
         starts = self.generator.sample_latents(s.restarts, s.seed).numpy()
         if initial_z is not None:
             starts[0] = np.asarray(initial_z, np.float32).reshape(starts[0].shape)
-        targets = tf.repeat(target, s.restarts, axis=0)
-        found = self._search.run(starts, (targets,), SearchSettings(
-            s.steps, s.learning_rate, patience=s.patience), progress)
+        search = SearchSettings(s.steps, s.learning_rate, patience=s.patience,
+                                tolerance=s.tolerance)
+        if 0 < s.prune_after < s.steps and s.restarts > 1:
+            explored = self._search.run(
+                starts, (tf.repeat(target, s.restarts, axis=0),),
+                SearchSettings(s.prune_after, s.learning_rate, schedule="constant"), progress)
+            restart_losses, best = explored.loss, explored.best_item
+            starts, targets = explored.latent[best:best + 1], target
+            offset = s.prune_after
+            search = SearchSettings(s.steps - offset, s.learning_rate, patience=s.patience,
+                                    tolerance=s.tolerance)
+        else:
+            targets, offset, restart_losses = tf.repeat(target, s.restarts, axis=0), 0, None
+        found = self._search.run(starts, (targets,), search, progress and (
+            lambda step, loss: progress(offset + step, loss)))
         step = self._choose_step(found.latent[found.best_item], pixels.shape[0] * pixels.shape[1])
         tuned = self._finetune.run(found.latent, (targets, tf.constant(step, tf.float32)),
                                    SearchSettings(s.finetune_steps, s.finetune_learning_rate))
@@ -130,4 +145,6 @@ class Reverser:
             (1, *self.generator.latent_shape))))[0]
         reconstruction = tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255), tf.uint8)
         return ReversalResult(code, reconstruction.numpy(), float(tuned.loss[best]),
-                              float(found.loss[found.best_item]), tuned.loss, found.steps)
+                              float(found.loss[found.best_item]),
+                              tuned.loss if restart_losses is None else restart_losses,
+                              offset + found.steps, tuned.steps)

@@ -19,6 +19,8 @@ class ReversalSettings:
     restarts: int = 4
     clipping: str = "clip"
     patience: int = 60
+    tolerance: float = 0.0  # an improvement counts when it beats the best by this fraction
+    prune_after: int = 50  # then only the best restart goes on; 0: all restarts to the end
     quantization: str = "0.1"  # a step, "ternary", or "bpp:X" (finest step within X bpp)
     finetune_steps: int = 60
     finetune_learning_rate: float = 0.02
@@ -30,6 +32,8 @@ class ReversalSettings:
             raise ConfigError(f"unknown clipping {self.clipping!r}; choose from {CLIPPING}")
         if self.restarts < 1:
             raise ConfigError(f"restarts must be >= 1, got {self.restarts}")
+        if self.prune_after < 0:
+            raise ConfigError(f"prune_after must be >= 0, got {self.prune_after}")
         parse_quantization(self.quantization)
 
 
