@@ -1,13 +1,22 @@
 """The seed paper's Table 1 protocol on our generator: GAN reversal against PNG, k-means
 (K = 2, 4) + lossless coding, and JPEG at quality 10 and 1.
 
-"seen" images are the generator's own samples (z from the prior); "unseen" are crops the
-generator never saw (centre crops of a held-out folder, scaled like the training crops).
+"seen" images are the generator's own samples (z from the prior); "unseen" are images the
+generator never saw: centre crops of a held-out photo folder (scaled like the training crops),
+or procedural street scenes drawn from a seed the training did not use (for a generator trained
+with `python -m tfgc.training.dcgan --scenes N`, which draws scenes (seed, 0..N-1)).
 Columns: bpp, compression ratio against PNG, PSNR, MSE, SSIM (means over images), and
 seconds per image for reversal. Writes results.json / results.md and a figure of examples.
 
     python bench/reversal_table1.py --generator runs/gen64 --unseen KODAK_DIR \
         --out bench/results/reversal_table1 [--count 8] [--steps 300] [--restarts 4]
+    python bench/reversal_table1.py --generator runs/scenes64 --unseen-scenes 8 \
+        --out bench/results/reversal_table1_scenes64
+    python bench/reversal_table1.py --model MODEL --prior PRIOR --unseen KODAK_DIR --scale-to 0 \
+        --out bench/results/reversal_table1_prior   # a GC model's G after a code prior
+
+With --scale-to 0 unseen images are only centre-cropped (full size: the Kodak images are 768x512,
+a prior + G generator of the same size reverses them whole).
 """
 
 from __future__ import annotations
@@ -72,44 +81,84 @@ def quality(original: np.ndarray, out: np.ndarray) -> dict:
             "ssim": ssim}
 
 
-def unseen_crops(folder: str, size: int, scale_to: int, count: int) -> list[np.ndarray]:
-    crops = []
-    for path in list_images(folder)[:count]:
+def unseen_crops(folder: str, shape: tuple[int, int], scale_to: int, count: int
+                 ) -> list[np.ndarray]:
+    """Centre crops [h, w] of the first `count` images that hold one, scaled to a shorter side
+    of `scale_to` first (0: as they are)."""
+    crops, (h, w) = [], shape
+    for path in list_images(folder):
         image = Image.fromarray(read_rgb(path))
-        factor = scale_to / min(image.size)
-        image = image.resize((round(image.width * factor), round(image.height * factor)),
-                             Image.LANCZOS)
-        top, left = (image.height - size) // 2, (image.width - size) // 2
-        crops.append(np.asarray(image)[top:top + size, left:left + size])
+        if scale_to:
+            factor = scale_to / min(image.size)
+            image = image.resize((round(image.width * factor), round(image.height * factor)),
+                                 Image.LANCZOS)
+        if image.height < h or image.width < w:
+            continue
+        top, left = (image.height - h) // 2, (image.width - w) // 2
+        crops.append(np.asarray(image)[top:top + h, left:left + w])
+        if len(crops) == count:
+            break
     return crops
+
+
+def unseen_scenes(shape: tuple[int, int], count: int, seed: int) -> list[np.ndarray]:
+    from tfgc.semantic.scenes import generate_scene
+
+    return [generate_scene(*shape, (seed, i)).image for i in range(count)]
+
+
+def prior_generator(model: str | None, prior: str):
+    """A GC model's G after a learned code prior: z -> prior -> nearest centers -> G."""
+    from tfgc.codec import load_codec
+    from tfgc.prior import load_prior
+    from tfgc.reversal import from_code_prior
+
+    codec = load_codec(model)
+    return from_code_prior(codec.networks, load_prior(
+        prior, codec.networks.quantizer.centers_list, codec.fingerprint), codec.fingerprint)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--generator", required=True)
-    parser.add_argument("--unseen", required=True, help="folder of held-out photos")
+    parser.add_argument("--generator", help="a generator SavedModel")
+    parser.add_argument("--prior", help="instead: a code prior, with --model its GC model")
+    parser.add_argument("--model", default=None, help="the GC model of --prior (default bundled)")
+    unseen = parser.add_mutually_exclusive_group(required=True)
+    unseen.add_argument("--unseen", help="folder of held-out photos")
+    unseen.add_argument("--unseen-scenes", action="store_true",
+                        help="held-out procedural street scenes (from --scene-seed)")
+    parser.add_argument("--scene-seed", type=int, default=1000,
+                        help="seed of the held-out scenes (training used --seed, default 0)")
     parser.add_argument("--scale-to", type=int, default=128,
-                        help="unseen photos are scaled to this shorter side (as in training)")
+                        help="unseen photos are scaled to this shorter side (as in training); "
+                             "0: not scaled")
     parser.add_argument("--count", type=int, default=8)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--restarts", type=int, default=4)
     parser.add_argument("--seen-loss", default="mse")
     parser.add_argument("--unseen-loss", default="ssim")
     parser.add_argument("--quantization", default="0.1")
+    parser.add_argument("--finetune-steps", type=int, default=ReversalSettings.finetune_steps)
+    parser.add_argument("--learning-rate", type=float, default=ReversalSettings.learning_rate)
     parser.add_argument("--out", default="bench/results/reversal_table1")
     args = parser.parse_args()
+    if bool(args.generator) == bool(args.prior):
+        parser.error("give --generator or --prior")
 
-    generator = load_generator(args.generator)
+    generator = (load_generator(args.generator) if args.generator
+                 else prior_generator(args.model, args.prior))
     h, w = generator.image_shape
     seen = [np.round(generator(generator.sample_latents(1, 1000 + i))[0].numpy() * 255)
             .astype(np.uint8) for i in range(args.count)]
-    sets = {"seen": (seen, args.seen_loss),
-            "unseen": (unseen_crops(args.unseen, h, args.scale_to, args.count), args.unseen_loss)}
+    unseen = (unseen_scenes((h, w), args.count, args.scene_seed) if args.unseen_scenes
+              else unseen_crops(args.unseen, (h, w), args.scale_to, args.count))
+    sets = {"seen": (seen, args.seen_loss), "unseen": (unseen, args.unseen_loss)}
     results, examples = {}, {}
     for name, (images, loss) in sets.items():
         reverser = Reverser(generator, ReversalSettings(
             loss=loss, steps=args.steps, restarts=args.restarts,
-            quantization=args.quantization))
+            quantization=args.quantization, finetune_steps=args.finetune_steps,
+            learning_rate=args.learning_rate))
         rows: dict[str, list[dict]] = {}
         for i, image in enumerate(images):
             png = png_bytes(image)
@@ -133,7 +182,7 @@ def main() -> None:
                 if method.startswith("GAN"):
                     row["seconds"] = seconds
                 rows.setdefault(method, []).append(row)
-            if i < 4:
+            if i < 4 and h * w <= 256 * 256:
                 examples.setdefault(name, []).append([o for o, _ in outputs.values()])
             ours = rows["GAN reversal (ours)"][-1]
             print(f"{name} {i}: reversal {len(data)} B, {ours['psnr']:.2f} dB, SSIM "
@@ -143,15 +192,19 @@ def main() -> None:
     os.makedirs(args.out, exist_ok=True)
     run = {"generator": generator.name, "fingerprint": generator.fingerprint.hex(),
            "image_shape": [h, w], "latent_shape": list(generator.latent_shape),
-           **{k: v for k, v in vars(args).items() if k not in ("out", "unseen", "generator")},
+           "unseen": ("procedural scenes" if args.unseen_scenes
+                      else os.path.basename(os.path.normpath(args.unseen))),
+           **{k: v for k, v in vars(args).items()
+              if k not in ("out", "unseen", "generator", "prior", "model")},
            "load_average": [round(v, 1) for v in os.getloadavg()]}
     write_text_atomic(os.path.join(args.out, "results.json"),
                       json.dumps({"run": run, "results": results}, indent=1))
     lines = ["# GAN reversal, Table 1 protocol (seed paper)", "",
              f"Generator `{generator.name}` ({h}x{w}, z {list(generator.latent_shape)}), "
              f"{args.count} images per set, reversal: {args.restarts} restarts x {args.steps} "
-             f"steps, quantisation {args.quantization}, range coder; losses: seen "
-             f"{args.seen_loss}, unseen {args.unseen_loss}. Load average {run['load_average']}.",
+             f"steps (+ {args.finetune_steps} quantisation-aware), quantisation "
+             f"{args.quantization}, range coder; losses: seen {args.seen_loss}, unseen "
+             f"{args.unseen_loss} ({run['unseen']}). Load average {run['load_average']}.",
              ""]
     for name, table in results.items():
         lines += [f"## {name}", "", "| scheme | bpp | CR | PSNR dB | MSE | SSIM | s/image |",
