@@ -63,6 +63,7 @@ class SearchResult:
     initial_loss: np.ndarray  # [B] the loss of the starting point
     history: np.ndarray  # [evaluations, B] loss of every scored iterate
     steps: int  # updates made (fewer than asked if it stopped early)
+    state: tuple[np.ndarray, np.ndarray, np.ndarray]  # (latent, m, v) after the last update
 
     @property
     def best_item(self) -> int:
@@ -101,13 +102,24 @@ class LatentSearch:
         return loss, payload, latent, m, v
 
     def run(self, initial, args: tuple = (), settings: SearchSettings = SearchSettings(10),
-            progress: Callable[[int, np.ndarray], None] | None = None) -> SearchResult:
-        """Minimises from `initial` [B, ...]; progress(step, best loss [B]) after each update."""
+            progress: Callable[[int, np.ndarray], None] | None = None,
+            resume: tuple[np.ndarray, np.ndarray, int] | None = None,
+            until: int | None = None) -> SearchResult:
+        """Minimises from `initial` [B, ...]; progress(step, best loss [B]) after each update.
+
+        until: stop after this step (of `settings.steps`, whose schedule it keeps).
+        resume: (m, v, steps done) of an earlier run's `state` to go on from, e.g. for some
+        of its items only (items are independent: the same trajectory as in the batch); the
+        schedule goes on from that step."""
         latent = tf.convert_to_tensor(initial, tf.float32)
         args = tuple(tf.convert_to_tensor(a) for a in args)
         m = v = tf.zeros_like(latent)
+        first = 0
+        if resume is not None:
+            m, v = (tf.convert_to_tensor(x, tf.float32) for x in resume[:2])
+            first = resume[2]
         best_loss = best_latent = best_payload = None
-        history, stall, steps = [], 0, 0
+        history, stall, steps = [], 0, first
 
         def keep(loss, payload, candidate) -> bool:
             nonlocal best_loss, best_latent, best_payload
@@ -125,7 +137,7 @@ class LatentSearch:
             best_payload = np.where(better.reshape(shape), payload, best_payload)
             return bool(improved.any())
 
-        for step in range(settings.steps):
+        for step in range(first, settings.steps if until is None else until):
             rate = tf.constant(settings.learning_rate_at(step), tf.float32)
             loss, payload, updated, m, v = self._step(latent, m, v, tf.constant(step, tf.int64),
                                                       rate, *args)
@@ -139,4 +151,4 @@ class LatentSearch:
                                        tf.constant(0.0), *args)
         keep(loss, payload, latent)
         return SearchResult(best_payload, best_latent, best_loss, history[0],
-                            np.stack(history), steps)
+                            np.stack(history), steps, (latent.numpy(), m.numpy(), v.numpy()))

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -123,21 +124,23 @@ class Reverser:
             starts[0] = np.asarray(initial_z, np.float32).reshape(starts[0].shape)
         search = SearchSettings(s.steps, s.learning_rate, patience=s.patience,
                                 tolerance=s.tolerance)
+        targets, resume, restart_losses = tf.repeat(target, s.restarts, axis=0), None, None
         if 0 < s.prune_after < s.steps and s.restarts > 1:
-            explored = self._search.run(
-                starts, (tf.repeat(target, s.restarts, axis=0),),
-                SearchSettings(s.prune_after, s.learning_rate, schedule="constant"), progress)
-            restart_losses, best = explored.loss, explored.best_item
-            starts, targets = explored.latent[best:best + 1], target
-            offset = s.prune_after
-            search = SearchSettings(s.steps - offset, s.learning_rate, patience=s.patience,
-                                    tolerance=s.tolerance)
-        else:
-            targets, offset, restart_losses = tf.repeat(target, s.restarts, axis=0), 0, None
-        found = self._search.run(starts, (targets,), search, progress and (
-            lambda step, loss: progress(offset + step, loss)))
-        step = self._choose_step(found.latent[found.best_item], pixels.shape[0] * pixels.shape[1])
-        tuned = self._finetune.run(found.latent, (targets, tf.constant(step, tf.float32)),
+            # All restarts for prune_after steps, then the best goes on alone along its own
+            # trajectory (its Adam moments and schedule position: as if still in the batch).
+            explored = self._search.run(starts, (targets,), dataclasses.replace(
+                search, patience=0), progress, until=s.prune_after)
+            best, (latent, m, v) = explored.best_item, explored.state
+            restart_losses, targets = explored.loss, target
+            starts, resume = latent[best:best + 1], (m[best:best + 1], v[best:best + 1],
+                                                     explored.steps)
+        found = self._search.run(starts, (targets,), search, progress, resume)
+        z, continuous = found.latent, found.loss
+        if restart_losses is not None and restart_losses[best] < found.loss[0]:
+            z, continuous = explored.latent[best:best + 1], restart_losses[best:best + 1]
+        k = int(np.argmin(continuous))
+        step = self._choose_step(z[k], pixels.shape[0] * pixels.shape[1])
+        tuned = self._finetune.run(z, (targets, tf.constant(step, tf.float32)),
                                    SearchSettings(s.finetune_steps, s.finetune_learning_rate))
         best = tuned.best_item
         code = self._code(tuned.payload[best], step)
@@ -145,6 +148,6 @@ class Reverser:
             (1, *self.generator.latent_shape))))[0]
         reconstruction = tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255), tf.uint8)
         return ReversalResult(code, reconstruction.numpy(), float(tuned.loss[best]),
-                              float(found.loss[found.best_item]),
+                              float(continuous[k]),
                               tuned.loss if restart_losses is None else restart_losses,
-                              offset + found.steps, tuned.steps)
+                              found.steps, tuned.steps)
