@@ -20,9 +20,31 @@ from tfgc.errors import ConfigError, DataError
 from tfgc.training.trainer import build_model, make_checkpoint, train
 
 
-def test_train_writes_workdir_and_resumes(config, image_folder, tmp_path, capsys):
+def _recording_train_dataset(monkeypatch) -> list[tuple[int, list[np.ndarray]]]:
+    """Makes every training dataset record the batches it delivers: [(start step, batches)],
+    one entry per dataset the trainer asked for."""
+    streams, real = [], pipeline.train_dataset
+
+    def recorded(*args, **kwargs):
+        batches: list[np.ndarray] = []
+        streams.append((kwargs.get("start_step", 0), batches))
+
+        def record(batch):
+            seen = tf.py_function(lambda b: batches.append(b.numpy()) or 0, [batch], tf.int32)
+            with tf.control_dependencies([seen]):
+                return tf.identity(batch)
+
+        return real(*args, **kwargs).map(record)
+
+    monkeypatch.setattr(pipeline, "train_dataset", recorded)
+    return streams
+
+
+def test_train_writes_workdir_and_resumes(config, image_folder, tmp_path, capsys, monkeypatch):
     workdir = str(tmp_path / "run")
     config.data.train = image_folder
+    real_train_dataset = pipeline.train_dataset
+    streams = _recording_train_dataset(monkeypatch)
     model = train(config, workdir)
     assert model.current_step() == 4
     assert int(model.d_optimizer.iterations) == 2  # GAN phase: steps 2..4
@@ -37,6 +59,18 @@ def test_train_writes_workdir_and_resumes(config, image_folder, tmp_path, capsys
     err = capsys.readouterr().err
     assert "resumed from" in err and "at step 4" in err
     assert resumed.current_step() == 6
+
+    # The data order of an uninterrupted run: each fit (warm-up 0-2, GAN 2-4, the resumed run
+    # 4-6) starts where the previous one stopped, instead of replaying the first batches.
+    assert [start for start, _ in streams] == [0, 0, 2, 4]  # the first: latent init
+    consumed = [batch for _, batches in streams[1:] for batch in batches[:2]]
+    tf.keras.utils.set_random_seed(config.seed)
+    files = pipeline.find_images(image_folder)
+    uninterrupted = list(real_train_dataset(files, config.data.crop_size, config.batch_size,
+                                            config.seed).take(6).as_numpy_iterator())
+    assert len(consumed) == 6
+    for a, b in zip(consumed, uninterrupted):
+        np.testing.assert_array_equal(a, b)
 
     # The step-4 checkpoint holds exactly the weights the first run ended with.
     fresh, _ = build_model(tiny_config())

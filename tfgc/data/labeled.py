@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import tensorflow as tf
 from PIL import Image
 
+from tfgc.data.pipeline import example_stream
 from tfgc.errors import ConfigError, DataError
 from tfgc.networks.semantic import one_hot_labels
 from tfgc.semantic import masks
@@ -144,11 +145,14 @@ def _cover(image, train_ids, instances, size: int):
     return tf.cond(scale > 1.0, resize, lambda: (image, train_ids, instances))
 
 
-def joint_random_crop_flip(image, train_ids, instances, size: int):
-    """The same random crop and left-right flip for the image and both maps."""
+def joint_random_crop_flip(image, train_ids, instances, size: int, seed: tf.Tensor):
+    """The same random crop and left-right flip for the image and both maps (stateless ops:
+    `seed` is a shape [2] integer tensor)."""
     stacked = tf.concat([tf.cast(image, tf.int32), train_ids[..., None], instances[..., None]],
                         -1)
-    stacked = tf.image.random_flip_left_right(tf.image.random_crop(stacked, [size, size, 5]))
+    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    stacked = tf.image.stateless_random_crop(stacked, [size, size, 5], crop_seed)
+    stacked = tf.image.stateless_random_flip_left_right(stacked, flip_seed)
     return tf.cast(stacked[..., :3], tf.uint8), stacked[..., 3], stacked[..., 4]
 
 
@@ -162,9 +166,10 @@ def _element(image, train_ids, num_classes, mask=None):
 
 def labeled_train_dataset(files: LabeledFiles, crop_size: int, batch_size: int, seed: int = 0,
                           cache: bool = True, shuffle_buffer: int = 256,
-                          preserve: str | None = None) -> tf.data.Dataset:
+                          preserve: str | None = None, start_step: int = 0) -> tf.data.Dataset:
     """Infinite batches of dicts: image [B, S, S, 3] in [0, 1], label_map one-hot [B, S, S, K],
-    and with `preserve` (a masks.TRAIN_MODES entry) preserve_mask [B, S, S, 1] in {0, 1}."""
+    and with `preserve` (a masks.TRAIN_MODES entry) preserve_mask [B, S, S, 1] in {0, 1}; from
+    training step `start_step` on (see `pipeline.example_stream`)."""
     if crop_size <= 0 or crop_size % 16:
         raise ConfigError(f"data.crop_size must be a positive multiple of 16, got {crop_size}")
     if batch_size <= 0:
@@ -182,18 +187,16 @@ def labeled_train_dataset(files: LabeledFiles, crop_size: int, batch_size: int, 
                 num_parallel_calls=autotune)
     if cache:
         ds = ds.cache()
-    ds = ds.shuffle(min(len(files.images), shuffle_buffer), seed=seed,
-                    reshuffle_each_iteration=True).repeat()
 
-    def augment(image, train_ids, instances):
-        image, train_ids, instances = joint_random_crop_flip(image, train_ids, instances,
-                                                             crop_size)
-        mask = (masks.random_training_mask(preserve, instances)
+    def augment(seed, element):
+        crop_seed, mask_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        image, train_ids, instances = joint_random_crop_flip(*element, crop_size, crop_seed)
+        mask = (masks.random_training_mask(preserve, instances, mask_seed)
                 if preserve is not None else None)
         return _element(image, train_ids, k, mask)
 
-    ds = ds.map(augment, num_parallel_calls=autotune).shuffle(4 * batch_size, seed=seed + 1)
-    return ds.batch(batch_size, drop_remainder=True).prefetch(autotune)
+    return example_stream(ds, len(files.images), augment, batch_size, seed, shuffle_buffer,
+                          start_step)
 
 
 def labeled_eval_dataset(files: LabeledFiles, crop_size: int, num_images: int,

@@ -79,8 +79,10 @@ def _cover(image: tf.Tensor, size: int) -> tf.Tensor:
 
 
 def train_dataset(files: ImageFiles, crop_size: int, batch_size: int, seed: int = 0,
-                  cache: bool = True, shuffle_buffer: int = 256) -> tf.data.Dataset:
-    """Infinite batches of random crops, float32 [B, crop, crop, 3] in [0, 1]."""
+                  cache: bool = True, shuffle_buffer: int = 256,
+                  start_step: int = 0) -> tf.data.Dataset:
+    """Infinite batches of random crops, float32 [B, crop, crop, 3] in [0, 1], from training
+    step `start_step` on (see `example_stream`)."""
     if crop_size <= 0 or crop_size % 16:
         raise ConfigError(f"data.crop_size must be a positive multiple of 16, got {crop_size}")
     if batch_size <= 0:
@@ -92,17 +94,33 @@ def train_dataset(files: ImageFiles, crop_size: int, batch_size: int, seed: int 
     ds = ds.map(lambda im: _cover(im, crop_size), num_parallel_calls=autotune)
     if cache:
         ds = ds.cache()
-    ds = ds.shuffle(min(len(files.paths), shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.repeat()
 
-    def augment(image):
-        crop = tf.image.random_crop(image, [crop_size, crop_size, 3])
-        crop = tf.image.random_flip_left_right(crop)
+    def augment(seed, image):
+        crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        crop = tf.image.stateless_random_crop(image, [crop_size, crop_size, 3], crop_seed)
+        crop = tf.image.stateless_random_flip_left_right(crop, flip_seed)
         return tf.cast(crop, tf.float32) / 255.0
 
-    ds = ds.map(augment, num_parallel_calls=autotune)
-    ds = ds.shuffle(4 * batch_size, seed=seed + 1)
-    return ds.batch(batch_size, drop_remainder=True).prefetch(autotune)
+    return example_stream(ds, len(files.paths), augment, batch_size, seed, shuffle_buffer,
+                          start_step)
+
+
+def example_stream(images: tf.data.Dataset, count: int, augment, batch_size: int, seed: int,
+                   shuffle_buffer: int, start_step: int) -> tf.data.Dataset:
+    """Batches of `augment(example_seed, image)` over endless reshuffled epochs of `images`
+    (`count` of them), positioned at training step `start_step`.
+
+    Example i of the stream is a function of (seed, i) alone: the epoch orders come from
+    seeded shuffles, and each example's random crop from stateless ops keyed by (seed, i). So
+    every `fit` (a phase switch, a run resumed in a new process) continues the stream where
+    the previous step left it, rather than replaying its first batches.
+    """
+    ds = images.shuffle(min(count, shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.repeat().shuffle(4 * batch_size, seed=seed + 1)
+    ds = ds.enumerate().skip(start_step * batch_size)
+    ds = ds.map(lambda i, image: augment(tf.stack([tf.cast(seed, tf.int64), i]), image),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def eval_dataset(files: ImageFiles, crop_size: int, num_images: int) -> tf.data.Dataset:

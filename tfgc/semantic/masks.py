@@ -18,25 +18,26 @@ TRAIN_MODES = ("ri", "rb", "all_synthesised")
 INSTANCE_FRACTION = 0.25
 
 
-def random_instance_mask(instances: tf.Tensor, fraction: float = INSTANCE_FRACTION
-                         ) -> tf.Tensor:
-    """[H, W] instance ids -> float [H, W, 1]: ceil(fraction * n) of the n instances kept."""
+def random_instance_mask(instances: tf.Tensor, seed: tf.Tensor,
+                         fraction: float = INSTANCE_FRACTION) -> tf.Tensor:
+    """[H, W] instance ids -> float [H, W, 1]: ceil(fraction * n) of the n instances kept.
+    `seed` (shape [2] integers) makes the draw a function of the seed (stateless ops)."""
     ids, _ = tf.unique(tf.reshape(instances, [-1]))
     n = tf.size(ids)
     keep = tf.cast(tf.math.ceil(fraction * tf.cast(n, tf.float32)), tf.int32)
-    chosen = tf.random.shuffle(ids)[:keep]
+    chosen = tf.random.experimental.stateless_shuffle(ids, seed)[:keep]
     hit = tf.reduce_any(tf.equal(instances[..., None], chosen), axis=-1)
     return tf.cast(hit, tf.float32)[..., None]
 
 
-def random_box_mask(height: tf.Tensor | int, width: tf.Tensor | int) -> tf.Tensor:
+def random_box_mask(height: tf.Tensor | int, width: tf.Tensor | int, seed: tf.Tensor
+                    ) -> tf.Tensor:
     """float [H, W, 1]: a box with uniform random sides (1..H, 1..W) centred at a uniform
-    random pixel, clipped to the image."""
+    random pixel, clipped to the image; a function of `seed` (shape [2] integers)."""
     height, width = tf.cast(height, tf.int32), tf.cast(width, tf.int32)
-    cy = tf.random.uniform([], 0, height, tf.int32)
-    cx = tf.random.uniform([], 0, width, tf.int32)
-    bh = tf.random.uniform([], 1, height + 1, tf.int32)
-    bw = tf.random.uniform([], 1, width + 1, tf.int32)
+    seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
+    cy, cx, bh, bw = (tf.random.stateless_uniform([], s, low, high, tf.int32) for s, low, high
+                      in zip(seeds, (0, 0, 1, 1), (height, width, height + 1, width + 1)))
     return box_mask(height, width, cy - bh // 2, cx - bw // 2, cy - bh // 2 + bh,
                     cx - bw // 2 + bw)
 
@@ -51,13 +52,14 @@ def box_mask(height, width, y0, x0, y1, x1) -> tf.Tensor:
     return tf.cast(inside, tf.float32)[..., None]
 
 
-def random_training_mask(mode: str, instances: tf.Tensor) -> tf.Tensor:
-    """One training example's pixel mask [H, W, 1] for a mode of TRAIN_MODES."""
+def random_training_mask(mode: str, instances: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """One training example's pixel mask [H, W, 1] for a mode of TRAIN_MODES, a function of
+    `seed` (shape [2] integers)."""
     shape = tf.shape(instances)
     if mode == "ri":
-        return random_instance_mask(instances)
+        return random_instance_mask(instances, seed)
     if mode == "rb":
-        return random_box_mask(shape[0], shape[1])
+        return random_box_mask(shape[0], shape[1], seed)
     if mode == "all_synthesised":
         return tf.zeros(tf.concat([shape, [1]], 0))
     raise ValueError(f"unknown preservation mode {mode!r}; choose from {TRAIN_MODES}")

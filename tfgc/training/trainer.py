@@ -8,6 +8,7 @@ costs nothing during the warm-up.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -106,15 +107,17 @@ def _initialise(model: GenerativeCompression, batch: tf.Tensor, target_std: floa
 
 
 def _datasets(config: ml_collections.ConfigDict):
-    """(train dataset, eval dataset, sample batch) for the config's data layout."""
+    """(train data, eval dataset, sample batch) for the config's data layout; train data is a
+    function: step -> the training batches from that step on."""
     data = config.data
     if data.layout == "images":
         train_files = pipeline.find_images(data.train, data.on_corrupt)
         eval_files = (pipeline.find_images(data.eval, data.on_corrupt)
                       if data.eval else train_files)
         count, skipped = len(train_files.paths), len(train_files.skipped)
-        dataset = pipeline.train_dataset(train_files, data.crop_size, config.batch_size,
-                                         config.seed, data.cache, data.shuffle_buffer)
+        train_data = functools.partial(
+            pipeline.train_dataset, train_files, data.crop_size, config.batch_size,
+            config.seed, data.cache, data.shuffle_buffer)
         eval_data = pipeline.eval_dataset(eval_files, data.eval_crop_size, data.num_eval_images)
         sample_batch = next(iter(pipeline.eval_dataset(
             eval_files, data.eval_crop_size or 256, 4)))
@@ -127,15 +130,15 @@ def _datasets(config: ml_collections.ConfigDict):
                       if data.eval or data.eval_split else train_files)
         count, skipped = len(train_files.images), len(train_files.skipped)
         sc = config.model.mode == "sc"
-        dataset = labeled.labeled_train_dataset(
-            train_files, data.crop_size, config.batch_size, config.seed, data.cache,
-            data.shuffle_buffer, data.preserve_mode if sc else None)
+        train_data = functools.partial(
+            labeled.labeled_train_dataset, train_files, data.crop_size, config.batch_size,
+            config.seed, data.cache, data.shuffle_buffer, data.preserve_mode if sc else None)
         eval_crop = data.eval_crop_size or data.crop_size
         eval_data = labeled.labeled_eval_dataset(eval_files, eval_crop, data.num_eval_images, sc)
         sample_batch = next(iter(labeled.labeled_eval_dataset(eval_files, eval_crop, 4, sc)))
     print(f"training on {count} image(s)" + (f", skipped {skipped} unusable" if skipped else ""),
           file=sys.stderr)
-    return dataset, eval_data, sample_batch
+    return train_data, eval_data, sample_batch
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> GenerativeCompression:
@@ -163,7 +166,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, strategy: tf.distrib
     if config.mixed_precision:
         tf.keras.mixed_precision.set_global_policy("mixed_float16")
 
-    dataset, eval_data, sample_batch = _datasets(config)
+    train_data, eval_data, sample_batch = _datasets(config)
     model, schedules = build_model(config, strategy)
     task_type, task_id = task(strategy)
     print(f"{strategy.num_replicas_in_sync} replica(s)"
@@ -184,7 +187,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, strategy: tf.distrib
         print(f"starting a new run in {workdir}, E and G from {source}", file=sys.stderr)
     else:
         print(f"starting a new run in {workdir}", file=sys.stderr)
-        first = next(iter(dataset))
+        first = next(iter(train_data(start_step=0)))
         _initialise(model, first["image"] if isinstance(first, dict) else first,
                     config.model.latent_init_std, strategy)
 
@@ -205,7 +208,9 @@ def _train(config: ml_collections.ConfigDict, workdir: str, strategy: tf.distrib
             model.train_function = None  # retrace: the two phases are different graphs
         print(f"{'GAN' if gan_active else 'distortion-only warm-up'} phase: steps {step} -> {end}",
               file=sys.stderr)
-        model.fit(dataset, initial_epoch=step // config.log_every,
+        # The batches from this step on: a phase switch or a resumed run continues the data
+        # stream of an uninterrupted run instead of restarting it.
+        model.fit(train_data(start_step=step), initial_epoch=step // config.log_every,
                   epochs=math.ceil(end / config.log_every), steps_per_epoch=config.log_every,
                   callbacks=[progress, *common, callbacks.StopAtStep(end)], verbose=0)
     common[0].save()
