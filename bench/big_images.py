@@ -78,6 +78,19 @@ def label_maps(height: int, width: int, seed: int = 0):
     return ids, lookup.astype(np.uint8)[ids], mask
 
 
+def reset_peak() -> None:
+    """Restarts the kernel's peak-RSS count of this process (Linux), so `peak_kb` then reads
+    the peak of what runs after."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def peak_kb() -> int:
+    """Peak RSS since the last `reset_peak` (VmHWM), in KiB."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+
 def child(args) -> None:
     import numpy as np
     import tensorflow as tf
@@ -120,17 +133,19 @@ def child(args) -> None:
     decompress(compress(*inputs(0.05)))  # trace
     image, maps = inputs(args.megapixels)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    encode_s, decode_s, encode_cpu, decode_cpu = [], [], [], []
+    encode_s, decode_s, encode_cpu, decode_cpu, decode_peak = [], [], [], [], 0
     for _ in range(args.repeats):
         start, cpu = time.perf_counter(), time.process_time()
         data = compress(image, maps)
         encode_s.append(time.perf_counter() - start)
         encode_cpu.append(time.process_time() - cpu)
         encode_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        reset_peak()
         start, cpu = time.perf_counter(), time.process_time()
         pixels = decompress(data)
         decode_s.append(time.perf_counter() - start)
         decode_cpu.append(time.process_time() - cpu)
+        decode_peak = max(decode_peak, peak_kb())
         assert pixels.shape == image.shape, pixels.shape
         checksum = int(np.sum(pixels, dtype=np.int64))
         del pixels
@@ -141,7 +156,8 @@ def child(args) -> None:
                       "encode_all_s": encode_s, "decode_all_s": decode_s,
                       "encode_all_cpu_s": encode_cpu, "decode_all_cpu_s": decode_cpu,
                       "base_kb": base,
-                      "encode_peak_kb": encode_peak, "bytes": len(data),
+                      "encode_peak_kb": encode_peak, "decode_peak_kb": decode_peak,
+                      "bytes": len(data),
                       "height": int(image.shape[0]), "width": int(image.shape[1]),
                       "checksum": checksum, "model": networks.mode,
                       "load": os.getloadavg()[0]}))
@@ -162,7 +178,7 @@ def measure(model: str, megapixels: float, mode: str, args) -> dict:
     result = json.loads(out.strip().splitlines()[-1])
     result.update(model=model, megapixels=megapixels, mode=mode, peak_gb=usage.ru_maxrss / 2**20,
                   base_gb=result["base_kb"] / 2**20, encode_peak_gb=result["encode_peak_kb"]
-                  / 2**20)
+                  / 2**20, decode_peak_gb=result["decode_peak_kb"] / 2**20)
     return result
 
 
@@ -205,20 +221,23 @@ def main() -> None:
     lines = [f"# Big images: tile budget {args.tile_positions} latent positions", "",
              "Models: " + ", ".join(f"{m} = `{c}`" for m, c in configs.items()) + ".", "",
              "Peak RSS of the whole process (TF and the model included): after the last "
-             "compress (so earlier decompressions count too when repeated), and at the end; "
-             "baseline is the peak before compressing (TF, the model, the image). Times are "
+             "compress (so earlier decompressions count too when repeated), during the "
+             "decompressions alone (the kernel's peak count restarted before each), and at "
+             "the end; baseline is the peak before compressing (TF, the model, the image and "
+             "SC's maps). Times are "
              f"medians of {args.repeats} runs: wall seconds, and CPU seconds of the process "
              "(user + system, all threads), which a loaded machine inflates far less; load is "
              "the 1-minute load average of the 2-core machine at the end of the measurement.",
              "",
              "| model | MP | size | mode | compress s | decompress s | s per MP | "
              "compress CPU s | decompress CPU s | CPU s per MP | "
-             "peak after last compress GB | process peak GB | baseline GB | load |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "peak after last compress GB | decompress peak GB | process peak GB | "
+             "baseline GB | load |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['model']} | {r['megapixels']} | | {r['mode']} | failed: "
-                         f"{r['error']} | | | | | | | | | |")
+                         f"{r['error']} | | | | | | | | | | |")
             continue
         per_mp = (r["encode_s"] + r["decode_s"]) / r["megapixels"]
         cpu_per_mp = (r["encode_cpu_s"] + r["decode_cpu_s"]) / r["megapixels"]
@@ -226,7 +245,8 @@ def main() -> None:
                      f"{r['mode']} | "
                      f"{r['encode_s']:.1f} | {r['decode_s']:.1f} | {per_mp:.2f} | "
                      f"{r['encode_cpu_s']:.1f} | {r['decode_cpu_s']:.1f} | {cpu_per_mp:.2f} | "
-                     f"{r['encode_peak_gb']:.2f} | {r['peak_gb']:.2f} | {r['base_gb']:.2f} | "
+                     f"{r['encode_peak_gb']:.2f} | {r['decode_peak_gb']:.2f} | "
+                     f"{r['peak_gb']:.2f} | {r['base_gb']:.2f} | "
                      f"{r['load']:.1f} |")
     checksums = {}
     for r in rows:
