@@ -4,6 +4,8 @@ training; one test runs a --model export folder."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -30,6 +32,18 @@ ENV = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
 def tfgc(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tfgc", *args], capture_output=True, text=True,
                           cwd=REPO_ROOT, env=ENV, timeout=timeout)
+
+
+def tfgc_here(*args: str) -> tuple[int, str]:
+    """The plain command in this process (`main` of `python -m tfgc`): what the bulk commands
+    must match, without another TensorFlow start (tests/test_cli.py runs them as processes).
+    Returns the exit status and what it printed on stderr."""
+    from tfgc.__main__ import main
+
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        code = main(list(args))
+    return code, stderr.getvalue()
 
 
 def write_images(folder, count: int, broken: bool = True) -> None:
@@ -85,9 +99,9 @@ def images(tmp_path_factory):
 def cli_outputs(images, tmp_path_factory):
     """What `python -m tfgc compress` writes for the same folder (outputs named by stem)."""
     out = tmp_path_factory.mktemp("cli_out")
-    result = tfgc("compress", str(images), "-o", str(out))
-    assert result.returncode == 1, result.stderr  # broken.png fails, the others are written
-    assert "broken.png" in result.stderr
+    code, stderr = tfgc_here("compress", str(images), "-o", str(out))
+    assert code == 1, stderr  # broken.png fails, the others are written
+    assert "broken.png" in stderr
     return {name: data for name, data in outputs(out).items()}
 
 
@@ -197,15 +211,15 @@ def test_bulk_decompress_matches_the_cli(bulk_run, tmp_path):
     assert quiet(result.stderr), result.stderr
     assert "20 written, 0 already done, 1 failed" in result.stderr
     cli = tmp_path / "cli"
-    result = tfgc("decompress", str(files), "-o", str(cli))
-    assert result.returncode == 1, result.stderr
+    code, stderr = tfgc_here("decompress", str(files), "-o", str(cli))
+    assert code == 1, stderr
     bulk_pngs, cli_pngs = outputs(pngs), outputs(cli)
     assert len(bulk_pngs) == len(cli_pngs) == 20
     for name, png in bulk_pngs.items():
         assert png == cli_pngs[os.path.basename(name)], name
     (dead,) = manifest(pngs, "dead_letter.jsonl")
-    assert dead["source"].endswith("cut.tfgc") and "cut.tfgc" in result.stderr
-    assert dead["error"] in result.stderr  # the CLI's message for the same file
+    assert dead["source"].endswith("cut.tfgc") and "cut.tfgc" in stderr
+    assert dead["error"] in stderr  # the CLI's message for the same file
 
 
 def test_bulk_evaluate_writes_the_evaluate_results(images, tmp_path):
@@ -222,9 +236,9 @@ def test_bulk_evaluate_writes_the_evaluate_results(images, tmp_path):
     result = tfgc("bulk", "evaluate", "--input", str(some / "*.png"), "--output", str(bulk),
                   "--model", str(export), *flags)
     assert quiet(result.stderr), result.stderr
-    plain = tfgc("evaluate", "--images", str(some), "--out", str(cli), "--model",
-                 str(export), "--crops", "0", "--quiet", *flags)
-    assert plain.returncode == 0, plain.stderr
+    code, stderr = tfgc_here("evaluate", "--images", str(some), "--out", str(cli), "--model",
+                             str(export), "--crops", "0", "--quiet", *flags)
+    assert code == 0, stderr
 
     ours, theirs = (json.loads((d / "results.json").read_text()) for d in (bulk, cli))
     assert os.path.exists(bulk / "results.md") and os.path.exists(bulk / "rd.png")
