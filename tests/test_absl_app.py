@@ -4,7 +4,8 @@ TF first imported inside `app.run`'s main leaves the eager context half set up
 (tfgc/utils/absl_app.py has the cause and a 5-line reproduction): traced `a == b` became Python
 identity (export.py's SavedModels refused files with in-file context tables; the export test of
 that lives in tests/test_export.py, whose export is now made under app.run) and Keras' functional
-API broke (the VGG loss could not be built from train.py).
+API broke (the VGG loss could not be built from train.py; train.py's VGG run is one of the
+option matrix's runs in tests/test_train_cli.py).
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-
-import pytest
 
 from tests.conftest import REPO_ROOT
 
@@ -96,23 +95,6 @@ def _train(workdir, *flags: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, os.path.join(REPO_ROOT, "train.py"), f"--workdir={workdir}",
          *TINY_FLAGS, *flags], capture_output=True, text=True, timeout=900, cwd=REPO_ROOT)
-
-
-@pytest.mark.slow
-def test_train_py_with_the_vgg_loss(tmp_path, vgg19_weights):
-    """Both phases with the VGG term, from a locally built VGG19 file; it stays out of the
-    checkpoints (it is reloaded from the file)."""
-    import tensorflow as tf
-
-    result = _train(tmp_path / "run", "--config.lambda_vgg=10",
-                    f"--config.vgg_weights_path={vgg19_weights}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    logged = [float(part.split(":")[1]) for line in result.stdout.splitlines()
-              for part in line.split(" - ") if part.startswith("vgg:")]
-    assert len(logged) == 2 and all(v > 0 for v in logged), result.stdout  # warm-up and GAN
-    checkpoint = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
-    names = [name for name, _ in tf.train.list_variables(checkpoint)]
-    assert names and not [n for n in names if n.startswith("model/vgg_loss/")]
 
 
 def test_train_py_vgg_without_its_file_is_one_clear_error(tmp_path):
