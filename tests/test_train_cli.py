@@ -32,12 +32,14 @@ TINY = ["--config=" + os.path.join(REPO_ROOT, "configs", "tiny.py"),
         "--config.data.num_eval_images=2", "--config.batch_size=2", "--config.log_every=2",
         "--config.checkpoint_every=100", "--config.sample_every=100", "--config.eval_every=100"]
 
-# name -> the options the run covers. Every run trains 3 steps: 1 warm-up, 2 GAN (unless set).
+# name -> the options the run covers. Every run trains 3 steps: 1 warm-up, 2 GAN (unless set;
+# with d_warmup_steps=1 the first GAN-phase step trains D only).
 RUNS = {
     "lsgan_xla_ema_noise_rate": [
         "--config.gan_loss=least_squares", "--config.jit_compile=True",
         "--config.ema_decay=0.9", "--config.model.noise_channels=2", "--config.beta_rate=0.1",
-        "--config.lr_schedule=linear_decay", "--config.model.upsampling=resize_conv"],
+        "--config.lr_schedule=linear_decay", "--config.model.upsampling=resize_conv",
+        "--config.d_warmup_steps=1", "--config.gan_weight_end=0.5"],
     "wgan_gp_sn_mixed_dsteps": [
         "--config.gan_loss=wgan_gp", "--config.gradient_penalty_weight=10.0",
         "--config.d_steps=2", "--config.model.spectral_norm=True",
@@ -165,6 +167,14 @@ def test_documented_options_train_from_train_py(matrix, vgg19_weights, name):
     assert sum(log["steps"] for log in gan_logs) == final_step - warmup, output[-3000:]
     if warmup:
         assert f"distortion-only warm-up phase: steps 0 -> {warmup}" in output
+    if config["d_warmup_steps"]:  # D learns, G sees no GAN term; then both
+        end = warmup + int(config["d_warmup_steps"])
+        assert f"discriminator warm-up phase: steps {warmup} -> {end}" in output
+        assert [("gan_g" in log, "feature_matching" in log) for log in gan_logs
+                if log["step"] <= end] == [(False, False)], output[-3000:]
+        assert all("gan_g" in log for log in gan_logs if log["step"] > end), output[-3000:]
+    if config["gan_weight_end"] != 1.0:
+        assert all(0 < log["gan_weight"] <= 1 for log in gan_logs if "gan_g" in log)
     if config["gan_loss"] == "wgan_gp":
         assert all("gradient_penalty" in log for log in gan_logs)
     if config["beta_rate"] > 0:

@@ -177,6 +177,8 @@ def test_beta_rate_lowers_the_soft_rate(beta_rate):
     ("lr_schedule", "step", "lr_schedule"),
     ("distribution", "tpu", "distribution"),
     ("d_steps", 0, "d_steps"),
+    ("d_warmup_steps", -1, "d_warmup_steps"),
+    ("gan_weight_end", -0.5, "gan_weight_end"),
     ("ema_decay", 1.0, "ema_decay"),
     ("beta_rate", -1.0, "beta_rate"),
     ("batch_size", 0, "batch_size"),
@@ -253,3 +255,12 @@ def test_ms_ssim_of_whole_eval_images_fits_scales_at_run_time(height, width):
     a = tf.random.uniform([1, height, width, 3], seed=1)
     b = tf.clip_by_value(a + tf.random.normal(a.shape, stddev=0.05, seed=2), 0, 1)
     np.testing.assert_allclose(dynamic(a, b).numpy(), ms_ssim(a, b).numpy(), rtol=1e-5)
+
+
+def test_gan_weight_falls_linearly_from_the_first_gan_step_to_gan_weight_end():
+    from tfgc.training.schedules import gan_weight_schedule
+
+    assert gan_weight_schedule(10, 20, 1.0) is None  # the default: constant, no extra op
+    weight = gan_weight_schedule(10, 20, 0.25)
+    values = [float(weight(step)) for step in (0, 10, 15, 20, 30)]
+    np.testing.assert_allclose(values, [1.0, 1.0, 0.625, 0.25, 0.25])

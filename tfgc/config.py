@@ -60,6 +60,12 @@ def default_config() -> ml_collections.ConfigDict:
     c.num_steps = 100_000  # encoder/generator updates
     c.batch_size = 8  # global batch, split over replicas
     c.warmup_steps = 0  # distortion-only steps before the GAN terms switch on
+    # Then D learns alone this many steps while E and G still train on distortion only: a fresh
+    # D's first gradients shift colours (bench/colour_cast.py), so G meets a D that has learnt.
+    c.d_warmup_steps = 0
+    # Weight of G's GAN and feature-matching terms at num_steps: linear from 1 after the D
+    # warm-up down to this (1 = constant, the paper).
+    c.gan_weight_end = 1.0
     c.d_steps = 1  # D updates per G update, all on the step's batch (see models/gc.py)
     c.gan_loss = "least_squares"  # least_squares (paper) | non_saturating | hinge | wgan_gp
     c.lambda_mse = 10.0

@@ -8,7 +8,9 @@ updates). Every D update of a step sees the same real batch and the same reconst
 E and G before their update in that step; with d_steps > 1 D is optimised further on that pair
 (with a fresh interpolation draw for WGAN-GP each time). This is not WGAN's n_critic, which draws
 new real and fake batches per critic update: a Keras step receives one batch. While `gan_active`
-is False (the distortion-only warm-up) the discriminator is neither run nor updated.
+is False (the distortion-only warm-up) the discriminator is neither run nor updated; while
+`d_warmup` is also True, D learns but E and G still see distortion only (no GAN or FM gradient).
+An optional `gan_weight` schedule of the step scales G's GAN and FM terms (e.g. a decay).
 
 Semantic modes (paper Sec. 4.1-4.2), chosen by `mode`: "gc_dplus" feeds the one-hot label map
 to D only, in training (E and G never see it, so coding is unchanged); "sc" also feeds it
@@ -19,6 +21,7 @@ and restricts the pixel distortion to the preserved region (FM, VGG and GAN stay
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import tensorflow as tf
@@ -36,8 +39,8 @@ from tfgc.networks.codec_networks import (
 )
 from tfgc.semantic import masks
 
-_G_TRACKERS = ("g_loss", "mse", "lowpass_mse", "psnr", "gan_g", "feature_matching", "vgg",
-               "rate_bpp", "entropy_bpp", "bpp_bound", "preserved_fraction")
+_G_TRACKERS = ("g_loss", "mse", "lowpass_mse", "psnr", "gan_g", "feature_matching", "gan_weight",
+               "vgg", "rate_bpp", "entropy_bpp", "bpp_bound", "preserved_fraction")
 _D_TRACKERS = ("d_loss", "gan_d", "gradient_penalty")
 
 
@@ -90,6 +93,7 @@ class GenerativeCompression(tf.keras.Model):
         self.mode = config.mode
         self.semantic_features = make_semantic_features(config)
         self.gan_active = False
+        self.d_warmup = False  # with gan_active: D learns, E and G get no GAN/FM gradient
         self._trackers = {n: tf.keras.metrics.Mean(name=n) for n in _G_TRACKERS + _D_TRACKERS}
         self._eval_trackers = {n: tf.keras.metrics.Mean(name=n)
                                for n in ("psnr", "ms_ssim", "mse", "bpp_bound", "entropy_bpp")}
@@ -179,7 +183,9 @@ class GenerativeCompression(tf.keras.Model):
                 lambda_mse: float = 10.0, lambda_fm: float = 10.0, lambda_vgg: float = 0.0,
                 vgg_weights_path: str = "", lambda_lowpass: float = 0.0,
                 lowpass_factor: int = 16, beta_rate: float = 0.0, d_steps: int = 1,
-                gradient_penalty_weight: float = 10.0, ema_decay: float = 0.0, **kwargs):
+                gradient_penalty_weight: float = 10.0, ema_decay: float = 0.0,
+                gan_weight: Callable[[tf.Tensor], tf.Tensor] | None = None, **kwargs):
+        """gan_weight: step -> multiplier of G's GAN and FM terms (None: 1)."""
         super().compile(**kwargs)
         if gan_loss not in gan_losses.GAN_LOSSES:
             raise ValueError(f"unknown gan_loss {gan_loss!r}; choose from {gan_losses.GAN_LOSSES}")
@@ -195,6 +201,7 @@ class GenerativeCompression(tf.keras.Model):
         self.d_steps = d_steps
         self.gradient_penalty_weight = gradient_penalty_weight
         self.ema_decay = ema_decay
+        self.gan_weight = gan_weight
         self.vgg_loss = VGGLoss(vgg_weights_path) if lambda_vgg > 0 else None
         if ema_decay > 0 and self.ema_generator is None:
             self.ema_generator = make_generator(self.model_config, "ema_generator")
@@ -273,12 +280,16 @@ class GenerativeCompression(tf.keras.Model):
             if self.lambda_lowpass > 0:
                 terms["lowpass_mse"] = self._lowpass_distortion(x, x_hat)
                 g_loss += self.lambda_lowpass * terms["lowpass_mse"]
-            if self.gan_active:
+            if self.gan_active and not self.d_warmup:
                 fake = self.discriminator(x_hat, condition, training=True)
                 real = self.discriminator(x, condition, training=True)
                 terms["gan_g"] = gan_losses.generator_loss(self.gan_loss, [f[-1] for f in fake])
                 terms["feature_matching"] = gan_losses.feature_matching_loss(real, fake)
-                g_loss += terms["gan_g"] + self.lambda_fm * terms["feature_matching"]
+                adversarial = terms["gan_g"] + self.lambda_fm * terms["feature_matching"]
+                if self.gan_weight is not None:
+                    terms["gan_weight"] = tf.cast(self.gan_weight(self.step), adversarial.dtype)
+                    adversarial *= terms["gan_weight"]
+                g_loss += adversarial
             if self.vgg_loss is not None:
                 terms["vgg"] = self.vgg_loss(x, x_hat)
                 g_loss += self.lambda_vgg * terms["vgg"]

@@ -1,4 +1,4 @@
-"""Learning-rate schedules selectable by name."""
+"""Learning-rate schedules selectable by name, and the GAN terms' weight over training."""
 
 from __future__ import annotations
 
@@ -38,3 +38,23 @@ def make_schedule(kind: str, lr: float, num_steps: int, decay_start: float):
 
 def current_value(schedule, step: int) -> float:
     return float(schedule(step)) if callable(schedule) else float(schedule)
+
+
+class LinearRamp:
+    """`first` until step `start`, then linear to `last` at step `end` (held after it)."""
+
+    def __init__(self, first: float, last: float, start: int, end: int):
+        self.first, self.last, self.start, self.end = first, last, start, end
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        progress = tf.clip_by_value((step - self.start) / max(1, self.end - self.start), 0.0, 1.0)
+        return self.first + (self.last - self.first) * progress
+
+
+def gan_weight_schedule(gan_start: int, num_steps: int, weight_end: float) -> LinearRamp | None:
+    """G's GAN and feature-matching weight: 1 at `gan_start` (after any D warm-up), linear to
+    `weight_end` at `num_steps`; None when it stays 1."""
+    if weight_end == 1.0:
+        return None
+    return LinearRamp(1.0, weight_end, gan_start, num_steps)

@@ -1,8 +1,9 @@
 """The training run behind `train.py`: build, restore or initialise, fit in two phases.
 
-Phase 1 (steps < warmup_steps) trains E and G on distortion only; phase 2 switches the GAN
+Phase 1 (steps < warmup_steps) trains E and G on distortion only; phase 2 (d_warmup_steps,
+default none) also trains D, with E and G still on distortion only; phase 3 switches G's GAN
 terms on. Each phase is one `fit()` call on the model's own `train_step`, so the discriminator
-costs nothing during the warm-up.
+costs nothing during the first.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tfgc.models.gc import GenerativeCompression
 from tfgc.training import callbacks
 from tfgc.training.checkpoints import CheckpointWriter, writer_lock
 from tfgc.training.distribute import is_chief, make_strategy, task
-from tfgc.training.schedules import make_schedule
+from tfgc.training.schedules import gan_weight_schedule, make_schedule
 from tfgc.training.validation import validate_config
 from tfgc.training.warm_start import warm_start
 from tfgc.utils.files import write_text_atomic
@@ -70,7 +71,9 @@ def build_model(config: ml_collections.ConfigDict, strategy=None):
             lambda_lowpass=config.lambda_lowpass, lowpass_factor=config.lowpass_factor,
             beta_rate=config.beta_rate, d_steps=config.d_steps,
             gradient_penalty_weight=config.gradient_penalty_weight,
-            ema_decay=config.ema_decay, jit_compile=config.jit_compile)
+            ema_decay=config.ema_decay, jit_compile=config.jit_compile,
+            gan_weight=gan_weight_schedule(_gan_start(config), config.num_steps,
+                                           config.gan_weight_end))
         # train_step returns metric results that are already means over every replica and
         # worker; Keras' default ("sum" across workers) would add them up once per worker.
         model.distribute_reduction_method = "first"
@@ -79,6 +82,11 @@ def build_model(config: ml_collections.ConfigDict, strategy=None):
         g_optimizer.build(model.generator_variables)
         d_optimizer.build(model.discriminator.trainable_variables)
     return model, {"generator": g_schedule, "discriminator": d_schedule}
+
+
+def _gan_start(config: ml_collections.ConfigDict) -> int:
+    """The first step at which G sees the GAN terms."""
+    return config.warmup_steps + config.d_warmup_steps
 
 
 def make_checkpoint(model: GenerativeCompression) -> tf.train.Checkpoint:
@@ -198,16 +206,17 @@ def _train(config: ml_collections.ConfigDict, workdir: str, strategy: tf.distrib
     ]
     common[0].set_model(model)  # the final save below also runs when no phase fits (0 steps)
     progress = callbacks.StepLog(config.num_steps)  # before Monitor: its line excludes eval
-    phases = [(False, min(config.warmup_steps, config.num_steps)), (True, config.num_steps)]
-    for gan_active, end in phases:
-        step = model.current_step()
+    phases = [("distortion-only warm-up", False, False, config.warmup_steps),
+              ("discriminator warm-up", True, True, _gan_start(config)),
+              ("GAN", True, False, config.num_steps)]
+    for name, gan_active, d_warmup, end in phases:
+        step, end = model.current_step(), min(end, config.num_steps)
         if step >= end:
             continue
-        if model.gan_active != gan_active:
-            model.gan_active = gan_active
-            model.train_function = None  # retrace: the two phases are different graphs
-        print(f"{'GAN' if gan_active else 'distortion-only warm-up'} phase: steps {step} -> {end}",
-              file=sys.stderr)
+        if (model.gan_active, model.d_warmup) != (gan_active, d_warmup):
+            model.gan_active, model.d_warmup = gan_active, d_warmup
+            model.train_function = None  # retrace: the phases are different graphs
+        print(f"{name} phase: steps {step} -> {end}", file=sys.stderr)
         # The batches from this step on: a phase switch or a resumed run continues the data
         # stream of an uninterrupted run instead of restarting it.
         model.fit(train_data(start_step=step), initial_epoch=step // config.log_every,

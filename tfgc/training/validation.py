@@ -99,6 +99,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     _validate_data(config.data, stride)
     _at_least("num_steps", config.num_steps, 0)
     _at_least("warmup_steps", config.warmup_steps, 0)
+    _at_least("d_warmup_steps", config.d_warmup_steps, 0)
+    _at_least("gan_weight_end", config.gan_weight_end, 0.0)
     _positive("batch_size", config.batch_size)
     _at_least("d_steps", config.d_steps, 1)
     _one_of("gan_loss", config.gan_loss, GAN_LOSSES)
