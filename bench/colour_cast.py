@@ -9,6 +9,14 @@ the first row. Writes bench/results/colour_cast.{json,md}.
     python bench/colour_cast.py --init-from=V1_SAVED_MODEL --photos=photos --kodak=kodak \
         --runs=runs/colour_cast [--steps 400] [--only a_distortion,b_gan_v1]
 
+Variants f-h ask whether a discriminator warm-up (D learns alone while E and G stay on
+distortion, `d_warmup_steps`) and a decaying GAN weight (`gan_weight_end`) keep colours through
+a GAN phase; they start from the bundled v2 model and write their own table:
+
+    python bench/colour_cast.py --init-from=tfgc/assets/model --start-label=v2 \
+        --only f_v2_recipe,g_d_warmup,h_d_warmup_decay --warmup 300 --steps 1200 \
+        --ema-decay 0.995 --results-name colour_cast_v2 --photos=photos --kodak=kodak --runs=...
+
 v1 is no longer the bundled model; get its SavedModel from the history, e.g.
 `git worktree add ../tfgc-v1 33eb078` and pass --init-from=../tfgc-v1/tfgc/assets/model.
 Workdirs in --runs are reused (train.py resumes; a finished run only gets measured again;
@@ -42,6 +50,14 @@ VARIANTS = {
                     {"warmup_steps": 0, "lambda_mse": 30}),
     "e_gan_lowpass16_w1000": ("v1's GAN phase + 16x16-mean colour MSE, weight 1000",
                               {"warmup_steps": 0, "lambda_lowpass": 1000}),
+    # Same E/G updates in all three: WARMUP distortion-only, then GAN with MSE weight 30.
+    "f_v2_recipe": ("v2's recipe: WARMUP distortion-only steps, then LSGAN + FM 10 + MSE 30",
+                    {"warmup_steps": "WARMUP", "lambda_mse": 30}),
+    "g_d_warmup": ("as f, but D also learns during the WARMUP steps (D warm-up)",
+                   {"warmup_steps": 0, "d_warmup_steps": "WARMUP", "lambda_mse": 30}),
+    "h_d_warmup_decay": ("as g, and G's GAN + FM weight falls 1 -> 0.25 over the GAN phase",
+                         {"warmup_steps": 0, "d_warmup_steps": "WARMUP", "lambda_mse": 30,
+                          "gan_weight_end": 0.25}),
 }
 KODAK_SUBSET = ("kodim01", "kodim04", "kodim07", "kodim10", "kodim15", "kodim23")
 PHOTO_SUBSET = ("001", "017", "033")
@@ -66,8 +82,12 @@ def train_variant(name: str, overrides: dict, args) -> float:
              "sample_every": args.steps, "checkpoint_every": 200, **overrides}
     command = [sys.executable, os.path.join(REPO, "train.py"),
                f"--config={os.path.join(REPO, 'configs', 'cpu_gc_c8.py')}", f"--workdir={workdir}"]
-    command += [f"--config.{k}={args.steps if v == 'STEPS' else v}" for k, v in flags.items()]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    symbols = {"STEPS": args.steps, "WARMUP": args.warmup}
+    command += [f"--config.{k}={symbols.get(v, v) if isinstance(v, str) else v}"
+                for k, v in flags.items()]
+    os.makedirs(args.runs, exist_ok=True)
+    with open(f"{workdir}.log", "a") as log:  # train.py's interval lines, beside the workdir
+        subprocess.run(command, check=True, stdout=log)
     return wall_seconds(workdir)
 
 
@@ -104,6 +124,10 @@ def main() -> None:
     parser.add_argument("--kodak", required=True, help="folder with kodimNN.png")
     parser.add_argument("--runs", required=True, help="where the variants' workdirs go")
     parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--warmup", type=int, default=300, help="WARMUP of variants f-h")
+    parser.add_argument("--start-label", default="v1", help="what --init-from is, for tables")
+    parser.add_argument("--results-name", default="colour_cast",
+                        help="writes bench/results/NAME.{json,md}")
     parser.add_argument("--ema-decay", type=float, default=0.99)
     parser.add_argument("--skip-training", action="store_true",
                         help="measure the workdirs already in --runs")
@@ -115,8 +139,8 @@ def main() -> None:
 
     images = {"kodak": {n: os.path.join(args.kodak, f"{n}.png") for n in KODAK_SUBSET},
               "photos": {n: os.path.join(args.photos, f"{n}.png") for n in PHOTO_SUBSET}}
-    names = [n for n in VARIANTS if not args.only or n in args.only.split(",")]
-    rows = [("start", "the starting model (v1)", args.init_from, None)]
+    names = args.only.split(",") if args.only else list(VARIANTS)  # in the order given
+    rows = [("start", f"the starting model ({args.start_label})", args.init_from, None)]
     for name in names:
         seconds = train_variant(name, VARIANTS[name][1], args)
         rows.append((name, VARIANTS[name][0], os.path.join(args.runs, name), seconds))
@@ -135,11 +159,13 @@ def main() -> None:
                             for s in images}), file=sys.stderr)
 
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "colour_cast.json"), "w") as f:
-        json.dump({"steps": args.steps, "ema_decay": args.ema_decay,
+    with open(os.path.join(args.out, f"{args.results_name}.json"), "w") as f:
+        json.dump({"steps": args.steps, "warmup": args.warmup, "ema_decay": args.ema_decay,
+                   "start": args.start_label,
                    "kodak_subset": KODAK_SUBSET, "photo_subset": PHOTO_SUBSET,
                    "results": results}, f, indent=2)
-    lines = [f"Fine-tunes of the bundled v1 model, {args.steps} steps each (batch 8, 128 px crops, "
+    lines = [f"Fine-tunes of the bundled {args.start_label} model, {args.steps} steps each "
+             f"(WARMUP = {args.warmup}; batch 8, 128 px crops, "
              f"seed 0, EMA {args.ema_decay}), measured through the codec on whole images: "
              f"Kodak {', '.join(KODAK_SUBSET)}; training photos {', '.join(PHOTO_SUBSET)}. "
              "Bias = mean of reconstruction minus original per channel, 8-bit levels "
@@ -156,7 +182,7 @@ def main() -> None:
             f"{k['max_abs_bias']:.1f} | {p['psnr']:.2f} | "
             f"{'/'.join(f'{b:+.1f}' for b in p['mean_bias_rgb'])} | {p['max_abs_bias']:.1f} | "
             f"{seconds} |")
-    with open(os.path.join(args.out, "colour_cast.md"), "w") as f:
+    with open(os.path.join(args.out, f"{args.results_name}.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
 
