@@ -91,20 +91,25 @@ def train_variant(name: str, overrides: dict, args) -> float:
     return wall_seconds(workdir)
 
 
-def measure(model_path: str, images: dict[str, str]) -> dict[str, dict]:
+def measure(model_path: str, images: dict[str, str], with_niqe: bool = False
+            ) -> dict[str, dict]:
     from PIL import Image
 
     from tfgc.codec import load_codec
     from tfgc.evaluation.metrics import reference_metrics
+    from tfgc.evaluation.niqe import niqe
 
     codec = load_codec(model_path)
     out = {}
     for name, path in images.items():
         image = np.asarray(Image.open(path).convert("RGB"))
         data = codec.compress(image)
-        metrics = reference_metrics(image, np.asarray(codec.decompress(data)))
+        decoded = np.asarray(codec.decompress(data))
+        metrics = reference_metrics(image, decoded)
         out[name] = {"bpp": len(data) * 8 / (image.shape[0] * image.shape[1]),
                      **{k: metrics[k] for k in ("psnr", "ms_ssim", "colour_bias")}}
+        if with_niqe:  # the texture target; GAN phases trade it against fidelity
+            out[name]["niqe"] = float(niqe(decoded))
     return out
 
 
@@ -114,7 +119,9 @@ def summarise(per_image: dict[str, dict]) -> dict:
             "psnr": float(np.mean([v["psnr"] for v in per_image.values()])),
             "ms_ssim": float(np.mean([v["ms_ssim"] for v in per_image.values()])),
             "mean_bias_rgb": bias.mean(axis=0).tolist(),
-            "max_abs_bias": float(np.abs(bias).max())}
+            "max_abs_bias": float(np.abs(bias).max()),
+            **({"niqe": float(np.mean([v["niqe"] for v in per_image.values()]))}
+               if all("niqe" in v for v in per_image.values()) else {})}
 
 
 def main() -> None:
@@ -151,7 +158,7 @@ def main() -> None:
         entry = {"variant": name, "what": what, "train_seconds": seconds,
                  "overrides": VARIANTS.get(name, (None, None))[1]}
         for subset, files in images.items():
-            per_image = measure(path, files)
+            per_image = measure(path, files, with_niqe=subset == "kodak")
             entry[subset] = {"images": per_image, **summarise(per_image)}
         results.append(entry)
         print(json.dumps({k: entry[k] for k in ("variant",)}
@@ -170,15 +177,17 @@ def main() -> None:
              f"Kodak {', '.join(KODAK_SUBSET)}; training photos {', '.join(PHOTO_SUBSET)}. "
              "Bias = mean of reconstruction minus original per channel, 8-bit levels "
              "(mean over images; max |bias| over images and channels).", "",
-             "| variant | what | Kodak bpp | PSNR | MS-SSIM | bias R/G/B | max abs | "
+             "NIQE (lower = more natural texture): mean over the Kodak images.", "",
+             "| variant | what | Kodak bpp | PSNR | MS-SSIM | NIQE | bias R/G/B | max abs | "
              "photos PSNR | photos bias R/G/B | photos max abs | train s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         k, p = r["kodak"], r["photos"]
         seconds = f"{r['train_seconds']:.0f}" if r["train_seconds"] else ""
         lines.append(
             f"| {r['variant']} | {r['what']} | {k['bpp']:.4f} | {k['psnr']:.2f} | "
-            f"{k['ms_ssim']:.4f} | {'/'.join(f'{b:+.1f}' for b in k['mean_bias_rgb'])} | "
+            f"{k['ms_ssim']:.4f} | {k['niqe']:.2f} | "
+            f"{'/'.join(f'{b:+.1f}' for b in k['mean_bias_rgb'])} | "
             f"{k['max_abs_bias']:.1f} | {p['psnr']:.2f} | "
             f"{'/'.join(f'{b:+.1f}' for b in p['mean_bias_rgb'])} | {p['max_abs_bias']:.1f} | "
             f"{seconds} |")
