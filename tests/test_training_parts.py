@@ -52,10 +52,11 @@ def test_nearest_upsampling_gradient_compiles_with_xla_on_cpu():
 
 
 def test_spectral_norm_conv_has_unit_spectral_norm_after_power_iterations():
+    tf.keras.utils.set_random_seed(0)  # the kernel and u: not whatever earlier tests left
     layer = SpectralNormConv2D(6, 4, padding="same")
     layer(tf.zeros([1, 8, 8, 3]))
     layer.kernel.assign(layer.kernel * 50.0)
-    for _ in range(30):  # power iteration converges on a fixed kernel
+    for _ in range(100):  # power iteration converges on a fixed kernel
         kernel = layer.normalized_kernel(training=True)
     singular_values = np.linalg.svd(kernel.numpy().reshape(-1, 6), compute_uv=False)
     assert singular_values[0] == pytest.approx(1.0, rel=1e-3)
