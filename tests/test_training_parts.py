@@ -265,3 +265,32 @@ def test_gan_weight_falls_linearly_from_the_first_gan_step_to_gan_weight_end():
     weight = gan_weight_schedule(10, 20, 0.25)
     values = [float(weight(step)) for step in (0, 10, 15, 20, 30)]
     np.testing.assert_allclose(values, [1.0, 1.0, 0.625, 0.25, 0.25])
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_a_resumed_stream_continues_and_without_cache_reads_no_skipped_file(
+        image_folder, monkeypatch, cache):
+    from tfgc.data import pipeline
+
+    reads = []
+    decode = pipeline._decode
+
+    def counted(path):
+        count = tf.py_function(lambda: reads.append(1) or 0, [], tf.int32)
+        with tf.control_dependencies([count]):
+            return tf.identity(decode(path))
+
+    monkeypatch.setattr(pipeline, "_decode", counted)
+    files = pipeline.find_images(str(image_folder))
+    start, batch = 40, 2
+
+    def first_batches(start_step: int, n: int) -> list[np.ndarray]:
+        ds = pipeline.train_dataset(files, 32, batch, seed=3, cache=cache, start_step=start_step)
+        return [b.numpy() for b in ds.take(n)]
+
+    whole = first_batches(0, start + 1)
+    reads.clear()
+    resumed = first_batches(start, 1)
+    np.testing.assert_array_equal(resumed[0], whole[start])
+    if not cache:  # skipping 80 files by reading them takes 80+ decodes; prefetch reads a few
+        assert len(reads) < start * batch // 2, len(reads)

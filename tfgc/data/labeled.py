@@ -180,13 +180,10 @@ def labeled_train_dataset(files: LabeledFiles, crop_size: int, batch_size: int, 
     autotune = tf.data.AUTOTUNE
     lookup = tf.constant(files.label_set.lookup())
     k = files.label_set.num_classes
-    ds = tf.data.Dataset.from_tensor_slices((files.images, files.labels, files.instances))
-    ds = ds.map(lambda image, labels, instances: _decode(image, labels, instances, lookup),
-                num_parallel_calls=autotune)
-    ds = ds.map(lambda image, ids, instances: _cover(image, ids, instances, crop_size),
-                num_parallel_calls=autotune)
-    if cache:
-        ds = ds.cache()
+    sources = tf.data.Dataset.from_tensor_slices((files.images, files.labels, files.instances))
+
+    def load(image, labels, instances):
+        return _cover(*_decode(image, labels, instances, lookup), crop_size)
 
     def augment(seed, element):
         crop_seed, mask_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
@@ -195,8 +192,12 @@ def labeled_train_dataset(files: LabeledFiles, crop_size: int, batch_size: int, 
                 if preserve is not None else None)
         return _element(image, train_ids, k, mask)
 
-    return example_stream(ds, len(files.images), augment, batch_size, seed, shuffle_buffer,
-                          start_step)
+    if cache:
+        elements = sources.map(load, num_parallel_calls=autotune).cache()
+        return example_stream(elements, len(files.images), augment, batch_size, seed,
+                              shuffle_buffer, start_step)
+    return example_stream(sources, len(files.images), augment, batch_size, seed,
+                          shuffle_buffer, start_step, load=load)
 
 
 def labeled_eval_dataset(files: LabeledFiles, crop_size: int, num_images: int,

@@ -88,12 +88,10 @@ def train_dataset(files: ImageFiles, crop_size: int, batch_size: int, seed: int 
     if batch_size <= 0:
         raise ConfigError(f"batch_size must be positive, got {batch_size}")
     autotune = tf.data.AUTOTUNE
-    ds = tf.data.Dataset.from_tensor_slices(files.paths)
-    ds = ds.map(_decode, num_parallel_calls=autotune)
-    ds = ds.ignore_errors(log_warning=True)
-    ds = ds.map(lambda im: _cover(im, crop_size), num_parallel_calls=autotune)
-    if cache:
-        ds = ds.cache()
+    paths = tf.data.Dataset.from_tensor_slices(files.paths)
+
+    def load(path):
+        return _cover(_decode(path), crop_size)
 
     def augment(seed, image):
         crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
@@ -101,24 +99,38 @@ def train_dataset(files: ImageFiles, crop_size: int, batch_size: int, seed: int 
         crop = tf.image.stateless_random_flip_left_right(crop, flip_seed)
         return tf.cast(crop, tf.float32) / 255.0
 
-    return example_stream(ds, len(files.paths), augment, batch_size, seed, shuffle_buffer,
-                          start_step)
+    if cache:
+        images = paths.map(load, num_parallel_calls=autotune).ignore_errors(log_warning=True)
+        return example_stream(images.cache(), len(files.paths), augment, batch_size, seed,
+                              shuffle_buffer, start_step)
+    return example_stream(paths, len(files.paths), augment, batch_size, seed, shuffle_buffer,
+                          start_step, load=load, drop_errors=True)
 
 
-def example_stream(images: tf.data.Dataset, count: int, augment, batch_size: int, seed: int,
-                   shuffle_buffer: int, start_step: int) -> tf.data.Dataset:
-    """Batches of `augment(example_seed, image)` over endless reshuffled epochs of `images`
+def example_stream(items: tf.data.Dataset, count: int, augment, batch_size: int, seed: int,
+                   shuffle_buffer: int, start_step: int, load=None,
+                   drop_errors: bool = False) -> tf.data.Dataset:
+    """Batches of `augment(example_seed, item)` over endless reshuffled epochs of `items`
     (`count` of them), positioned at training step `start_step`.
 
     Example i of the stream is a function of (seed, i) alone: the epoch orders come from
     seeded shuffles, and each example's random crop from stateless ops keyed by (seed, i). So
     every `fit` (a phase switch, a run resumed in a new process) continues the stream where
     the previous step left it, rather than replaying its first batches.
+
+    With `load`, `items` are file names decoded by `load` after the skip (with `drop_errors`,
+    ones that fail to decode are dropped with a warning): without a cache, a run resumed at
+    step N reads none of the N x batch files it skips.
     """
-    ds = images.shuffle(min(count, shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
+    ds = items.shuffle(min(count, shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
     ds = ds.repeat().shuffle(4 * batch_size, seed=seed + 1)
     ds = ds.enumerate().skip(start_step * batch_size)
-    ds = ds.map(lambda i, image: augment(tf.stack([tf.cast(seed, tf.int64), i]), image),
+    if load is not None:
+        ds = ds.map(lambda i, item: (i, load(*item) if isinstance(item, tuple) else load(item)),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+        if drop_errors:
+            ds = ds.ignore_errors(log_warning=True)
+    ds = ds.map(lambda i, item: augment(tf.stack([tf.cast(seed, tf.int64), i]), item),
                 num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
