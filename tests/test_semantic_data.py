@@ -74,11 +74,13 @@ def test_scenes_command_writes_the_layout(tmp_path):
     assert Image.open(files.images[0]).size == (64, 32)
 
 
+@pytest.mark.parametrize("cache", [True, False])  # decoded once / after the resume skip
 @pytest.mark.parametrize("size", [(48, 80), (24, 40)])  # larger than the crop / upscaled
-def test_joint_augmentation_keeps_pixels_and_labels_aligned(tmp_path, size):
+def test_joint_augmentation_keeps_pixels_and_labels_aligned(tmp_path, size, cache):
     _write_function_dataset(tmp_path, size)
     files = labeled.find_labeled(str(tmp_path), "cityscapes")
-    ds = labeled.labeled_train_dataset(files, 32, 4, seed=1, preserve="ri")
+    ds = labeled.labeled_train_dataset(files, 32, 4, seed=1, preserve="ri", cache=cache,
+                                       start_step=2)
     k = files.label_set.num_classes
     agreement = []
     for batch in ds.take(6):
