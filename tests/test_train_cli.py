@@ -33,18 +33,20 @@ TINY = ["--config=" + os.path.join(REPO_ROOT, "configs", "tiny.py"),
         "--config.checkpoint_every=100", "--config.sample_every=100", "--config.eval_every=100"]
 
 # name -> the options the run covers. Every run trains 3 steps: 1 warm-up, 2 GAN (unless set;
-# with d_warmup_steps=1 the first GAN-phase step trains D only).
+# with d_warmup_steps=1 the first GAN-phase step trains D only). Each phase is one more compile of
+# the train step: the XLA run keeps to two (an XLA D warm-up phase cost ~28 CPU-s more).
 RUNS = {
     "lsgan_xla_ema_noise_rate": [
         "--config.gan_loss=least_squares", "--config.jit_compile=True",
         "--config.ema_decay=0.9", "--config.model.noise_channels=2", "--config.beta_rate=0.1",
         "--config.lr_schedule=linear_decay", "--config.model.upsampling=resize_conv",
-        "--config.d_warmup_steps=1", "--config.gan_weight_end=0.5"],
-    "wgan_gp_sn_mixed_dsteps": [
+        "--config.gan_weight_end=0.5"],
+    "wgan_gp_sn_mixed_dsteps_dwarmup": [
         "--config.gan_loss=wgan_gp", "--config.gradient_penalty_weight=10.0",
         "--config.d_steps=2", "--config.model.spectral_norm=True",
         "--config.mixed_precision=True", "--config.model.upsampling=subpixel",
-        "--config.model.padding=symmetric", "--config.lr_schedule=cosine"],
+        "--config.model.padding=symmetric", "--config.lr_schedule=cosine",
+        "--config.d_warmup_steps=1"],
     "hinge_mirrored_no_warmup": [
         "--config.gan_loss=hinge", "--config.distribution=mirrored", "--config.cpu_replicas=2",
         "--config.batch_size=4", "--config.warmup_steps=0", "--config.model.upsampling=transpose",
