@@ -193,15 +193,6 @@ class CodecNetworks(tf.Module):
         return lambda first, last: finish(
             (self.generator.upsample(features[:, first:last]) + 1.0) / 2.0)
 
-    def synthesis_in_tiles(self, symbols: tf.Tensor, noise_seed: tf.Tensor | int = 0,
-                           train_ids: tf.Tensor | None = None,
-                           latent_mask: tf.Tensor | None = None, finish=tf.identity,
-                           dtype: tf.DType = tf.float32) -> tf.Tensor:
-        """`finish(synthesis(...))[0]` for ONE image (arguments as `synthesis_features`) in
-        one call."""
-        features = self.synthesis_features(symbols, noise_seed, train_ids, latent_mask)
-        return self.synthesis_tiles(features).map(self.synthesis_rows(features, finish), dtype)
-
     def selective_inputs(self, quantized: tf.Tensor, label_map: tf.Tensor | None,
                          latent_mask: tf.Tensor | None, training: bool = False):
         """G's latent and condition inputs. SC: (w_hat * m, F(s)); other modes: (w_hat, None)."""
