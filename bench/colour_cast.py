@@ -91,15 +91,16 @@ def train_variant(name: str, overrides: dict, args) -> float:
     return wall_seconds(workdir)
 
 
-def measure(model_path: str, images: dict[str, str], with_niqe: bool = False
-            ) -> dict[str, dict]:
+def measure(model_path: str, images: dict[str, str], with_niqe: bool = False,
+            checkpoint: str | None = None) -> dict[str, dict]:
+    """Per-image metrics of a model (a workdir's `checkpoint` if given, else its latest)."""
     from PIL import Image
 
-    from tfgc.codec import load_codec
+    from tfgc.codec import Codec, load_codec
     from tfgc.evaluation.metrics import reference_metrics
     from tfgc.evaluation.niqe import niqe
 
-    codec = load_codec(model_path)
+    codec = Codec.from_workdir(model_path, checkpoint) if checkpoint else load_codec(model_path)
     out = {}
     for name, path in images.items():
         image = np.asarray(Image.open(path).convert("RGB"))
