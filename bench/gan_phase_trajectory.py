@@ -19,6 +19,10 @@ The runs (train.py, warm-started from the bundled v2; their config.json has ever
         --config.gan_weight_end=0.25 --config.lambda_mse=30 --config.ema_decay=0.995 \
         --config.seed=0 --config.checkpoint_every=500 --config.keep_checkpoints=10
 
+With `--kodak24 v2=V2/results.json --kodak24 CANDIDATE=results.json` (the `results.json` of
+`python -m tfgc evaluate` on all 24 Kodak images, the bundled v2 first) it also applies the rule
+below to whole Kodak-24 and writes the verdict under the table.
+
 Files from training checkpoints carry their context tables (no fitted model tables), so their
 bpp is ~1% above an export's at the same weights: compare bpp only within this table.
 """
@@ -62,6 +66,33 @@ def summarise(per_image: dict[str, dict]) -> dict:
     return {**colour_summary(per_image), "mean_abs_bias": float(np.abs(bias).mean())}
 
 
+def kodak24(results_path: str) -> dict:
+    """The rule's figures from one `python -m tfgc evaluate` results.json (the model's rows)."""
+    with open(results_path) as f:
+        results = json.load(f)
+    model = [image["model"] for image in results["images"]]
+    bias = np.array([m["metrics"]["colour_bias"] for m in model])
+    return {"model": results["run"]["model"], "images": len(model),
+            "bpp": float(np.mean([m["bpp"] for m in model])),
+            "max_bpp": float(np.max([m["bpp"] for m in model])),
+            **{k: float(np.mean([m["metrics"][k] for m in model]))
+               for k in ("psnr", "ms_ssim", "niqe")},
+            "mean_bias_rgb": bias.mean(axis=0).tolist(),
+            "mean_abs_bias": float(np.abs(bias).mean()), "max_abs_bias": float(np.abs(bias).max()),
+            "images_under_2": int((np.abs(bias).max(axis=1) < 2).sum())}
+
+
+def verdict(reference: dict, candidate: dict) -> dict[str, bool]:
+    """DECISION_RULE, one condition per entry."""
+    return {"bpp <= v2 + 2%": candidate["bpp"] <= reference["bpp"] * 1.02,
+            "every file <= 0.08 bpp": candidate["max_bpp"] <= 0.08,
+            "PSNR >= v2": candidate["psnr"] >= reference["psnr"],
+            "MS-SSIM >= v2": candidate["ms_ssim"] >= reference["ms_ssim"],
+            "worst bias < v2": candidate["max_abs_bias"] < reference["max_abs_bias"],
+            "mean |bias| < v2": candidate["mean_abs_bias"] < reference["mean_abs_bias"],
+            "NIQE <= v2 + 0.25": candidate["niqe"] <= reference["niqe"] + 0.25}
+
+
 def main() -> None:
     from colour_cast import KODAK_SUBSET, measure
 
@@ -72,6 +103,9 @@ def main() -> None:
     parser.add_argument("--start-label", default="v2")
     parser.add_argument("--kodak", required=True, help="folder with kodimNN.png")
     parser.add_argument("--run", action="append", required=True, help="LABEL=WORKDIR")
+    parser.add_argument("--kodak24", action="append", default=[],
+                        help="LABEL=RESULTS_JSON of `python -m tfgc evaluate` on Kodak-24; "
+                             "the first is the reference (v2)")
     parser.add_argument("--results-name", default="gan_phase_trajectory")
     parser.add_argument("--out", default=os.path.join(REPO, "bench", "results"))
     args = parser.parse_args()
@@ -108,12 +142,19 @@ def main() -> None:
             print(label, step, {k: v for k, v in rows[(label, step)].items() if k != "images"},
                   file=sys.stderr)
 
+    whole = {label: kodak24(path) for label, path in (k.split("=", 1) for k in args.kodak24)}
+    checks = {}
+    if len(whole) > 1:
+        reference = next(iter(whole.values()))
+        checks = {label: verdict(reference, w) for label, w in list(whole.items())[1:]}
+
     ordered = sorted(rows.values(), key=lambda r: (r["run"] != args.start_label, r["run"],
                                                    r["step"]))
     os.makedirs(args.out, exist_ok=True)
     with open(json_path, "w") as f:
         json.dump({"kodak_subset": KODAK_SUBSET, "decision_rule": DECISION_RULE,
-                   "configs": configs, "rows": ordered}, f, indent=1)
+                   "configs": configs, "rows": ordered,
+                   "kodak24": whole, "kodak24_verdict": checks}, f, indent=1)
     lines = [
         f"Recipe h over a long GAN phase, warm-started from the bundled {args.start_label}: "
         "every kept checkpoint measured through the codec on whole Kodak images "
@@ -134,6 +175,24 @@ def main() -> None:
             f"{r['psnr']:.2f} | {r['ms_ssim']:.4f} | {r['niqe']:.2f} | "
             f"{'/'.join(f'{b:+.1f}' for b in r['mean_bias_rgb'])} | "
             f"{r['mean_abs_bias']:.2f} | {r['max_abs_bias']:.1f} | {minutes} |")
+    if whole:
+        lines += ["", "Kodak-24, whole files, plain encoding (`python -m tfgc evaluate`, exported "
+                  "models; means over 24 images; under 2 = images whose every channel's |bias| "
+                  "is under 2 levels):", "",
+                  "| model | bpp | max bpp | PSNR | MS-SSIM | NIQE | bias R/G/B | mean abs | "
+                  "worst | under 2 |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for label, w in whole.items():
+            lines.append(
+                f"| {label} ({w['model']}) | {w['bpp']:.4f} | {w['max_bpp']:.4f} | "
+                f"{w['psnr']:.2f} | {w['ms_ssim']:.4f} | {w['niqe']:.2f} | "
+                f"{'/'.join(f'{b:+.1f}' for b in w['mean_bias_rgb'])} | "
+                f"{w['mean_abs_bias']:.2f} | {w['max_abs_bias']:.1f} | "
+                f"{w['images_under_2']} of {w['images']} |")
+        for label, check in checks.items():
+            failed = [name for name, ok in check.items() if not ok]
+            lines += ["", f"**{label}: {'replaces v2' if not failed else 'does not replace v2'}**"
+                      + (f" (fails: {', '.join(failed)})" if failed else
+                         " (every condition of the rule holds)") + "."]
     with open(os.path.join(args.out, f"{args.results_name}.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
