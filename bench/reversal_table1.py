@@ -12,11 +12,12 @@ seconds per image for reversal. Writes results.json / results.md and a figure of
         --out bench/results/reversal_table1 [--count 8] [--steps 300] [--restarts 4]
     python bench/reversal_table1.py --generator runs/scenes64 --unseen-scenes 8 \
         --out bench/results/reversal_table1_scenes64
-    python bench/reversal_table1.py --model MODEL --prior PRIOR --unseen KODAK_DIR --scale-to 0 \
-        --out bench/results/reversal_table1_prior   # a GC model's G after a code prior
+    python bench/reversal_table1.py --model MODEL --prior PRIOR --unseen KODAK_DIR --whole \
+        --out bench/results/reversal_table1_prior_whole   # a GC model's G after a code prior
 
-With --scale-to 0 unseen images are only centre-cropped (full size: the Kodak images are 768x512,
-a prior + G generator of the same size reverses them whole).
+With --scale-to 0 unseen images are only centre-cropped; with --whole (a prior + G generator,
+which makes any size as a grid of prior tiles) they are whole images, and "seen" images are
+the generator's samples at the first unseen image's size.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tfgc.data.images import list_images, read_rgb, write_png
 from tfgc.reversal import ReversalSettings, Reverser, load_generator
-from tfgc.reversal.fileformat import encode_file
+from tfgc.reversal.generators import load_prior_generator
+from tfgc.reversal.reverse import reversal_file
 from tfgc.utils.files import write_text_atomic
 
 
@@ -107,15 +109,14 @@ def unseen_scenes(shape: tuple[int, int], count: int, seed: int) -> list[np.ndar
     return [generate_scene(*shape, (seed, i)).image for i in range(count)]
 
 
-def prior_generator(model: str | None, prior: str):
-    """A GC model's G after a learned code prior: z -> prior -> nearest centers -> G."""
-    from tfgc.codec import load_codec
-    from tfgc.prior import load_prior
-    from tfgc.reversal import from_code_prior
+def whole_images(folder: str, count: int) -> list[np.ndarray]:
+    return [read_rgb(path) for path in list_images(folder)[:count]]
 
-    codec = load_codec(model)
-    return from_code_prior(codec.networks, load_prior(
-        prior, codec.networks.quantizer.centers_list, codec.fingerprint), codec.fingerprint)
+
+def half(image: np.ndarray) -> np.ndarray:
+    """For the figure of whole images."""
+    return np.asarray(Image.fromarray(image).resize((image.shape[1] // 2, image.shape[0] // 2),
+                                                    Image.LANCZOS))
 
 
 def main() -> None:
@@ -129,6 +130,8 @@ def main() -> None:
                         help="held-out procedural street scenes (from --scene-seed)")
     parser.add_argument("--scene-seed", type=int, default=1000,
                         help="seed of the held-out scenes (training used --seed, default 0)")
+    parser.add_argument("--whole", action="store_true",
+                        help="with --prior: whole unseen images, seen samples at their size")
     parser.add_argument("--scale-to", type=int, default=128,
                         help="unseen photos are scaled to this shorter side (as in training); "
                              "0: not scaled")
@@ -144,35 +147,48 @@ def main() -> None:
     args = parser.parse_args()
     if bool(args.generator) == bool(args.prior):
         parser.error("give --generator or --prior")
+    if args.whole and not (args.prior and args.unseen):
+        parser.error("--whole needs --prior and --unseen")
 
-    generator = (load_generator(args.generator) if args.generator
-                 else prior_generator(args.model, args.prior))
+    tiled = load_prior_generator(args.prior, args.model) if args.prior else None
+    if args.whole:
+        unseen = whole_images(args.unseen, args.count)
+        generator = tiled.at(unseen[0].shape[:2])
+    else:
+        generator = tiled.at(tiled.tile_shape) if tiled else load_generator(args.generator)
     h, w = generator.image_shape
-    seen = [np.round(generator(generator.sample_latents(1, 1000 + i))[0].numpy() * 255)
-            .astype(np.uint8) for i in range(args.count)]
-    unseen = (unseen_scenes((h, w), args.count, args.scene_seed) if args.unseen_scenes
-              else unseen_crops(args.unseen, (h, w), args.scale_to, args.count))
+    seen = [generator.picture(generator.sample_latents(1, 1000 + i).numpy())
+            for i in range(args.count)]
+    if not args.whole:
+        unseen = (unseen_scenes((h, w), args.count, args.scene_seed) if args.unseen_scenes
+                  else unseen_crops(args.unseen, (h, w), args.scale_to, args.count))
     sets = {"seen": (seen, args.seen_loss), "unseen": (unseen, args.unseen_loss)}
-    results, examples = {}, {}
+    results, examples, cpu = {}, {}, {}
     for name, (images, loss) in sets.items():
-        reverser = Reverser(generator, ReversalSettings(
+        settings = ReversalSettings(
             loss=loss, steps=args.steps, restarts=args.restarts,
             quantization=args.quantization, finetune_steps=args.finetune_steps,
-            learning_rate=args.learning_rate))
+            learning_rate=args.learning_rate)
+        reversers: dict[tuple[int, int], Reverser] = {}
         rows: dict[str, list[dict]] = {}
         for i, image in enumerate(images):
+            shape = image.shape[:2]
+            if shape not in reversers:
+                reversers[shape] = Reverser(tiled.at(shape) if args.whole else generator,
+                                            settings)
+            reverser = reversers[shape]
+            h, w = shape
             png = png_bytes(image)
             outputs = {"PNG": (image, png)}
             for k in (2, 4):
                 outputs[f"k-means K={k}"] = kmeans(image, k)
             for q in (10, 1):
                 outputs[f"JPEG {q}%"] = jpeg(image, q)
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             result = reverser.reverse(image)
             seconds = time.perf_counter() - start
-            data = encode_file(result.code, fingerprint=generator.fingerprint,
-                               image_shape=generator.image_shape,
-                               prior_range=generator.prior_range)
+            cpu.setdefault(name, []).append(time.process_time() - cpu_start)
+            data = reversal_file(reverser.generator, result.code)
             outputs["GAN reversal (ours)"] = (result.reconstruction, len(data))
             for method, (out, size) in outputs.items():
                 bpp = 8 * size / (h * w)
@@ -184,6 +200,8 @@ def main() -> None:
                 rows.setdefault(method, []).append(row)
             if i < 4 and h * w <= 256 * 256:
                 examples.setdefault(name, []).append([o for o, _ in outputs.values()])
+            elif i < 2 and (h, w) == tuple(generator.image_shape):  # whole images: half size
+                examples.setdefault(name, []).append([half(o) for o, _ in outputs.values()])
             ours = rows["GAN reversal (ours)"][-1]
             print(f"{name} {i}: reversal {len(data)} B, {ours['psnr']:.2f} dB, SSIM "
                   f"{ours['ssim']:.3f}, {seconds:.1f} s", flush=True)
@@ -191,7 +209,9 @@ def main() -> None:
                          for m, v in rows.items()}
     os.makedirs(args.out, exist_ok=True)
     run = {"generator": generator.name, "fingerprint": generator.fingerprint.hex(),
-           "image_shape": [h, w], "latent_shape": list(generator.latent_shape),
+           "image_shape": list(generator.image_shape),
+           "latent_shape": list(generator.latent_shape),
+           "cpu_seconds_per_image": {k: [round(v, 1) for v in vs] for k, vs in cpu.items()},
            "unseen": ("procedural scenes" if args.unseen_scenes
                       else os.path.basename(os.path.normpath(args.unseen))),
            **{k: v for k, v in vars(args).items()
@@ -199,12 +219,15 @@ def main() -> None:
            "load_average": [round(v, 1) for v in os.getloadavg()]}
     write_text_atomic(os.path.join(args.out, "results.json"),
                       json.dumps({"run": run, "results": results}, indent=1))
+    h, w = generator.image_shape
     lines = ["# GAN reversal, Table 1 protocol (seed paper)", "",
-             f"Generator `{generator.name}` ({h}x{w}, z {list(generator.latent_shape)}), "
+             f"Generator `{generator.name}` ({h}x{w}, z {list(generator.latent_shape)}"
+             f"{'; whole images, any size' if args.whole else ''}), "
              f"{args.count} images per set, reversal: {args.restarts} restarts x {args.steps} "
              f"steps (+ {args.finetune_steps} quantisation-aware), quantisation "
              f"{args.quantization}, range coder; losses: seen {args.seen_loss}, unseen "
-             f"{args.unseen_loss} ({run['unseen']}). Load average {run['load_average']}.",
+             f"{args.unseen_loss} ({run['unseen']}). Load average {run['load_average']}; "
+             f"reversal CPU-s per image: {run['cpu_seconds_per_image']}.",
              ""]
     for name, table in results.items():
         lines += [f"## {name}", "", "| scheme | bpp | CR | PSNR dB | MSE | SSIM | s/image |",

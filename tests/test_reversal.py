@@ -171,6 +171,22 @@ def test_train_a_generator_then_reverse_and_decompress_through_the_cli(tmp_path)
     result = _cli("decompress", str(out / "seen.tfgz"), "-o", str(tmp_path / "x.png"))
     assert result.returncode == 1 and "--generator" in result.stderr
 
+    # A prior + G (version 2) file: this build's generator SavedModel refuses it as the API does.
+    import tensorflow as tf
+
+    from tfgc.reversal.fileformat import LatentCode, encode_file
+    from tfgc.reversal.graph_reader import error_from_graph
+
+    v2 = encode_file(LatentCode(np.zeros(8, np.int32), 0.1, -10, 21), fingerprint=b"p" * 16,
+                     image_shape=(16, 16), prior_range=(-1.0, 1.0), model_fingerprint=b"m" * 16)
+    with pytest.raises(ModelMismatchError, match="--prior"):
+        decompress_reversal(v2, generator)
+    decompress = tf.saved_model.load(str(generator_dir)).signatures["decompress"]
+    with pytest.raises(tf.errors.InvalidArgumentError) as failed:
+        decompress(bitstring=tf.constant([v2]))
+    assert "tfgc reversal file: fingerprint:" in failed.value.message
+    assert isinstance(error_from_graph(failed.value), ModelMismatchError)
+
 
 @pytest.mark.slow
 def test_train_a_generator_on_procedural_scenes_within_a_time_budget(tmp_path):
@@ -222,7 +238,7 @@ def test_code_prior_trains_and_samples_the_code_shape(codec):
     )
 
     composed = from_code_prior(networks, generator, codec.fingerprint)
-    assert composed.image_shape == (64, 64) and composed.latent_shape == (8,)
+    assert composed.image_shape == (64, 64) and composed.latent_shape == (1, 1, 8)  # one tile
     image = np.round(composed(composed.sample_latents(1, 5))[0].numpy() * 255).astype(np.uint8)
     np.testing.assert_allclose(  # the decoded prior sample, as `tfgc sample` draws it
         image / 255.0, networks.synthesis(networks.quantizer.symbols(
@@ -231,7 +247,8 @@ def test_code_prior_trains_and_samples_the_code_shape(codec):
     data, result = compress_reversal(composed, image, settings)
     assert result.loss <= result.restart_losses.max()
     np.testing.assert_array_equal(decompress_reversal(data, composed), result.reconstruction)
-    assert from_code_prior(networks, generator, b"\0" * 16).fingerprint != composed.fingerprint
+    with pytest.raises(ModelMismatchError, match="G of GC model"):  # same prior, another G
+        decompress_reversal(data, from_code_prior(networks, generator, b"\0" * 16))
 
 
 @pytest.mark.slow

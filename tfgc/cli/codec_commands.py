@@ -58,7 +58,11 @@ def register(subparsers) -> None:
                    help="output folder (or a .png file name for a single input)")
     add_model_option(p)
     p.add_argument("--generator", default=None, metavar="PATH",
-                   help="the generator that made the .tfgz (GAN-reversal) files")
+                   help="the generator that made the .tfgz (GAN-reversal) files; with "
+                        "--prior, the GC model whose G decodes the prior's codes (default "
+                        "there: the bundled model)")
+    p.add_argument("--prior", default=None, metavar="PATH",
+                   help="the code prior that made the .tfgz files (`tfgc reverse --prior`)")
     p.add_argument("--max-pixels", type=int, default=None, metavar="N",
                    help="refuse files whose image has more than N pixels, before decoding "
                    f"(default {DEFAULT_MAX_PIXELS}, as Pillow; 0 = no limit)")
@@ -156,7 +160,7 @@ def run_decompress(args: argparse.Namespace) -> int:
     from tfgc.data.images import write_png
     from tfgc.reversal.decoding import ReversalDecoder
 
-    reversal = ReversalDecoder(args.generator)
+    reversal = ReversalDecoder(args.generator, args.prior)
     codec = None
     if not all(path.lower().endswith(".tfgz") for path in inputs):
         codec = load_codec(args.model)

@@ -8,6 +8,7 @@ import sys
 
 from tqdm import tqdm
 
+from tfgc.cli.arguments import MODEL_PATHS
 from tfgc.cli.batch import FileBatch
 from tfgc.cli.files import check_output, expand_inputs, output_path
 
@@ -20,12 +21,18 @@ def register(subparsers) -> None:
     d = ReversalSettings()
     p = subparsers.add_parser(
         "reverse", help="images -> .tfgz files by reversing a generator (GAN reversal)",
-        description="Compresses images the generator's size by searching the generator input z "
-                    "whose output matches each image, quantising z and coding it losslessly. "
-                    "`tfgc decompress FILE --generator G` reads the files back.")
+        description="Compresses images by searching the generator input z whose output "
+                    "matches each image, quantising z and coding it losslessly. A generator "
+                    "SavedModel takes images of its size; a code prior with a GC model's G "
+                    "(--prior) takes any size, as a grid of prior tiles. `tfgc decompress "
+                    "FILE --generator G [--prior P]` reads the files back.")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
-    p.add_argument("--generator", required=True, metavar="PATH",
-                   help="a generator SavedModel (see tfgc.reversal.generators)")
+    p.add_argument("--generator", metavar="PATH",
+                   help="a generator SavedModel (see tfgc.reversal.generators); with --prior, "
+                        f"the GC model whose G decodes the prior's codes ({MODEL_PATHS}; "
+                        "default there: the bundled model)")
+    p.add_argument("--prior", metavar="PATH",
+                   help="a code prior (python -m tfgc.training.code_prior): reverse prior + G")
     p.add_argument("-o", "--out", required=True,
                    help="output folder (or a .tfgz file name for a single input)")
     p.add_argument("--loss", default=d.loss, help=f"mse, l1, ssim, ms_ssim or a weighted sum "
@@ -56,12 +63,18 @@ def register(subparsers) -> None:
 
 
 def run_reverse(args: argparse.Namespace) -> int:
+    from tfgc.errors import TfgcError
+
+    if args.generator is None and args.prior is None:
+        raise TfgcError("reverse needs --generator PATH (a generator SavedModel) or --prior "
+                        "PATH (a code prior, with --generator its GC model)")
     inputs = expand_inputs(args.inputs, None)
     check_output(args.out, SUFFIX, len(inputs))
     from tfgc.data.images import load_image
     from tfgc.latent_search.losses import parse_loss
     from tfgc.reversal import ReversalSettings, Reverser, load_generator
-    from tfgc.reversal.fileformat import encode_file
+    from tfgc.reversal.generators import load_prior_generator
+    from tfgc.reversal.reverse import check_pixels, reversal_file
     from tfgc.utils.files import write_bytes_atomic
 
     parse_loss(args.loss)
@@ -71,20 +84,26 @@ def run_reverse(args: argparse.Namespace) -> int:
         tolerance=args.tolerance, prune_after=args.prune_after,
         quantization=args.quantization, finetune_steps=args.finetune_steps, coder=args.coder,
         seed=args.seed)
-    generator = load_generator(args.generator)
-    reverser = Reverser(generator, settings)
+    # A prior + G generator exists at every size; a generator SavedModel has one (the
+    # reverser checks each image against it).
+    tiled = load_prior_generator(args.prior, args.generator) if args.prior else None
+    fixed = None if tiled else load_generator(args.generator)
+    reversers: dict[tuple[int, int], Reverser] = {}  # compiled once per image size
     batch = FileBatch("reversed", "image(s)")
     for path in inputs:
         target = output_path(path, args.out, SUFFIX, len(inputs) == 1)
         with batch.file(path, target):
             pixels = load_image(path).pixels
+            check_pixels(pixels)
+            shape = pixels.shape[:2]
+            if shape not in reversers:
+                reversers[shape] = Reverser(tiled.at(shape) if tiled else fixed, settings)
+            reverser = reversers[shape]
             with tqdm(total=settings.steps, desc=f"reverse {os.path.basename(path)}",
                       unit="step", file=sys.stderr, leave=False) as bar:
                 result = reverser.reverse(pixels, progress=lambda step, _: bar.update(
                     step - bar.n))
-            data = encode_file(result.code, fingerprint=generator.fingerprint,
-                               image_shape=generator.image_shape,
-                               prior_range=generator.prior_range, coder=settings.coder)
+            data = reversal_file(reverser.generator, result.code, settings.coder)
             write_bytes_atomic(target, data)
             batch.count(len(data), pixels.shape[0] * pixels.shape[1])
     return batch.finish()

@@ -1,6 +1,7 @@
 """GAN-reversal compression: an image becomes the quantised input z of a frozen generator.
 
-    generator = load_generator("generators/photos64")     # or from_keras(model, shape)
+    generator = load_generator("generators/photos64")     # or from_keras(model, shape),
+    # or load_prior_generator(prior_dir, model_dir): a code prior + a GC model's G, any size
     data, result = compress_reversal(generator, pixels)   # search z, quantise, fine-tune
     pixels = decompress_reversal(data, generator)         # data: a versioned `.tfgz` file
 
@@ -17,7 +18,8 @@ _EXPORTS = {
     "is_reversal_file": "fileformat",
     "ReversibleGenerator": "generators", "from_keras": "generators",
     "from_code_prior": "generators",
-    "load_generator": "generators",
+    "load_generator": "generators", "load_prior_generator": "generators",
+    "PriorTiledGenerator": "generators",
     "ReversalResult": "reverse", "Reverser": "reverse",
     "ReversalSettings": "settings",
 }

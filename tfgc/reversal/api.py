@@ -5,38 +5,57 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import tensorflow as tf
 
 from tfgc.coding.format import DEFAULT_MAX_PIXELS
 from tfgc.errors import TfgcError
-from tfgc.export.modules import to_uint8
-from tfgc.reversal.fileformat import decode_file, encode_file
-from tfgc.reversal.generators import ReversibleGenerator
-from tfgc.reversal.reverse import ReversalResult, ReversalSettings, Reverser
+from tfgc.reversal.fileformat import decode_file, parse_header
+from tfgc.reversal.generators import PriorTiledGenerator, ReversibleGenerator
+from tfgc.reversal.reverse import (
+    ReversalResult,
+    ReversalSettings,
+    Reverser,
+    check_pixels,
+    reversal_file,
+)
+
+AnyGenerator = ReversibleGenerator | PriorTiledGenerator
 
 
-def compress_reversal(generator: ReversibleGenerator, image: np.ndarray,
+def compress_reversal(generator: AnyGenerator, image: np.ndarray,
                       settings: ReversalSettings | None = None,
                       initial_z: np.ndarray | None = None,
                       progress: Callable[[int, np.ndarray], None] | None = None
                       ) -> tuple[bytes, ReversalResult]:
-    """uint8 [H, W, 3] at the generator's size -> (the `.tfgz` file, what the search found)."""
+    """uint8 [H, W, 3] -> (the `.tfgz` file, what the search found). A generator SavedModel
+    takes images of its size, a `PriorTiledGenerator` any size."""
     settings = settings or ReversalSettings()
+    if isinstance(generator, PriorTiledGenerator):
+        check_pixels(image)
+        generator = generator.at(np.asarray(image).shape[:2])
     result = Reverser(generator, settings).reverse(image, initial_z, progress)
-    data = encode_file(result.code, fingerprint=generator.fingerprint,
-                       image_shape=generator.image_shape, prior_range=generator.prior_range,
-                       coder=settings.coder)
-    return data, result
+    return reversal_file(generator, result.code, settings.coder), result
 
 
-def decompress_reversal(data: bytes, generator: ReversibleGenerator,
+def decompress_reversal(data: bytes, generator: AnyGenerator,
                         max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """`.tfgz` bytes -> uint8 [H, W, 3]; a bad file or another generator raises a tfgc error,
     an image above `max_pixels` (None: no limit) ResourceLimitError, before any decoding."""
     if not isinstance(data, (bytes, bytearray)):
         raise TfgcError(f"decompress takes bytes, got {type(data).__name__}")
-    code, _ = decode_file(bytes(data), fingerprint=generator.fingerprint,
+    data = bytes(data)
+    if isinstance(generator, PriorTiledGenerator):
+        # The file's image size picks the tile grid; the identity checks come first.
+        header = parse_header(data, fingerprint=generator.fingerprint,
+                              model_fingerprint=generator.model_fingerprint)
+        shape = (header.image_height, header.image_width)
+        code, _ = decode_file(data, fingerprint=generator.fingerprint,
+                              model_fingerprint=generator.model_fingerprint,
+                              prior_range=generator.prior_range,
+                              latent_size=generator.latent_size(shape),
+                              max_pixels=max_pixels)
+        return generator.at(shape).picture(code.values())
+    code, _ = decode_file(data, fingerprint=generator.fingerprint,
+                          model_fingerprint=generator.model_fingerprint,
                           prior_range=generator.prior_range, image_shape=generator.image_shape,
                           latent_size=generator.latent_size, max_pixels=max_pixels)
-    z = code.values().reshape((1, *generator.latent_shape))
-    return to_uint8(generator(tf.constant(z)))[0].numpy()
+    return generator.picture(code.values())

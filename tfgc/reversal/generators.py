@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from tfgc.errors import ModelLoadError
+from tfgc.errors import ModelLoadError, TfgcError
 from tfgc.utils.files import atomic_directory, write_text_atomic
 
 GENERATOR_INFO = "generator.json"
@@ -49,6 +49,10 @@ class ReversibleGenerator:
     prior_range: tuple[float, float]
     fingerprint: bytes
     name: str = "generator"
+    # A prior + G generator: the GC model's fingerprint (files carry it), and how a stored z
+    # becomes pixels (G in row tiles: bounded memory at any size; `generate` otherwise).
+    model_fingerprint: bytes | None = None
+    render: Callable[[tf.Tensor], tf.Tensor] | None = None
 
     @property
     def latent_size(self) -> int:
@@ -56,6 +60,12 @@ class ReversibleGenerator:
 
     def __call__(self, z: tf.Tensor) -> tf.Tensor:
         return self.generate(z)
+
+    def picture(self, z: np.ndarray) -> np.ndarray:
+        """uint8 [H, W, 3] of one z: what a decoder shows for it (encoder and decoder alike)."""
+        z = tf.constant(np.asarray(z, np.float32).reshape((1, *self.latent_shape)))
+        image = (self.render or self.generate)(z)[0]
+        return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255), tf.uint8).numpy()
 
     def sample_latents(self, count: int, seed: int) -> tf.Tensor:
         low, high = self.prior_range
@@ -84,28 +94,121 @@ def from_keras(model: tf.keras.Model, latent_shape: Sequence[int],
                                name or model.name)
 
 
+class PriorTiledGenerator:
+    """A learned prior over a GC model's codes (`tfgc.prior`) and that model's G: an
+    unconditional generator of images of any size, which reversal inverts.
+
+    The prior makes codes of one shape (h, w, C), so an image's code is a grid of prior
+    tiles, each from its own z [latent_dim] (z of the image: [rows, columns, latent_dim]),
+    snapped to the nearest centers (gradients through the quantiser's soft assignment).
+    G decodes the whole grid at once, cropped to the image: G's receptive field joins the
+    tiles, no seams of its own. A whole image from a few hundred bits per tile."""
+
+    prior_range = (-1.0, 1.0)  # z's, as the prior was trained (`tfgc.prior.sample_symbols`)
+
+    def __init__(self, networks, prior: tf.keras.Model, model_fingerprint: bytes,
+                 name: str | None = None):
+        self.networks, self.prior = networks, prior
+        self.model_fingerprint = bytes(model_fingerprint)
+        self.latent_dim = int(prior.latent_dim)
+        self.code_shape = tuple(int(d) for d in prior.code_shape)
+        self.fingerprint = weights_fingerprint(prior.weights, json.dumps(
+            [self.latent_dim, list(self.code_shape), "code prior"]))
+        self.name = name or f"{prior.name} + G {self.model_fingerprint.hex()[:8]}"
+        self._at: dict[tuple[int, int], ReversibleGenerator] = {}
+
+    @property
+    def tile_shape(self) -> tuple[int, int]:
+        """Pixels one prior tile decodes to."""
+        stride = self.networks.stride
+        return self.code_shape[0] * stride, self.code_shape[1] * stride
+
+    def grid(self, image_shape: tuple[int, int]) -> tuple[int, int]:
+        """Rows and columns of prior tiles that cover an image (its code, rounded up)."""
+        (height, width), (tile_h, tile_w) = image_shape, self.tile_shape
+        return -(-int(height) // tile_h), -(-int(width) // tile_w)
+
+    def latent_size(self, image_shape: tuple[int, int]) -> int:
+        rows, columns = self.grid(image_shape)
+        return rows * columns * self.latent_dim
+
+    def at(self, image_shape: tuple[int, int]) -> ReversibleGenerator:
+        """The reversible generator of images of this size (built once per size)."""
+        from tfgc.reversal.fileformat import MAX_SIDE
+
+        height, width = (int(d) for d in image_shape)
+        if not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE):
+            raise TfgcError(f"a {width}x{height} image cannot be made: reversal files hold "
+                            f"1 to {MAX_SIDE} pixels a side")
+        if (height, width) not in self._at:
+            self._at[height, width] = self._generator(height, width)
+        return self._at[height, width]
+
+    def _codes(self, z: tf.Tensor, rows: int, columns: int, chunk: int | None = None
+               ) -> tf.Tensor:
+        """z [B, rows, columns, latent_dim] -> continuous codes [B, code h, code w, C] of the
+        image (the tiles' grid cropped to the image's code); the prior runs `chunk` tiles at
+        a time (None: all)."""
+        h, w, c = self.code_shape
+        flat = tf.reshape(tf.cast(z, tf.float32), [-1, self.latent_dim])
+        if chunk is None:
+            tiles = self.prior(flat, training=False)
+        else:
+            tiles = tf.concat([self.prior(flat[i:i + chunk], training=False)
+                               for i in range(0, int(flat.shape[0]), chunk)], 0)
+        grid = tf.reshape(tiles, [-1, rows, columns, h, w, c])
+        return tf.reshape(tf.transpose(grid, [0, 1, 3, 2, 4, 5]),
+                          [-1, rows * h, columns * w, c])
+
+    def _generator(self, height: int, width: int) -> ReversibleGenerator:
+        from tfgc.layers.noise import latent_noise
+
+        networks = self.networks
+        rows, columns = self.grid((height, width))
+        stride = networks.stride
+        code_h, code_w = -(-height // stride), -(-width // stride)
+
+        def generate(z):
+            codes = self._codes(z, rows, columns)
+            quantized, _ = networks.quantizer(codes[:, :code_h, :code_w])
+            noise = (latent_noise(quantized, networks.noise_channels, 0)
+                     if networks.noise_channels else None)
+            images = networks.generator(quantized, noise, None, training=False)
+            return (images[:, :height, :width] + 1.0) / 2.0
+
+        def render(z):  # one z; G in row tiles (networks/tiling): any size in bounded memory
+            codes = self._codes(z, rows, columns, chunk=64)
+            symbols = networks.quantizer.symbols(codes[:, :code_h, :code_w])
+            features = networks.synthesis_features(symbols, 0)
+            image = networks.synthesis_tiles(features).map(
+                networks.synthesis_rows(features), tf.float32)
+            return image[tf.newaxis, :height, :width]
+
+        return ReversibleGenerator(generate, (rows, columns, self.latent_dim), (height, width),
+                                   self.prior_range, self.fingerprint, self.name,
+                                   self.model_fingerprint, render)
+
+
 def from_code_prior(networks, prior: tf.keras.Model, model_fingerprint: bytes,
-                    noise_seed: int = 0) -> ReversibleGenerator:
-    """A GC model's G after a learned prior over its codes (`tfgc.prior`): z [latent_dim] ->
-    the prior's code -> nearest centers (gradients through the quantiser's soft assignment)
-    -> G. An unconditional generator of images the code's size times the stride, whose z a
-    reversal file stores: a whole image in a few hundred bits."""
-    from tfgc.layers.noise import latent_noise
+                    image_shape: tuple[int, int] | None = None) -> ReversibleGenerator:
+    """A GC model's G after a learned prior over its codes, as a reversible generator of
+    `image_shape` images (default: one prior tile's). See `PriorTiledGenerator`."""
+    tiled = PriorTiledGenerator(networks, prior, model_fingerprint)
+    return tiled.at(image_shape or tiled.tile_shape)
 
-    latent_shape = (int(prior.latent_dim),)
 
-    def generate(z):
-        quantized, _ = networks.quantizer(prior(tf.cast(z, tf.float32), training=False))
-        noise = (latent_noise(quantized, networks.noise_channels, noise_seed)
-                 if networks.noise_channels else None)
-        return (networks.generator(quantized, noise, None, training=False) + 1.0) / 2.0
+def load_prior_generator(prior_path: str, model_path: str | None = None
+                         ) -> PriorTiledGenerator:
+    """The code prior at `prior_path` with the G of the GC model at `model_path` (None: the
+    bundled model); a prior trained on another model's codes is refused (ModelMismatchError)."""
+    from tfgc.codec import load_codec
+    from tfgc.prior import load_prior
 
-    h, w, _ = prior.code_shape
-    description = json.dumps([list(latent_shape), "code prior", model_fingerprint.hex(),
-                              noise_seed])
-    return ReversibleGenerator(generate, latent_shape, (h * networks.stride, w * networks.stride),
-                               (-1.0, 1.0), weights_fingerprint(prior.weights, description),
-                               f"{prior.name} + G {model_fingerprint.hex()[:8]}")
+    codec = load_codec(model_path)
+    prior = load_prior(prior_path, codec.networks.quantizer.centers_list, codec.fingerprint)
+    return PriorTiledGenerator(codec.networks, prior, codec.fingerprint,
+                               f"prior {os.path.basename(os.path.normpath(prior_path))} + G "
+                               f"{codec.fingerprint.hex()[:8]}")
 
 
 class _GeneratorModule(tf.Module):

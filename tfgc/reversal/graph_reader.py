@@ -22,11 +22,13 @@ from tfgc.reversal.fileformat import (
     MAGIC,
     MAX_LATENT_SIZE,
     MAX_LEVELS,
+    MODEL_FINGERPRINT_BYTES,
+    PRIOR_VERSION,
     TABLE_PRECISION,
     VERSION,
 )
 
-_GUARD = HEADER_BYTES + 8  # zero bytes behind the data: fixed-offset reads never fail
+_GUARD = HEADER_BYTES + MODEL_FINGERPRINT_BYTES + 8  # zeros behind the data: reads never fail
 
 
 def prior_table_graph(step: tf.Tensor, k_min: tf.Tensor, levels: tf.Tensor,
@@ -72,7 +74,9 @@ def read_latent(data: tf.Tensor, *, fingerprint: bytes, image_shape: tuple[int, 
                  buf[4])
     checks.check(n >= HEADER_BYTES + 4, "truncated", "truncated:", n, "bytes")
     payload_bytes = u(42, 4)
-    checks.check(tf.equal(n, HEADER_BYTES + payload_bytes + 4), "truncated",
+    header_bytes = HEADER_BYTES + tf.where(buf[4] >= PRIOR_VERSION,
+                                           tf.constant(MODEL_FINGERPRINT_BYTES, tf.int64), 0)
+    checks.check(tf.equal(n, header_bytes + payload_bytes + 4), "truncated",
                  "file length and header disagree (truncated or padded):", n)
     end = tf.maximum(n - 4, 0)
     raw = checks.gate(raw)
@@ -90,6 +94,10 @@ def read_latent(data: tf.Tensor, *, fingerprint: bytes, image_shape: tuple[int, 
         coder < len(CODERS), size > 0, size <= MAX_LATENT_SIZE, levels > 0,
         levels <= MAX_LEVELS, step > 0, tf.math.is_finite(step), version >= 1, height > 0,
         width > 0])), "fields", "impossible header fields")
+    checks.check(version < PRIOR_VERSION, "fingerprint",
+                 "this file was made by a code prior with a GC model's G, not by a generator "
+                 "SavedModel: decode it with `python -m tfgc decompress --prior PRIOR_DIR "
+                 "--generator MODEL_DIR` or the Python API")
     checks.check(tf.reduce_all(tf.equal(file_fingerprint, list(fingerprint))), "fingerprint",
                  f"this file was made by another generator, not by this one "
                  f"({fingerprint.hex()}): decode it with the generator that made it")

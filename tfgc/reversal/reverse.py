@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from tfgc.errors import TfgcError
+from tfgc.errors import ResourceLimitError, TfgcError
 from tfgc.latent_search import ImageLoss, LatentSearch, SearchSettings
 from tfgc.reversal.fileformat import LatentCode, encode_file
 from tfgc.reversal.generators import ReversibleGenerator
@@ -42,11 +42,33 @@ class ReversalResult:
     finetune_steps: int  # quantisation-aware steps made
 
 
-def _check_image(generator: ReversibleGenerator, pixels: np.ndarray) -> None:
+# The search back-propagates through G over the whole image for every restart: above this
+# many pixels it needs more memory than a workstation has (768x512 is 0.4 MP).
+MAX_REVERSE_PIXELS = 1 << 22
+
+
+def check_pixels(pixels: np.ndarray) -> None:
+    """A uint8 RGB image a reversal search can take (any generator)."""
     pixels = np.asarray(pixels)
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
         raise TfgcError(f"expected a uint8 RGB image [H, W, 3], got {pixels.dtype} "
                         f"{pixels.shape}")
+    if pixels.shape[0] * pixels.shape[1] > MAX_REVERSE_PIXELS:
+        raise ResourceLimitError(
+            f"a {pixels.shape[1]}x{pixels.shape[0]} image is too big to reverse (the search "
+            f"runs G with gradients over the whole image; at most {MAX_REVERSE_PIXELS} pixels)")
+
+
+def reversal_file(generator: ReversibleGenerator, code: LatentCode, coder: str = "range"
+                  ) -> bytes:
+    """The `.tfgz` file of a code found through `generator` (version 2 for prior + G)."""
+    return encode_file(code, fingerprint=generator.fingerprint,
+                       image_shape=generator.image_shape, prior_range=generator.prior_range,
+                       coder=coder, model_fingerprint=generator.model_fingerprint)
+
+
+def _check_image(generator: ReversibleGenerator, pixels: np.ndarray) -> None:
+    check_pixels(pixels)
     if tuple(pixels.shape[:2]) != tuple(generator.image_shape):
         h, w = generator.image_shape
         raise TfgcError(f"the generator makes {w}x{h} images; this image is "
@@ -97,10 +119,7 @@ class Reverser:
         return LatentCode((k - k_min).astype(np.int32), float(step), k_min, k_max - k_min + 1)
 
     def _file_bits(self, code: LatentCode) -> int:
-        return 8 * len(encode_file(code, fingerprint=self.generator.fingerprint,
-                                   image_shape=self.generator.image_shape,
-                                   prior_range=self.generator.prior_range,
-                                   coder=self.settings.coder))
+        return 8 * len(reversal_file(self.generator, code, self.settings.coder))
 
     def _choose_step(self, z: np.ndarray, pixels: int) -> float:
         if self.kind != "bpp":
@@ -144,10 +163,8 @@ class Reverser:
                                    SearchSettings(s.finetune_steps, s.finetune_learning_rate))
         best = tuned.best_item
         code = self._code(tuned.payload[best], step)
-        image = self.generator(tf.constant(code.values().reshape(
-            (1, *self.generator.latent_shape))))[0]
-        reconstruction = tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255), tf.uint8)
-        return ReversalResult(code, reconstruction.numpy(), float(tuned.loss[best]),
+        return ReversalResult(code, self.generator.picture(code.values()),
+                              float(tuned.loss[best]),
                               float(continuous[k]),
                               tuned.loss if restart_losses is None else restart_losses,
                               found.steps, tuned.steps)

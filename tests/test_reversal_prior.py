@@ -1,0 +1,176 @@
+"""GAN reversal through a code prior and a GC model's G (issue 11): whole images of any size as
+a grid of prior tiles, version-2 `.tfgz` files naming both the prior and the GC model, the
+`reverse --prior` and `decompress --prior` commands, and their errors.
+
+The prior is untrained (random weights): these tests are about shapes, files and errors; what
+a trained prior gives is measured by bench/reversal_table1.py --whole."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import REPO_ROOT, photo
+from tfgc.errors import BitstreamError, ModelMismatchError, ResourceLimitError
+
+# Codes of 2x2 latents: 32x32-pixel tiles at the tiny model's stride 16, z of 4 per tile.
+CODE_SIDE, LATENT_DIM = 2, 4
+
+
+def _prior(codec, seed: int):
+    import tensorflow as tf
+
+    from tfgc.networks.code_prior import CodePriorGenerator
+
+    tf.keras.utils.set_random_seed(seed)
+    networks = codec.networks
+    prior = CodePriorGenerator((CODE_SIDE, CODE_SIDE, networks.num_channels),
+                               networks.quantizer.centers_list, LATENT_DIM, width=8,
+                               num_upsamplings=1)
+    prior(tf.zeros([1, LATENT_DIM]))
+    return prior
+
+
+@pytest.fixture(scope="module")
+def prior_dirs(codec, workdir, tmp_path_factory):
+    """Two saved priors over the tiny model's codes: the one files are made with, another."""
+    from tfgc.prior import save_prior
+
+    root = tmp_path_factory.mktemp("priors")
+    for name, seed in (("prior", 0), ("other", 1)):
+        save_prior(_prior(codec, seed), str(root / name), {
+            "num_upsamplings": 1, "width": 8, "model_fingerprint": codec.fingerprint.hex()})
+    return root / "prior", root / "other"
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "tfgc", *args], capture_output=True,
+                          text=True, timeout=600, cwd=REPO_ROOT)
+
+
+def _with_crc(body: bytes) -> bytes:
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_tiles_cover_any_image_size_and_g_decodes_them_together(codec, workdir, prior_dirs):
+    import tensorflow as tf
+
+    from tfgc.reversal import compress_reversal
+    from tfgc.reversal.generators import load_prior_generator
+
+    tiled = load_prior_generator(str(prior_dirs[0]), workdir)
+    assert tiled.tile_shape == (32, 32)
+    generator = tiled.at((40, 72))  # 2 x 3 tiles, the last row and column cropped
+    assert generator.latent_shape == (2, 3, LATENT_DIM)
+    assert tiled.latent_size((40, 72)) == generator.latent_size == 24
+    assert tiled.at((40, 72)) is generator and tiled.at((32, 32)).latent_shape == (1, 1, 4)
+    z = generator.sample_latents(1, 3)
+    image = generator(z)
+    assert image.shape == (1, 40, 72, 3)
+    # The tiles' codes are the prior's, side by side, and G decodes them as one code.
+    codes = [tiled.prior(z[0, r, c][tf.newaxis]) for r in range(2) for c in range(3)]
+    rows = [tf.concat(codes[3 * r:3 * r + 3], axis=2) for r in range(2)]
+    symbols = codec.networks.quantizer.symbols(tf.concat(rows, axis=1)[:, :3, :5])
+    whole = codec.networks.synthesis(symbols)[:, :40, :72]
+    np.testing.assert_allclose(image.numpy(), whole.numpy(), atol=1e-5)
+    # What a decoder shows (G in row tiles) is that picture, in uint8.
+    picture = generator.picture(z.numpy())
+    assert picture.shape == (40, 72, 3) and picture.dtype == np.uint8
+    assert np.abs(picture.astype(int) - np.round(whole[0].numpy() * 255)).max() <= 1
+    with pytest.raises(ResourceLimitError, match="too big to reverse"):
+        compress_reversal(tiled, np.zeros((2049, 2049, 3), np.uint8))
+
+
+def test_version_2_files_name_the_prior_and_the_model(codec, workdir, prior_dirs):
+    from tfgc import assets
+    from tfgc.reversal import (
+        PriorTiledGenerator,
+        ReversalSettings,
+        compress_reversal,
+        decompress_reversal,
+        load_generator,
+        load_prior_generator,
+    )
+    from tfgc.reversal.fileformat import PRIOR_VERSION, decode_file, parse_header
+
+    tiled = load_prior_generator(str(prior_dirs[0]), workdir)
+    data, result = compress_reversal(tiled, photo(40, 72, 1), ReversalSettings(
+        steps=4, restarts=2, prune_after=2, finetune_steps=2))
+    header = parse_header(data)
+    assert header.version == PRIOR_VERSION
+    assert header.fingerprint == tiled.fingerprint
+    assert header.model_fingerprint == codec.fingerprint
+    assert (header.image_height, header.image_width, header.latent_size) == (40, 72, 24)
+    code, _ = decode_file(data, fingerprint=tiled.fingerprint, prior_range=(-1.0, 1.0),
+                          model_fingerprint=codec.fingerprint)
+    np.testing.assert_array_equal(code.symbols, result.code.symbols)  # bit-exact z
+    np.testing.assert_array_equal(decompress_reversal(data, tiled), result.reconstruction)
+
+    other = load_prior_generator(str(prior_dirs[1]), workdir)
+    with pytest.raises(ModelMismatchError, match="made by code prior"):
+        decompress_reversal(data, other)
+    another_g = PriorTiledGenerator(tiled.networks, tiled.prior, b"\1" * 16)
+    with pytest.raises(ModelMismatchError, match="G of GC model"):
+        decompress_reversal(data, another_g)
+    bundled = load_generator(assets.BUNDLED_GENERATOR_DIR)
+    with pytest.raises(ModelMismatchError, match="--prior"):
+        decompress_reversal(data, bundled)
+    body = bytearray(data[:-4])
+    struct.pack_into("<I", body, 26, 20)  # D no longer the grid's
+    with pytest.raises(ModelMismatchError, match="20 z values"):
+        decompress_reversal(_with_crc(bytes(body)), tiled)
+    with pytest.raises(ResourceLimitError, match="max-pixels"):
+        decompress_reversal(data, tiled, max_pixels=40 * 72 - 1)
+    with pytest.raises(BitstreamError, match="truncated"):
+        decompress_reversal(data[:-20], tiled)
+    with pytest.raises(ModelMismatchError, match="trained on codes of model"):
+        load_prior_generator(str(prior_dirs[0]))  # the default G: the bundled model's
+    # A generator SavedModel's file, offered to prior + G.
+    v1, _ = compress_reversal(bundled, np.zeros((64, 64, 3), np.uint8), ReversalSettings(
+        steps=2, restarts=1, finetune_steps=1))
+    with pytest.raises(ModelMismatchError, match="without --prior"):
+        decompress_reversal(v1, tiled)
+
+
+@pytest.mark.slow
+def test_reverse_and_decompress_whole_images_through_the_cli(workdir, prior_dirs, tmp_path):
+    from tfgc.reversal import decompress_reversal
+    from tfgc.reversal.generators import load_prior_generator
+
+    prior = str(prior_dirs[0])
+    Image.fromarray(photo(40, 72, 2)).save(tmp_path / "wide.png")
+    Image.fromarray(photo(48, 32, 3)).save(tmp_path / "tall.png")
+    out = tmp_path / "out"
+    result = _cli("reverse", str(tmp_path / "wide.png"), str(tmp_path / "tall.png"),
+                  "--generator", workdir, "--prior", prior, "-o", str(out), "--steps", "6",
+                  "--restarts", "2", "--prune-after", "3", "--finetune-steps", "2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "reversed 2 image(s)" in result.stderr
+    files = {name: (out / f"{name}.tfgz").read_bytes() for name in ("wide", "tall")}
+
+    # A batch: good files decode, bad ones get one line each, the exit status says so.
+    corrupted = bytearray(files["wide"])
+    corrupted[30] ^= 1
+    (out / "corrupted.tfgz").write_bytes(bytes(corrupted))
+    decoded = tmp_path / "decoded"
+    result = _cli("decompress", str(out), "--generator", workdir, "--prior", prior,
+                  "-o", str(decoded))
+    assert result.returncode == 1
+    assert "corrupted.tfgz: not a valid .tfgz file: CRC mismatch" in result.stderr
+    assert "Traceback" not in result.stderr
+    tiled = load_prior_generator(prior, workdir)
+    for name, shape in (("wide", (40, 72, 3)), ("tall", (48, 32, 3))):
+        pixels = np.asarray(Image.open(decoded / f"{name}.png"))
+        assert pixels.shape == shape
+        np.testing.assert_array_equal(pixels, decompress_reversal(files[name], tiled))
+
+    result = _cli("decompress", str(out / "wide.tfgz"), "--generator", workdir,
+                  "-o", str(tmp_path / "x.png"))
+    assert result.returncode == 1 and "--prior PRIOR_DIR" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "x.png").exists()
