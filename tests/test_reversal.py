@@ -357,6 +357,9 @@ def test_stock_saved_model_decompresses_reversal_files_like_the_api(tmp_path):
                                    image_shape=generator.image_shape,
                                    prior_range=generator.prior_range, coder=coder)
     files.update(_bad_reversal_files(files["range"]))
+    files["prior_and_g"] = encode_file(  # version 2: another kind of generator made it
+        code, fingerprint=b"p" * 16, image_shape=generator.image_shape,
+        prior_range=generator.prior_range, model_fingerprint=b"m" * 16)
     paths = {}
     for name, data in files.items():
         paths[name] = str(tmp_path / f"{name}.tfgz")
@@ -381,7 +384,8 @@ def test_stock_saved_model_decompresses_reversal_files_like_the_api(tmp_path):
         except TfgcError as e:
             api = type(e).__name__
         if isinstance(served[name], str):
-            assert f"{GRAPH_PREFIX}{name if name != 'bzip2' else 'coder'}:" in served[name]
+            check = {"bzip2": "coder", "prior_and_g": "fingerprint"}.get(name, name)
+            assert f"{GRAPH_PREFIX}{check}:" in served[name]
             error = error_from_graph(tf.errors.InvalidArgumentError(None, None, served[name]))
             outcomes[name] = (api, type(error).__name__)
         else:
@@ -393,7 +397,8 @@ def test_stock_saved_model_decompresses_reversal_files_like_the_api(tmp_path):
                 if name in files}
     assert outcomes == {**expected, "range": ("decoded", "decoded"),
                         "payload": ("decoded", "decoded"),
-                        "bzip2": ("decoded", "UnsupportedVersionError")}
+                        "bzip2": ("decoded", "UnsupportedVersionError"),
+                        "prior_and_g": ("ModelMismatchError",) * 2}
     # The decode-size policy: refused before decoding, not applied with None.
     with pytest.raises(ResourceLimitError, match="max-pixels"):
         decompress_reversal(files["range"], generator, max_pixels=64 * 64 - 1)
