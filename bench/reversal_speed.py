@@ -36,7 +36,9 @@ from tfgc.reversal import ReversalSettings, Reverser, from_keras, load_generator
 from tfgc.utils.files import write_text_atomic
 
 SETTINGS = {"before": dataclasses.replace(ReversalSettings(), prune_after=0, tolerance=0.0),
-            "after": ReversalSettings()}
+            "after": ReversalSettings(),
+            # A candidate: prune after 25 steps and half the quantisation-aware steps.
+            "lean": dataclasses.replace(ReversalSettings(), prune_after=25, finetune_steps=30)}
 
 
 def quality(original: np.ndarray, out: np.ndarray) -> tuple[float, float]:
@@ -76,8 +78,11 @@ def main() -> None:
                         help="also reverse held-out procedural scenes (seed --scene-seed)")
     parser.add_argument("--scene-seed", type=int, default=1000)
     parser.add_argument("--count", type=int, default=3, help="images per set (+1 warm-up)")
+    parser.add_argument("--variants", default="before,after",
+                        help=f"comma-separated, of {', '.join(SETTINGS)}")
     parser.add_argument("--out", default="bench/results")
     args = parser.parse_args()
+    variants = {v: SETTINGS[v] for v in args.variants.split(",")}
     tf.keras.utils.set_random_seed(0)
     generators = {"bundled photos64": load_generator(assets.BUNDLED_GENERATOR_DIR)}
     for path in args.generator:
@@ -96,12 +101,12 @@ def main() -> None:
 
             images["unseen"] = [generate_scene(*generator.image_shape, (args.scene_seed, i)).image
                                 for i in range(args.count + 1)]
-        for variant, settings in SETTINGS.items():
+        for variant, settings in variants.items():
             print(f"{name}, {variant}", flush=True)
             rows.setdefault(name, {})[variant] = measure(generator, images, settings, loss)
         rows[name]["image"] = "x".join(map(str, generator.image_shape))
     run = {"load_average": [round(v, 1) for v in os.getloadavg()], "cpus": os.cpu_count(),
-           "settings": {k: dataclasses.asdict(v) for k, v in SETTINGS.items()},
+           "settings": {k: dataclasses.asdict(v) for k, v in variants.items()},
            "losses": loss}
     b, a = SETTINGS["before"], SETTINGS["after"]
     lines = ["# GAN reversal: encode cost", "",
@@ -114,12 +119,15 @@ def main() -> None:
              f"samples) {loss['seen']}, unseen (held-out scenes) {loss['unseen']}. Medians "
              f"over {args.count} images per set after one warm-up image; load average "
              f"{run['load_average']} on {run['cpus']} CPUs. CPU s counts all threads; an idle "
-             "2-core machine should take between CPU/2 and CPU s of wall time.", "",
+             "2-core machine should take between CPU/2 and CPU s of wall time.",
+             *([f"`lean`: as `after` but the best restart goes on alone after "
+                f"{SETTINGS['lean'].prune_after} steps and {SETTINGS['lean'].finetune_steps} "
+                "quantisation-aware steps."] if "lean" in variants else []), "",
              "| generator | image | set | settings | steps (+ quantised) | CPU s / image "
              "| wall s / image | PSNR dB | SSIM | first image (traces) CPU / wall s |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, by_variant in rows.items():
-        for variant in SETTINGS:
+        for variant in variants:
             for kind, r in by_variant[variant].items():
                 lines.append(
                     f"| {name} | {by_variant['image']} | {kind} | {variant} "
