@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import REPO_ROOT, photo
-from tfgc.errors import BitstreamError, ModelMismatchError, ResourceLimitError
+from tfgc.errors import BitstreamError, ModelLoadError, ModelMismatchError, ResourceLimitError
 
 # Codes of 2x2 latents: 32x32-pixel tiles at the tiny model's stride 16, z of 4 per tile.
 CODE_SIDE, LATENT_DIM = 2, 4
@@ -131,6 +131,8 @@ def test_version_2_files_name_the_prior_and_the_model(codec, workdir, prior_dirs
         decompress_reversal(data[:-20], tiled)
     with pytest.raises(ModelMismatchError, match="trained on codes of model"):
         load_prior_generator(str(prior_dirs[0]))  # the default G: the bundled model's
+    with pytest.raises(ModelLoadError, match="is a generator SavedModel"):
+        load_prior_generator(str(prior_dirs[0]), assets.BUNDLED_GENERATOR_DIR)
     # A generator SavedModel's file, offered to prior + G.
     v1, _ = compress_reversal(bundled, np.zeros((64, 64, 3), np.uint8), ReversalSettings(
         steps=2, restarts=1, finetune_steps=1))

@@ -204,6 +204,10 @@ def load_prior_generator(prior_path: str, model_path: str | None = None
     from tfgc.codec import load_codec
     from tfgc.prior import load_prior
 
+    if model_path and os.path.exists(os.path.join(model_path, "assets.extra", GENERATOR_INFO)):
+        raise ModelLoadError(f"{model_path} is a generator SavedModel; with a code prior the "
+                             "generator is the GC model the prior was trained on (a training "
+                             "workdir or a GC export)")
     codec = load_codec(model_path)
     prior = load_prior(prior_path, codec.networks.quantizer.centers_list, codec.fingerprint)
     return PriorTiledGenerator(codec.networks, prior, codec.fingerprint,
