@@ -162,7 +162,8 @@ def main() -> None:
         "original per channel, 8-bit levels; mean |bias| over images and channels; worst = "
         "largest |bias| of any image and channel. GAN weight = G's GAN + FM weight at that "
         "step (0 = D warm-up, G on distortion only). Minutes = wall time from the run's start "
-        "to the checkpoint (2 shared cores; both seeds ran side by side).", "",
+        "to the checkpoint, on 2 cores shared with other jobs (seeds 0 and 1 ran side by side; "
+        "seed 2, added after the decision, ran alone with a Kodak evaluation).", "",
         DECISION_RULE, "",
         "| run | step | GAN steps | GAN weight | bpp | PSNR | MS-SSIM | NIQE | bias R/G/B | "
         "mean abs | worst | minutes |",
