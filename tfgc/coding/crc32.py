@@ -27,6 +27,8 @@ def _byte_table() -> np.ndarray:
 
 
 _T0 = _byte_table()
+# zlib's byte-at-a-time table (uint32 values in int64), for decoders that loop over bytes.
+BYTE_TABLE = _T0
 
 
 def _zero_bytes(state: np.ndarray, count: int) -> np.ndarray:

@@ -1,0 +1,498 @@
+"""`.tfgc` bytes -> symbols in TFLite built-in ops only, so that a phone can decode a file.
+
+`decoder.py` reads a file as a `tf.string` and stops at a failed check with an assert; TFLite's
+built-in ops have no strings, no asserts and no int64 shifts or bitwise ops. This module reads
+the same format (docs/bitstream.md; every format fact is imported from `format`, `contexts`,
+`tables` and `crc32`) from a uint8 tensor and decodes the same symbols, bit for bit, as
+`stock_range_decoder` and tfc. Instead of raising, it returns the first failed check as an
+error code: 0 for a valid file, else 1 + the check's position in `format.CHECKS`, so a code
+names the same check, and `error_from_code` the same tfgc error class, as the Python API and
+the SavedModels give for that file.
+
+How the arithmetic fits the built-ins (int64 Mul/Add/Sub/FloorMod/compare, int32 RightShift/
+BitwiseXor/FloorDiv/FloorMod, Gather, Cast):
+
+* Bit operations on header bytes are 256-entry tables computed in numpy from the format's
+  constants; bit fields are read bit by bit (`(byte >> k) mod 2`, int32).
+* tfc's uint32 coder state is kept in int64 as `offset = value - base` and `size` (<= 2**32),
+  as in `stock_range_decoder`. Its interval bounds `(size * cdf) >> 16` (up to 2**48) are
+  split on 16-bit halves of `size`: `hi * cdf + ((lo * cdf) >> 16)`. Every `>> 16` left is of
+  a multiple of 2**16 (after FloorMod) whose quotient is below 2**24, so a float32 multiply
+  by 2**-16 is exact.
+* The loop over symbol positions carries fixed-size tensors: the last C + 1 symbols of every
+  row (the context neighbours) and the output, written with `tensor_scatter_nd_update`.
+
+The decoder is specialised at trace time to one GC model (C, L, stride, fingerprints, model
+tables). Not done here: SC files (their label map is a PNG, which no built-in op decodes: the
+check `selective` refuses them) and the `payload` check (re-encoding every row; the stock
+range encoder is not built-in-convertible), so a file whose payload was altered and whose CRC
+was recomputed to match decodes to wrong symbols instead of an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from tfgc.coding.contexts import (
+    anchors_np,
+    possible_contexts_np,
+    step_context,
+    structure_uses,
+    symbol_order_np,
+)
+from tfgc.coding.crc32 import BYTE_TABLE
+from tfgc.coding.format import (
+    CANONICAL_STRUCTURE,
+    CHECKS,
+    CRC_BYTES,
+    FINGERPRINT_BYTES,
+    FIXED_HEADER_BYTES,
+    FLAG_SELECTIVE,
+    FORMAT_VERSION,
+    KNOWN_FLAGS,
+    KNOWN_SECTION_TYPES,
+    MAGIC,
+    MAX_CENTERS,
+    MAX_CHANNELS,
+    MAX_LATENT_ELEMENTS,
+    MAX_LENGTH_BITS,
+    MAX_ROW_SYMBOLS,
+    MAX_STREAM_CELLS,
+    MAX_TABLE_ENTRIES,
+    MIN_CENTERS,
+    MIN_FILE_BYTES,
+    MODEL_TABLE_PRECISION,
+    MODEL_TABLES_BIT,
+    SECTION_HEADER,
+    STRUCTURE_MASK,
+    STRUCTURES,
+    UNIFORM_PRECISION,
+    TfgcError,
+    num_contexts,
+    reader_error,
+)
+from tfgc.coding.tables import CLASS_BITS, MAX_PRECISION, uniform_freqs_np
+
+# Error codes: 0 = a valid file, k = the check CHECK_NAMES[k - 1] failed.
+OK = 0
+CHECK_NAMES = tuple(CHECKS)
+# Reads at fixed offsets go through this much zero padding (as in decoder.py).
+_GUARD = 64
+_TOP = 1 << 16  # the rescaled cdf's total
+_LARGE = 1 << 40  # above every interval bound (those are <= 2**32)
+_FIELD_BITS = MAX_PRECISION + 1  # table frequencies are <= 2**16: at most 17 bits
+_BYTES = np.arange(256)
+
+
+def error_code(check: str) -> int:
+    """The code the decoder returns when `check` (a name in `format.CHECKS`) fails."""
+    return CHECK_NAMES.index(check) + 1
+
+
+def error_from_code(code: int) -> TfgcError | None:
+    """The tfgc error a decoder's error code stands for (the API's class for that check);
+    None for OK."""
+    code = int(code)
+    if code == OK:
+        return None
+    if not 1 <= code <= len(CHECK_NAMES):
+        raise ValueError(f"unknown decoder error code {code}")
+    check = CHECK_NAMES[code - 1]
+    return reader_error(check, f"check {check!r} failed (decoder error code {code}); "
+                        "`python -m tfgc info` on this file says more")
+
+
+@dataclass(frozen=True)
+class DecodingModel:
+    """What a decoder checks a file against and decodes it with: the model's facts."""
+
+    num_centers: int
+    num_channels: int
+    stride: int
+    fingerprint: bytes  # F
+    decoder_fingerprint: bytes | None  # D (None: every file must carry F)
+    model_tables: np.ndarray | None  # int32 [K, L] at precision 16, or None
+
+
+class _FirstFailure:
+    """The first failed check in program order (the order of `format.CHECKS`)."""
+
+    def __init__(self) -> None:
+        self.code = tf.constant(OK, tf.int32)
+
+    def check(self, condition: tf.Tensor, check: str) -> None:
+        failed = tf.logical_and(tf.equal(self.code, OK), tf.logical_not(condition))
+        self.code = tf.where(failed, tf.constant(error_code(check), tf.int32), self.code)
+
+    @property
+    def ok(self) -> tf.Tensor:
+        return tf.equal(self.code, OK)
+
+
+def _byte_table(fn) -> tf.Tensor:
+    """A 256-entry int32 table of fn(byte): bit operations on one byte, as a gather."""
+    return tf.constant(np.array([fn(int(b)) for b in _BYTES], np.int32))
+
+
+def _pow2(dtype) -> tf.Tensor:
+    return tf.constant(np.array([1 << k for k in range(33)], np.int64), dtype)
+
+
+def _exact_shift16(x: tf.Tensor) -> tf.Tensor:
+    """x >> 16 for int64 multiples of 2**16 whose quotient is below 2**24 (exact in float32)."""
+    return tf.cast(tf.cast(x, tf.float32) * (1.0 / _TOP), tf.int64)
+
+
+class _Bytes:
+    """The file as int32 bytes with a zero guard, read at clipped positions."""
+
+    def __init__(self, data: tf.Tensor) -> None:
+        self.raw = tf.cast(tf.reshape(data, [-1]), tf.int32)
+        self.n = tf.size(self.raw)
+        self.buf = tf.concat([self.raw, tf.zeros([_GUARD], tf.int32)], 0)
+
+    def at(self, pos) -> tf.Tensor:
+        return tf.gather(self.buf, tf.clip_by_value(pos, 0, self.n + _GUARD - 1))
+
+    def le(self, offset, size: int) -> tf.Tensor:
+        """Little-endian unsigned integer of `size` bytes at `offset`: int64."""
+        parts = tf.cast(self.at(offset + tf.range(size)), tf.int64)
+        return tf.reduce_sum(parts * _pow2(tf.int64)[0:8 * size:8])
+
+    def bits(self, bit_start, offsets: tf.Tensor, widths: tf.Tensor, max_width: int
+             ) -> tf.Tensor:
+        """Values (int64) of MSB-first fields at `bit_start + offsets` with `widths` (int32,
+        <= max_width); positions past the guard read as zeros or clipped bytes: callers check
+        the region's length themselves."""
+        j = tf.range(max_width)
+        pos = bit_start + offsets[..., None] + j
+        pos = tf.maximum(pos, 0)
+        byte = self.at(pos // 8)
+        bit = tf.math.floormod(tf.bitwise.right_shift(byte, 7 - tf.math.floormod(pos, 8)), 2)
+        inside = j < widths[..., None]
+        weight = tf.gather(_pow2(tf.int64), tf.maximum(widths[..., None] - 1 - j, 0))
+        return tf.reduce_sum(tf.where(inside, tf.cast(bit, tf.int64) * weight,
+                                      tf.zeros_like(weight)), axis=-1)
+
+
+def _crc_matches(data: _Bytes, end: tf.Tensor) -> tf.Tensor:
+    """zlib.crc32 of the first `end` bytes equals the little-endian word after them.
+
+    Byte at a time in int32 (uint32 bits; logical shifts as arithmetic shift + FloorMod)."""
+    table = tf.constant(BYTE_TABLE.astype(np.uint32).view(np.int32))
+
+    def body(i, state):
+        index = tf.math.floormod(tf.bitwise.bitwise_xor(state, data.at(i)), 256)
+        shifted = tf.math.floormod(tf.bitwise.right_shift(state, 8), 1 << 24)
+        return i + 1, tf.bitwise.bitwise_xor(tf.gather(table, index), shifted)
+
+    _, state = tf.while_loop(lambda i, _: i < end, body,
+                             (tf.constant(0), tf.constant(-1, tf.int32)))
+    crc = tf.bitwise.bitwise_xor(state, tf.constant(-1, tf.int32))
+    crc_bytes = tf.math.floormod(tf.bitwise.right_shift(crc, tf.constant([0, 8, 16, 24])), 256)
+    return tf.reduce_all(tf.equal(crc_bytes, data.at(end + tf.range(CRC_BYTES))))
+
+
+class _StructureTables:
+    """Per-structure constants of the table section for the model's C and L (numpy, from
+    `contexts`), padded to the largest structure's context count and stacked [5, ...]."""
+
+    def __init__(self, channels: int, centers: int) -> None:
+        sizes = [num_contexts(channels, centers, s) for s in sorted(STRUCTURES)]
+        self.max_contexts = k_max = max(sizes)
+        possible = np.zeros([len(sizes), 2, k_max], bool)
+        inverse = np.zeros([len(sizes), k_max, centers], np.int32)
+        for s, k in enumerate(sizes):
+            for wide in (0, 1):
+                possible[s, wide, :k] = possible_contexts_np(channels, centers, s, 1 + wide)
+            order = symbol_order_np(anchors_np(channels, centers, s), centers)
+            inverse[s, :k] = np.argsort(order, axis=1, kind="stable")
+        self.sizes = tf.constant(sizes, tf.int64)
+        self.possible = tf.constant(possible)
+        self.inverse = tf.constant(inverse)
+
+
+def _read_file_tables(data: _Bytes, start: tf.Tensor, size: tf.Tensor, structure: tf.Tensor,
+                      wide: tf.Tensor, base: tf.Tensor, step: tf.Tensor,
+                      constants: _StructureTables, centers: int
+                      ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """A table section (bytes [start, start + size)) -> (frequencies int32 [K_max, L],
+    precisions int32 [K_max], ok): `tables.read_table_section` for built-in ops."""
+    possible = tf.gather(tf.gather(constants.possible, structure), tf.cast(wide, tf.int32))
+    possible32 = tf.cast(possible, tf.int32)
+    rank = tf.math.cumsum(possible32, exclusive=True)
+    bit_start = 8 * start
+    classes = tf.cast(data.bits(bit_start, CLASS_BITS * rank, CLASS_BITS * possible32,
+                                CLASS_BITS), tf.int32)
+    options = tf.stack([tf.constant(UNIFORM_PRECISION, tf.int32), base, base + step,
+                        base + 2 * step])
+    precision = tf.gather(options, classes)
+    present = classes > 0
+    powers = _pow2(tf.int32)[:_FIELD_BITS + 1]
+    remaining = tf.gather(powers, precision)
+    pos = CLASS_BITS * tf.reduce_sum(possible32)
+    ok = tf.constant(True)
+    written = []
+    for _ in range(centers - 1):  # L is static: one unrolled pass per written symbol
+        bit_length = tf.reduce_sum(tf.cast(remaining[:, None] >= powers[None, :_FIELD_BITS],
+                                           tf.int32), axis=1)
+        widths = tf.where(present, bit_length, 0)
+        values = tf.cast(data.bits(bit_start, pos + tf.math.cumsum(widths, exclusive=True),
+                                   widths, _FIELD_BITS), tf.int32)
+        ok = tf.logical_and(ok, tf.reduce_all(values <= remaining))
+        values = tf.minimum(values, remaining)
+        written.append(values)
+        remaining = remaining - values
+        pos = pos + tf.reduce_sum(widths)
+    written.append(remaining)
+    written = tf.reshape(tf.stack(written, axis=1), [-1])  # [K_max * L], writing order
+    inverse = tf.gather(constants.inverse, structure)
+    rows = tf.range(constants.max_contexts)[:, None] * centers
+    freqs = tf.gather(written, rows + inverse)
+    uniform = tf.constant(uniform_freqs_np(centers).astype(np.int32))
+    freqs = tf.where(present[:, None], freqs, uniform[None])
+    total_bits = 8 * size
+    ok = tf.logical_and(ok, pos <= total_bits)
+    ok = tf.logical_and(ok, tf.equal((pos + 7) // 8, size))
+    padding = tf.clip_by_value(total_bits - pos, 0, 7)
+    ok = tf.logical_and(ok, tf.equal(data.bits(bit_start, pos[None], padding[None], 7)[0], 0))
+    return freqs, precision, ok
+
+
+def _cdf16(freqs: tf.Tensor, precision: tf.Tensor) -> tf.Tensor:
+    """cdf[1:] of every table rescaled to precision 16 (int64 [K, L]), as the stock decoder's
+    `cdf16`: this leaves every interval bound unchanged."""
+    scale = tf.gather(_pow2(tf.int64), 16 - precision)
+    return tf.math.cumsum(tf.cast(freqs, tf.int64), axis=1) * scale[:, None]
+
+
+def _decode_rows(data: _Bytes, starts: tf.Tensor, ends: tf.Tensor, cdf16: tf.Tensor,
+                 uses: tf.Tensor, rows: tf.Tensor, steps: tf.Tensor, channels: int,
+                 centers: int) -> tf.Tensor:
+    """int32 [steps, rows]: position k of every row's stream, all rows in lockstep; tfc's
+    range decoder (`stock_range_decoder._decode_step`) in built-in ops."""
+
+    def byte(pos, end):
+        return tf.cast(tf.where(pos < end, data.at(pos), 0), tf.int64)
+
+    def word(pos):  # big-endian 16-bit words, zeros past the end of a stream
+        return byte(pos, ends) * 256 + byte(pos + 1, ends)
+
+    offset = word(starts) * _TOP + word(starts + 2)
+    size = tf.fill(tf.stack([rows]), tf.constant(1 << 32, tf.int64))
+    none = tf.constant(centers, tf.int32)
+    # The last C + 1 symbols of every row: positions k - C - 1 .. k - 1 ("none" before 0).
+    window = tf.fill(tf.stack([rows, channels + 1]), none)
+    out = tf.zeros(tf.stack([steps, rows]), tf.int32)
+
+    def body(k, offset, size, position, window, out):
+        channel = tf.math.floormod(k, channels)
+        prev = tf.where(channel > 0, window[:, channels], none)
+        diag = tf.where(channel > 0, window[:, 0], none)
+        index = step_context(channel, window[:, 1], prev, diag, none, uses)
+        cdf = tf.gather(cdf16, index)  # [rows, L]
+        size_lo = tf.math.floormod(size, _TOP)
+        size_hi = _exact_shift16(size - size_lo)
+        product_lo = size_lo[:, None] * cdf
+        bounds = size_hi[:, None] * cdf + _exact_shift16(
+            product_lo - tf.math.floormod(product_lo, _TOP))
+        below = bounds <= offset[:, None]
+        symbols = tf.reduce_sum(tf.cast(below, tf.int32), axis=1)
+        low = tf.reduce_max(tf.where(below, bounds, tf.zeros_like(bounds)), axis=1)
+        high = tf.reduce_min(tf.where(below, tf.fill(tf.shape(bounds), tf.constant(
+            _LARGE, tf.int64)), bounds), axis=1)
+        new_size = high - low
+        renorm = new_size <= _TOP
+        offset = tf.where(renorm, (offset - low) * _TOP + word(position), offset - low)
+        size = tf.where(renorm, new_size * _TOP, new_size)
+        position = position + 2 * tf.cast(renorm, tf.int32)
+        window = tf.concat([window[:, 1:], symbols[:, None]], axis=1)
+        out = tf.tensor_scatter_nd_update(out, tf.reshape(k, [1, 1]), symbols[None])
+        return k + 1, offset, size, position, window, out
+
+    *_, out = tf.while_loop(lambda k, *_: k < steps, body,
+                            (tf.constant(0), offset, size, starts + 4, window, out))
+    return out
+
+
+def decode_file(data: tf.Tensor, model: DecodingModel, max_pixels: tf.Tensor
+                ) -> dict[str, tf.Tensor]:
+    """A `.tfgc` file (uint8 [n]) -> `symbols` int32 [h, w, C], `image_size` int32 [2] (H, W),
+    `noise_seed` int64 and `error` int32 (OK, or the first failed check's code). On an error
+    the symbols are [1, 1, C] zeros and the image size [0, 0]; nothing is allocated in
+    proportion to a claim that failed its check.
+
+    max_pixels: int64 scalar, the largest image H * W to decode (the check `pixels`).
+    """
+    C, L = model.num_channels, model.num_centers
+    data = _Bytes(data)
+    n = data.n
+    fail = _FirstFailure()
+
+    # Stage 1: is this an intact file of a version we read? (decoder.py's order)
+    fail.check(n > 0, "empty")
+    fail.check(tf.reduce_all(tf.logical_or(
+        tf.equal(data.at(tf.range(4)), tf.constant(list(MAGIC), tf.int32)), tf.range(4) >= n)),
+        "magic")
+    fail.check(n >= 5, "truncated")
+    version = data.at(4)
+    fail.check(version <= FORMAT_VERSION, "version")
+    fail.check(version >= 1, "version_zero")
+    fail.check(n >= MIN_FILE_BYTES, "truncated")
+    end = tf.maximum(n - CRC_BYTES, 0)
+    fail.check(_crc_matches(data, tf.where(fail.ok, end, 0)), "crc")
+
+    # Stage 2: fixed header fields and limits.
+    def u16(offset: int) -> tf.Tensor:
+        return data.at(offset) + 256 * data.at(offset + 1)
+
+    flags = data.at(5)
+    image_h, image_w, pad_b, pad_r = u16(22), u16(24), u16(26), u16(28)
+    h, w, c = u16(30), u16(32), u16(34)
+    centers, model_byte, prec_byte = data.at(36), data.at(37), data.at(38)
+    fail.check(tf.equal(tf.gather(_byte_table(lambda b: b & ~KNOWN_FLAGS), flags), 0), "flags")
+    fail.check(tf.reduce_all(tf.stack([image_h, image_w, h, w]) >= 1), "sizes")
+    fail.check(tf.logical_and(c >= 1, c <= MAX_CHANNELS), "sizes")
+    fail.check(tf.logical_and(centers >= MIN_CENTERS, centers <= MAX_CENTERS), "sizes")
+    h64, w64, c64 = (tf.cast(v, tf.int64) for v in (h, w, c))
+    fail.check(tf.logical_and(h64 * w64 * c64 <= MAX_LATENT_ELEMENTS,
+                              w64 * c64 <= MAX_ROW_SYMBOLS), "sizes")
+    padded_h, padded_w = image_h + pad_b, image_w + pad_r
+    h1, w1 = tf.maximum(h, 1), tf.maximum(w, 1)
+    file_stride = padded_h // h1
+    fail.check(tf.reduce_all(tf.stack([
+        tf.equal(tf.math.floormod(padded_h, h1), 0), tf.equal(tf.math.floormod(padded_w, w1), 0),
+        tf.equal(padded_w // w1, file_stride), pad_b < file_stride, pad_r < file_stride])),
+        "stride")
+    fail.check(tf.equal(file_stride, model.stride), "stride")
+    structure = tf.gather(_byte_table(lambda b: min(b & STRUCTURE_MASK, len(STRUCTURES) - 1)),
+                          model_byte)
+    use_model = tf.equal(tf.gather(_byte_table(lambda b: int(bool(b & MODEL_TABLES_BIT))),
+                                   model_byte), 1)
+    fail.check(tf.equal(tf.gather(_byte_table(
+        lambda b: int(not b & ~(STRUCTURE_MASK | MODEL_TABLES_BIT)
+                      and (b & STRUCTURE_MASK) in STRUCTURES)), model_byte), 1),
+        "entropy_model")
+    base = tf.gather(_byte_table(lambda b: (b & 0x0F) + 1), prec_byte)
+    step = tf.gather(_byte_table(lambda b: ((b >> 4) & 0x03) + 1), prec_byte)
+    file_precision_ok = tf.equal(tf.gather(_byte_table(
+        lambda b: int(not b & 0xC0 and (b & 0x0F) + 1 + 2 * (((b >> 4) & 0x03) + 1) <= 16)),
+        prec_byte), 1)
+    fail.check(tf.where(use_model, tf.equal(prec_byte, 0), file_precision_ok), "precision")
+    neighbours = tf.gather(tf.constant([len(STRUCTURES[s]) for s in sorted(STRUCTURES)]),
+                           structure)
+    centers64 = tf.cast(centers, tf.int64)
+    base_l = centers64 + 1
+    contexts = c64 * tf.gather(tf.stack([tf.constant(1, tf.int64), base_l, base_l * base_l,
+                                         base_l * base_l * base_l]), neighbours)
+    fail.check(contexts * (centers64 + 2) <= MAX_TABLE_ENTRIES, "contexts")
+    sc_file = tf.equal(tf.gather(_byte_table(lambda b: int(bool(b & FLAG_SELECTIVE))), flags), 1)
+    fail.check(tf.logical_not(sc_file), "selective")  # a GC model's decoder
+    file_fp = data.at(6 + tf.range(FINGERPRINT_BYTES))
+
+    def same_fingerprint(fingerprint: bytes) -> tf.Tensor:
+        return tf.reduce_all(tf.equal(file_fp, tf.constant(list(fingerprint), tf.int32)))
+
+    accepted = same_fingerprint(model.fingerprint)
+    if model.decoder_fingerprint is not None:
+        accepted = tf.logical_or(accepted, tf.logical_and(
+            tf.logical_not(use_model), same_fingerprint(model.decoder_fingerprint)))
+    fail.check(accepted, "fingerprint")
+    fail.check(tf.equal(centers, L), "centers")
+    fail.check(tf.equal(c, C), "channels")
+    fail.check(tf.cast(image_h, tf.int64) * tf.cast(image_w, tf.int64) <= max_pixels, "pixels")
+    header_ok = fail.ok
+    h = tf.where(header_ok, h, 1)  # from here on, sizes are only trusted once checked
+    w = tf.where(header_ok, w, 1)
+
+    # Stage 3: sections (a GC file may carry unknown optional ones, skipped), lengths.
+    end64 = tf.cast(end, tf.int64)
+    known = tf.constant(sorted(KNOWN_SECTION_TYPES), tf.int32)
+
+    def section_step(i, pos, ok, readable, count, _):
+        kind, section_flags = data.at(pos), data.at(pos + 1)
+        length = data.le(pos + 2, 4)
+        pos64 = tf.cast(pos, tf.int64)
+        ok = tf.logical_and(ok, pos64 + SECTION_HEADER.size <= end64)
+        ok = tf.logical_and(ok, section_flags <= 1)
+        ok = tf.logical_and(ok, length <= end64 - pos64 - SECTION_HEADER.size)
+        is_known = tf.reduce_any(tf.equal(kind, known))
+        readable = tf.logical_and(readable, tf.logical_or(tf.equal(section_flags, 0), is_known))
+        start = pos + SECTION_HEADER.size
+        next_pos = tf.cast(tf.minimum(tf.cast(start, tf.int64) + length, end64), tf.int32)
+        return i + 1, next_pos, ok, readable, count + tf.cast(is_known, tf.int32), kind
+
+    section_count = tf.where(header_ok, data.at(FIXED_HEADER_BYTES), 0)
+    _, pos, sections_ok, readable, known_count, _ = tf.while_loop(
+        lambda i, pos, ok, readable, *_: tf.logical_and(i < section_count,
+                                                        tf.logical_and(ok, readable)),
+        section_step,
+        (tf.constant(0), tf.constant(FIXED_HEADER_BYTES + 1), tf.constant(True),
+         tf.constant(True), tf.constant(0), tf.constant(0)))
+    fail.check(sections_ok, "section")
+    fail.check(readable, "required_section")
+    # The SC sections in a file without the SC flag: flag and sections disagree.
+    fail.check(tf.equal(known_count, 0), "section")
+    fail.check(pos < end, "lengths")
+    length_bits = data.at(pos)
+    fail.check(length_bits <= MAX_LENGTH_BITS, "lengths")
+    length_bits = tf.minimum(length_bits, MAX_LENGTH_BITS)
+    length_bytes = (h * length_bits + 7) // 8
+    lengths_start = pos + 1
+    fail.check(lengths_start + length_bytes <= end, "lengths")
+    lengths = data.bits(8 * lengths_start, tf.range(h) * length_bits,
+                        tf.fill([h], length_bits), MAX_LENGTH_BITS)
+    padding = 8 * length_bytes - h * length_bits
+    fail.check(tf.equal(data.bits(8 * lengths_start, tf.reshape(h * length_bits, [1]),
+                                  tf.reshape(padding, [1]), 7)[0], 0), "lengths")
+    longest = tf.reduce_max(lengths)
+    fail.check(longest <= 2 * tf.cast(w, tf.int64) * C + 2, "lengths")
+    fail.check(tf.cast(h, tf.int64) * longest <= MAX_STREAM_CELLS, "lengths")
+    tables_start = lengths_start + length_bytes
+    tables_size = end64 - tf.cast(tables_start, tf.int64) - tf.reduce_sum(lengths)
+    fail.check(tables_size >= 0, "lengths")
+    fail.check(tf.logical_or(tf.logical_not(use_model), tf.equal(tables_size, 0)), "lengths")
+    stage_ok = fail.ok
+    lengths = tf.where(stage_ok, lengths, 0)
+    tables_size = tf.cast(tf.where(stage_ok, tables_size, 0), tf.int32)
+
+    # Stage 4: tables (the file's, or the model's: constants of this decoder).
+    constants = _StructureTables(C, L)
+    freqs, precision, tables_ok = _read_file_tables(
+        data, tables_start, tables_size, structure, w >= 2, base, step, constants, L)
+    cdf16 = _cdf16(freqs, precision)
+    has_tables = model.model_tables is not None
+    if has_tables:
+        model_freqs = np.asarray(model.model_tables, np.int64)
+        k_model = len(model_freqs)
+        fits = tf.logical_and(tf.equal(contexts, k_model), tf.equal(structure, tf.gather(
+            tf.constant(CANONICAL_STRUCTURE, tf.int32), neighbours)))
+        model_cdf16 = np.zeros([constants.max_contexts, L], np.int64)
+        model_cdf16[:k_model] = np.cumsum(model_freqs, axis=1) << (16 - MODEL_TABLE_PRECISION)
+        cdf16 = tf.where(use_model, tf.constant(model_cdf16), cdf16)
+    else:
+        fits = tf.constant(False)
+    fail.check(tf.logical_or(tf.logical_not(use_model), tf.constant(has_tables)),
+               "model_tables")
+    fail.check(tf.logical_or(tables_ok, use_model), "tables")
+    fail.check(tf.logical_or(fits, tf.logical_not(use_model)), "model_tables")
+
+    # Stage 5: range decoding, one stream per latent row, all rows in lockstep.
+    ok = fail.ok
+    h = tf.where(ok, h, 1)
+    w = tf.where(ok, w, 1)
+    lengths = tf.cast(tf.where(ok, lengths, 0), tf.int32)
+    starts = tables_start + tables_size + tf.math.cumsum(lengths, exclusive=True)
+    columns = _decode_rows(data, starts, starts + lengths, cdf16,
+                           structure_uses(tf.where(ok, structure, 0)), h, w * C, C, L)
+    symbols = tf.reshape(tf.transpose(columns), tf.stack([h, w, C]))
+    symbols = tf.where(ok, symbols, tf.zeros_like(symbols))
+    return {"symbols": symbols,
+            "image_size": tf.where(ok, tf.stack([image_h, image_w]), tf.zeros([2], tf.int32)),
+            "noise_seed": data.le(39, 4), "error": fail.code}
+
+
+__all__ = ["CHECK_NAMES", "OK", "DecodingModel", "decode_file", "error_code", "error_from_code"]
