@@ -23,10 +23,10 @@ BitwiseXor/FloorDiv/FloorMod, Gather, Cast):
   row (the context neighbours) and the output, written with `tensor_scatter_nd_update`.
 
 The decoder is specialised at trace time to one GC model (C, L, stride, fingerprints, model
-tables). Not done here: SC files (their label map is a PNG, which no built-in op decodes: the
-check `selective` refuses them) and the `payload` check (re-encoding every row; the stock
-range encoder is not built-in-convertible), so a file whose payload was altered and whose CRC
-was recomputed to match decodes to wrong symbols instead of an error.
+tables). SC files are not read (their label map is a PNG, which no built-in op decodes: the
+check `selective` refuses them). The check `payload` (each stream is exactly the encoder's
+output for its symbols) is made from the decoder's final state, without re-encoding
+(`_is_exact_encoding`).
 """
 
 from __future__ import annotations
@@ -271,9 +271,11 @@ def _cdf16(freqs: tf.Tensor, precision: tf.Tensor) -> tf.Tensor:
 
 def _decode_rows(data: _Bytes, starts: tf.Tensor, ends: tf.Tensor, cdf16: tf.Tensor,
                  uses: tf.Tensor, rows: tf.Tensor, steps: tf.Tensor, channels: int,
-                 centers: int) -> tf.Tensor:
+                 centers: int) -> tuple[tf.Tensor, tf.Tensor]:
     """int32 [steps, rows]: position k of every row's stream, all rows in lockstep; tfc's
-    range decoder (`stock_range_decoder._decode_step`) in built-in ops."""
+    range decoder (`stock_range_decoder._decode_step`) in built-in ops. Also whether each
+    stream is exactly the encoding of what it decodes to (bool [rows], `_is_exact_encoding`).
+    """
 
     def byte(pos, end):
         return tf.cast(tf.where(pos < end, data.at(pos), 0), tf.int64)
@@ -288,7 +290,7 @@ def _decode_rows(data: _Bytes, starts: tf.Tensor, ends: tf.Tensor, cdf16: tf.Ten
     window = tf.fill(tf.stack([rows, channels + 1]), none)
     out = tf.zeros(tf.stack([steps, rows]), tf.int32)
 
-    def body(k, offset, size, position, window, out):
+    def body(k, offset, size, base, position, window, out):
         channel = tf.math.floormod(k, channels)
         prev = tf.where(channel > 0, window[:, channels], none)
         diag = tf.where(channel > 0, window[:, 0], none)
@@ -308,14 +310,57 @@ def _decode_rows(data: _Bytes, starts: tf.Tensor, ends: tf.Tensor, cdf16: tf.Ten
         renorm = new_size <= _TOP
         offset = tf.where(renorm, (offset - low) * _TOP + word(position), offset - low)
         size = tf.where(renorm, new_size * _TOP, new_size)
+        base = base + low  # tfc's uint32 base, for the end check
+        base = tf.where(renorm, tf.math.floormod(base, _TOP) * _TOP,
+                        tf.math.floormod(base, 1 << 32))
         position = position + 2 * tf.cast(renorm, tf.int32)
         window = tf.concat([window[:, 1:], symbols[:, None]], axis=1)
         out = tf.tensor_scatter_nd_update(out, tf.reshape(k, [1, 1]), symbols[None])
-        return k + 1, offset, size, position, window, out
+        return k + 1, offset, size, base, position, window, out
 
-    *_, out = tf.while_loop(lambda k, *_: k < steps, body,
-                            (tf.constant(0), offset, size, starts + 4, window, out))
-    return out
+    _, offset, size, base, position, _, out = tf.while_loop(
+        lambda k, *_: k < steps, body,
+        (tf.constant(0), offset, size, tf.zeros_like(size), starts + 4, window, out))
+    last_byte = data.at(ends - 1)
+    return out, _is_exact_encoding(offset, size, base, position - starts - 4, ends - starts,
+                                   last_byte)
+
+
+def _shift(x: tf.Tensor, bits: int) -> tf.Tensor:
+    """x >> bits for int64 0 <= x < 2**(bits + 24) (exact in float32 after the FloorMod)."""
+    x = x - tf.math.floormod(x, 1 << bits)
+    return tf.cast(tf.cast(x, tf.float32) * (1.0 / (1 << bits)), tf.int64)
+
+
+def _is_exact_encoding(offset, size, base, word_bytes, length, last_byte) -> tf.Tensor:
+    """The check `payload` without a range encoder: is each stream byte for byte what tfc's
+    deterministic encoder writes for the symbols it decoded to? (bool [rows])
+
+    Reading a stream X keeps `V - B = offset` exactly, where V is the number X's first
+    `word_bytes + 4` bytes spell (zeros past its end) and B the encoder's base with its
+    carries, so X and the encoder's output E both lie in [B, B + size), size <= 2**32: their
+    numbers are equal iff they agree mod 2**32, i.e. in the decoder's last 32-bit window. E
+    ends inside that window (it is at most `word_bytes + 2` long), so X == E iff the window
+    values and the lengths agree. E's tail (tfc's `Finalize`, as `stock_range_encoder`):
+    with the interval inside [0, 2**32), the top byte of a number in it rounded up (1 byte),
+    else the top two (2 bytes, 1 if the low one is 0), none when base is 0; with the interval
+    straddling 2**32 (a delayed word pending), the carried word, ending in a nonzero byte,
+    and nothing in the window.
+    """
+    value = tf.math.floormod(base + offset, 1 << 32)
+    upper = base + size - 1
+    below = tf.maximum(base - 1, 0)
+    mid24 = _shift(below, 24) + 1
+    fits24 = mid24 <= _shift(tf.minimum(upper, (1 << 32) - 1), 24)
+    mid16 = tf.math.floormod(_shift(below, 16) + 1, _TOP)
+    zero = tf.equal(base, 0)
+    tail = tf.where(zero, tf.zeros_like(base), tf.where(fits24, mid24 * (1 << 24), mid16 * _TOP))
+    tail_bytes = tf.where(zero, 0, tf.where(fits24, 1, 1 + tf.cast(
+        tf.math.floormod(mid16, 256) > 0, tf.int32)))
+    settled = tf.logical_and(tf.equal(value, tail), tf.equal(length, word_bytes + tail_bytes))
+    pending = tf.logical_and(tf.equal(value, 0), tf.logical_and(
+        length <= word_bytes, tf.logical_and(length >= 1, last_byte > 0)))
+    return tf.where(upper > (1 << 32) - 1, pending, settled)
 
 
 def decode_file(data: tf.Tensor, model: DecodingModel, max_pixels: tf.Tensor
@@ -486,10 +531,13 @@ def decode_file(data: tf.Tensor, model: DecodingModel, max_pixels: tf.Tensor
     w = tf.where(ok, w, 1)
     lengths = tf.cast(tf.where(ok, lengths, 0), tf.int32)
     starts = tables_start + tables_size + tf.math.cumsum(lengths, exclusive=True)
-    columns = _decode_rows(data, starts, starts + lengths, cdf16,
-                           structure_uses(tf.where(ok, structure, 0)), h, w * C, C, L)
+    columns, exact = _decode_rows(data, starts, starts + lengths, cdf16,
+                                  structure_uses(tf.where(ok, structure, 0)), h, w * C, C, L)
+    fail.check(tf.reduce_all(exact), "payload")
+    ok = fail.ok
     symbols = tf.reshape(tf.transpose(columns), tf.stack([h, w, C]))
-    symbols = tf.where(ok, symbols, tf.zeros_like(symbols))
+    symbols = tf.where(ok, symbols, tf.zeros_like(symbols))[:tf.where(ok, h, 1),
+                                                            :tf.where(ok, w, 1)]
     return {"symbols": symbols,
             "image_size": tf.where(ok, tf.stack([image_h, image_w]), tf.zeros([2], tf.int32)),
             "noise_seed": data.le(39, 4), "error": fail.code}
