@@ -3,9 +3,12 @@
     python export.py --workdir=runs/tiny --export_dir=exports [--version=N]
     python export.py --checkpoint=runs/tiny/checkpoints/ckpt-300 --export_dir=exports
     python export.py --saved_model=bundled --export_dir=exports   # the bundled model's pair
+    python export.py --saved_model=bundled --tflite=decoder.tflite  # its decoder for TFLite
 
 writes exports/tfgc/<N>/ (compress, decompress; needs tensorflow-compression's ops) and
-exports/tfgc_stock/<N>/ (analysis, synthesis, compress, decompress in stock TF ops only).
+exports/tfgc_stock/<N>/ (analysis, synthesis, compress, decompress in stock TF ops only);
+with --tflite, instead, one TFLite file in built-in ops only: `.tfgc` bytes -> pixels
+(GC models; tfgc/export/tflite.py).
 """
 
 import os
@@ -31,7 +34,10 @@ flags.DEFINE_integer("max_tables_images", 24, "At most this many images for the 
 flags.DEFINE_float("stated_max_bpp", None,
                    "A rate the model card promises files stay below (checked by tests for the "
                    "bundled model; export warns if a table image exceeds it).")
-flags.mark_flags_as_required(["export_dir"])
+flags.DEFINE_string("tflite", None,
+                    "Write the decoder of --saved_model (a GC model) as this TFLite file in "
+                    "built-in ops only (uint8 file bytes -> uint8 pixels and an error code), "
+                    "instead of SavedModels.")
 FLAGS = flags.FLAGS
 
 
@@ -54,11 +60,23 @@ def _export() -> int:
 
     if sum(map(bool, (FLAGS.workdir, FLAGS.checkpoint, FLAGS.saved_model))) != 1:
         raise ConfigError("pass exactly one of --workdir, --checkpoint or --saved_model")
+    if bool(FLAGS.export_dir) == bool(FLAGS.tflite):
+        raise ConfigError("pass exactly one output: --export_dir (SavedModels) or --tflite")
+    if FLAGS.tflite and not FLAGS.saved_model:
+        raise ConfigError("--tflite converts a full export: pass --saved_model (tfgc/<N>, or "
+                          "'bundled'); export a training run with --export_dir first")
     if FLAGS.saved_model:
         from tfgc.assets import BUNDLED_MODEL_DIR
         from tfgc.export.saved_model import reexport
 
         source = BUNDLED_MODEL_DIR if FLAGS.saved_model == "bundled" else FLAGS.saved_model
+        if FLAGS.tflite:
+            from tfgc.export.tflite import export_tflite
+
+            size = export_tflite(source, FLAGS.tflite)
+            print(f"wrote the decoder of {source} to {FLAGS.tflite} ({size:,} bytes, TFLite "
+                  "built-in ops only)")
+            return 0
         result = reexport(source, FLAGS.export_dir, FLAGS.version)
         print(f"exported {source} as version {result.version}:\n  {result.full_dir}\n"
               f"  {result.stock_dir}\nfingerprint {result.fingerprint.hex()}")

@@ -145,10 +145,18 @@ def _write_pair(full: tf.Module, stock: tf.Module, export_dir: str, version: int
     return full_dir, stock_dir
 
 
-def reexport(source: str, export_dir: str, version: int | None = None) -> ExportResult:
-    """Writes the pair again from a full export (e.g. the bundled model, which ships without
-    its stock half): the same weights, tables, fingerprints and assets, so both halves read
-    and write exactly the files the source does."""
+@dataclass
+class FullExport:
+    """What a full export holds: its networks, context tables, (F, D) and assets."""
+
+    networks: CodecNetworks
+    model_tables: np.ndarray | None
+    fingerprints: tuple[bytes, bytes | None]
+    assets: dict[str, str]
+
+
+def load_full_export(source: str) -> FullExport:
+    """Reads a full export (`tfgc/<N>`, e.g. the bundled model) without running its graphs."""
     extra = os.path.join(source, "assets.extra")
     if not os.path.exists(os.path.join(source, "saved_model.pb")) or not os.path.isdir(extra):
         raise ModelLoadError(f"{source} is not a full tfgc export (tfgc/<version>)")
@@ -167,6 +175,16 @@ def reexport(source: str, export_dir: str, version: int | None = None) -> Export
     tables = value("model_tables")
     tables = tables if tables is not None and tables.size else None
     fingerprints = (bytes(value("fingerprint")), bytes(value("decoder_fingerprint") or b"") or None)
+    return FullExport(networks, tables, fingerprints, assets)
+
+
+def reexport(source: str, export_dir: str, version: int | None = None) -> ExportResult:
+    """Writes the pair again from a full export (e.g. the bundled model, which ships without
+    its stock half): the same weights, tables, fingerprints and assets, so both halves read
+    and write exactly the files the source does."""
+    loaded = load_full_export(source)
+    networks, tables, fingerprints = loaded.networks, loaded.model_tables, loaded.fingerprints
+    assets = dict(loaded.assets)
     full = make_module(networks, tables, fingerprints=fingerprints)
     stock = make_module(networks, tables, stock=True, fingerprints=fingerprints)
     version = _free_version(export_dir, version)
