@@ -19,8 +19,8 @@ BitwiseXor/FloorDiv/FloorMod, Gather, Cast):
   split on 16-bit halves of `size`: `hi * cdf + ((lo * cdf) >> 16)`. Every `>> 16` left is of
   a multiple of 2**16 (after FloorMod) whose quotient is below 2**24, so a float32 multiply
   by 2**-16 is exact.
-* The loop over symbol positions carries fixed-size tensors: the last C + 1 symbols of every
-  row (the context neighbours) and the output, written with `tensor_scatter_nd_update`.
+* The loop over symbol positions carries fixed-size tensors: the output [steps, rows], written
+  with `tensor_scatter_nd_update`, from which each step gathers its context neighbours.
 
 The decoder is specialised at trace time to one GC model (C, L, stride, fingerprints, model
 tables). SC files are not read (their label map is a PNG, which no built-in op decodes: the
@@ -286,15 +286,17 @@ def _decode_rows(data: _Bytes, starts: tf.Tensor, ends: tf.Tensor, cdf16: tf.Ten
     offset = word(starts) * _TOP + word(starts + 2)
     size = tf.fill(tf.stack([rows]), tf.constant(1 << 32, tf.int64))
     none = tf.constant(centers, tf.int32)
-    # The last C + 1 symbols of every row: positions k - C - 1 .. k - 1 ("none" before 0).
-    window = tf.fill(tf.stack([rows, channels + 1]), none)
     out = tf.zeros(tf.stack([steps, rows]), tf.int32)
 
-    def body(k, offset, size, base, position, window, out):
+    def body(k, offset, size, base, position, out):
+        def neighbour(j, known):  # position j of every row, "none" where not `known`
+            return tf.where(known, tf.gather(out, tf.maximum(j, 0)), none)
+
         channel = tf.math.floormod(k, channels)
-        prev = tf.where(channel > 0, window[:, channels], none)
-        diag = tf.where(channel > 0, window[:, 0], none)
-        index = step_context(channel, window[:, 1], prev, diag, none, uses)
+        left = neighbour(k - channels, k >= channels)
+        prev = neighbour(k - 1, channel > 0)
+        diag = neighbour(k - channels - 1, tf.logical_and(channel > 0, k >= channels))
+        index = step_context(channel, left, prev, diag, none, uses)
         cdf = tf.gather(cdf16, index)  # [rows, L]
         size_lo = tf.math.floormod(size, _TOP)
         size_hi = _exact_shift16(size - size_lo)
@@ -314,13 +316,12 @@ def _decode_rows(data: _Bytes, starts: tf.Tensor, ends: tf.Tensor, cdf16: tf.Ten
         base = tf.where(renorm, tf.math.floormod(base, _TOP) * _TOP,
                         tf.math.floormod(base, 1 << 32))
         position = position + 2 * tf.cast(renorm, tf.int32)
-        window = tf.concat([window[:, 1:], symbols[:, None]], axis=1)
         out = tf.tensor_scatter_nd_update(out, tf.reshape(k, [1, 1]), symbols[None])
-        return k + 1, offset, size, base, position, window, out
+        return k + 1, offset, size, base, position, out
 
-    _, offset, size, base, position, _, out = tf.while_loop(
+    _, offset, size, base, position, out = tf.while_loop(
         lambda k, *_: k < steps, body,
-        (tf.constant(0), offset, size, tf.zeros_like(size), starts + 4, window, out))
+        (tf.constant(0), offset, size, tf.zeros_like(size), starts + 4, out))
     last_byte = data.at(ends - 1)
     return out, _is_exact_encoding(offset, size, base, position - starts - 4, ends - starts,
                                    last_byte)

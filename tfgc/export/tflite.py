@@ -70,11 +70,11 @@ class TFLiteDecoderModule(tf.Module):
         # One untiled pass (a tile loop would need TensorList ops). On an error the symbols
         # are one zero position and the image one black pixel: TFLite's bindings cannot
         # read an empty tensor.
-        image = to_uint8(self.networks.synthesis(symbols, decoded["noise_seed"][None]))[0]
         ok = tf.equal(decoded["error"], OK)
+        image = self.networks.synthesis(symbols, decoded["noise_seed"][None])[0]
+        image = to_uint8(tf.where(ok, image, tf.zeros_like(image)))  # no uint8 select op
         size = tf.where(ok, decoded["image_size"], tf.ones([2], tf.int32))
-        image = image[:size[0], :size[1]]
-        return {"image": tf.where(ok, image, tf.zeros_like(image)), "error": decoded["error"]}
+        return {"image": image[:size[0], :size[1]], "error": decoded["error"]}
 
 
 def convert(module: TFLiteDecoderModule) -> bytes:
