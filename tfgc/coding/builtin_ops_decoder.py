@@ -530,7 +530,7 @@ def decode_file(data: tf.Tensor, model: DecodingModel, max_pixels: tf.Tensor
     ok = fail.ok
     h = tf.where(ok, h, 1)
     w = tf.where(ok, w, 1)
-    lengths = tf.cast(tf.where(ok, lengths, 0), tf.int32)
+    lengths = tf.cast(tf.where(ok, lengths, 0), tf.int32)[:h]  # one row after an error
     starts = tables_start + tables_size + tf.math.cumsum(lengths, exclusive=True)
     columns, exact = _decode_rows(data, starts, starts + lengths, cdf16,
                                   structure_uses(tf.where(ok, structure, 0)), h, w * C, C, L)

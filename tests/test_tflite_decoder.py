@@ -1,0 +1,159 @@
+"""The TFLite decoder (`export.py --tflite`): built-in ops only, same symbols as every other
+decoder, pixels as the stock SavedModel's, and bad files as error codes of the API's checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO_ROOT, photo
+
+pytestmark = pytest.mark.slow  # converts a model
+
+
+@pytest.fixture(scope="module")
+def tflite_path(export_dir, tmp_path_factory) -> str:
+    """The tiny export's decoder written by `export.py --tflite` in a fresh process, which
+    converts with TFLITE_BUILTINS only (it fails rather than fall back to Flex ops)."""
+    path = str(tmp_path_factory.mktemp("tflite") / "decoder.tflite")
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "export.py"),
+         f"--saved_model={os.path.join(export_dir, 'tfgc', '1')}", f"--tflite={path}"],
+        capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"to {path}" in result.stdout and "built-in ops only" in result.stdout
+    return path
+
+
+@pytest.fixture(scope="module")
+def runners(tflite_path):
+    """signature -> run(file bytes, max_pixels), on one interpreter for every file."""
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_path=tflite_path)
+    assert sorted(interpreter.get_signature_list()) == ["decode_symbols", "decompress_pixels"]
+    limit = np.array(89_478_485, np.int64)
+
+    def runner(key):
+        run = interpreter.get_signature_runner(key)
+        return lambda data, max_pixels=limit: run(
+            data=np.frombuffer(data, np.uint8), max_pixels=np.asarray(max_pixels, np.int64))
+
+    return {key: runner(key) for key in ("decode_symbols", "decompress_pixels")}
+
+
+@pytest.fixture(scope="module")
+def files(export_dir, codec):
+    """Files of the tiny model: the export's own (model tables), the training workdir's
+    (file tables, decoder fingerprint D), and the export's symbols coded with each context
+    structure's file tables."""
+    from tfgc import coding
+    from tfgc.codec import load_codec
+
+    exported = load_codec(export_dir)
+    out = {"export": exported.compress(photo(40, 56, 1)),
+           "workdir": codec.compress(photo(33, 70, 2))}
+    symbols, _ = coding.decode_symbols(out["export"], fingerprint=exported.fingerprint,
+                                       model_tables=exported.model_tables)
+    for structure in (0, 2, 4):
+        out[f"structure {structure}"] = coding.encode_symbols(
+            symbols, num_centers=exported.num_centers, image_shape=(40, 56),
+            fingerprint=exported.fingerprint, decoder_fingerprint=exported.decoder_fingerprint,
+            entropy_models=[structure]).numpy()
+    return exported, out
+
+
+def test_tflite_decoder_gives_the_symbols_and_pixels_of_the_stock_savedmodel(
+        files, runners, export_dir):
+    import tensorflow as tf
+
+    from tfgc import coding
+
+    exported, data = files
+    stock = tf.saved_model.load(os.path.join(export_dir, "tfgc_stock", "1"))
+    for name, file in data.items():
+        want, _ = coding.decode_symbols(file, fingerprint=exported.fingerprint,
+                                        decoder_fingerprint=exported.decoder_fingerprint,
+                                        model_tables=exported.model_tables, backend="stock")
+        out = runners["decode_symbols"](file)
+        assert int(out["error"]) == 0, name
+        np.testing.assert_array_equal(out["symbols"], np.asarray(want), err_msg=name)
+        pixels = runners["decompress_pixels"](file)
+        reference = stock.signatures["decompress"](bitstring=tf.constant([file]))["image"][0]
+        assert int(pixels["error"]) == 0 and pixels["image"].dtype == np.uint8
+        assert pixels["image"].shape == tuple(reference.shape), name
+        # TFLite's convolution kernels round differently from TF's (as for `synthesis`).
+        difference = np.abs(pixels["image"].astype(int) - reference.numpy().astype(int))
+        assert difference.max() <= 1 and np.mean(difference > 0) < 0.01, (
+            name, difference.max(), np.mean(difference > 0))
+
+
+def _with_crc(body: bytes) -> bytes:
+    return body + zlib.crc32(body).to_bytes(4, "little")
+
+
+def test_tflite_decoder_reports_bad_files_as_the_api_classifies_them(files, runners):
+    from tfgc import coding
+    from tfgc.coding.builtin_ops_decoder import CHECK_NAMES, error_code, error_from_code
+    from tfgc.errors import BitstreamError, ModelMismatchError, ResourceLimitError
+
+    exported, data = files
+    good = data["export"]
+    body = bytearray(good[:-4])
+    corrupted = bytearray(good)
+    corrupted[len(good) // 2] ^= 0x10
+
+    def field(offset, value):
+        changed = bytearray(body)
+        changed[offset] = value
+        return _with_crc(bytes(changed))
+
+    # A payload byte changed and the CRC made to match: what only the check `payload` sees
+    # (the first such change, from the end, that the API refuses: some changes are the exact
+    # encoding of other symbols, which every decoder accepts).
+    start = coding.parse_header(good).payload_offset
+    for position in range(len(body) - 1, start - 1, -1):
+        payload = bytearray(body)
+        payload[position] ^= 0x5A
+        payload = _with_crc(bytes(payload))
+        try:
+            coding.decode_symbols(payload, fingerprint=exported.fingerprint,
+                                  model_tables=exported.model_tables, backend="stock")
+        except BitstreamError:
+            break
+    else:
+        raise AssertionError("no payload change the API refuses")
+    assert int(runners["decode_symbols"](payload)["error"]) == error_code("payload")
+    with open(os.path.join(REPO_ROOT, "tests", "golden", "selective_6x9x3_L5.tfgc"), "rb") as f:
+        selective = f.read()
+    bad = {
+        "selective": (selective, ModelMismatchError),
+        "crc": (bytes(corrupted), BitstreamError),
+        "truncated": (good[:30], BitstreamError),
+        "version": (field(4, 2), BitstreamError),
+        "fingerprint": (field(6, body[6] ^ 1), ModelMismatchError),
+        "centers": (field(36, body[36] + 1), BitstreamError),  # 'contexts' or 'centers'
+        "sizes": (field(34, 0), BitstreamError),
+        "lengths": (_with_crc(bytes(body[:-1])), BitstreamError),
+    }
+    for name, (file, error) in bad.items():
+        code = int(runners["decode_symbols"](file)["error"])
+        assert code != 0, name
+        with pytest.raises(error) as api:
+            coding.validate_file(file, fingerprint=exported.fingerprint,
+                                 decoder_fingerprint=exported.decoder_fingerprint,
+                                 model_tables=exported.model_tables, stride=16,
+                                 num_centers=exported.num_centers,
+                                 num_channels=exported.num_channels, selective=False)
+        got = error_from_code(code)
+        assert type(got) is type(api.value), (name, CHECK_NAMES[code - 1], api.value)
+        pixels = runners["decompress_pixels"](file)
+        assert int(pixels["error"]) == code and pixels["image"].shape == (1, 1, 3), name
+    # The decode-size policy: the caller's limit, checked before anything is decoded.
+    code = int(runners["decompress_pixels"](good, max_pixels=40 * 56 - 1)["error"])
+    assert code == error_code("pixels") and isinstance(error_from_code(code), ResourceLimitError)
