@@ -1,13 +1,21 @@
-"""Which ops keep the range decoder out of TFLite's built-in ops (a phone decoding a file).
+"""TFLite and the `.tfgc` decoder: what the built-in ops refuse, and the decoder that converts.
 
-    python bench/tflite_decoder.py [--config configs/cpu_gc_c8.py]
+    python bench/tflite_decoder.py [--config configs/cpu_gc_c8.py] [--saved_model bundled]
+                                   [--kodak KODAK_DIR] [--repeats 5]
 
-Saves the stock module of a model of this architecture (weights freshly initialised: the ops
-do not depend on them) with two signatures, `decompress` (file -> images and PNGs) and
-`decode_symbols` (the decode part alone: file -> symbols), converts each with
+Part 1 saves the stock module of a model of `--config`'s architecture (weights freshly
+initialised: the ops do not depend on them) with two signatures, `decompress` (file -> images
+and PNGs) and `decode_symbols` (the decode part alone), converts each with
 `tf.lite.OpsSet.TFLITE_BUILTINS` only (tensor-list lowering off, so the converter lists every
-op it cannot place at once), and probes which integer ops a rewrite could use: each
-elementwise op alone, int32 and int64. Writes bench/results/tflite_decoder.{json,md}.
+op it cannot place at once), and probes which integer ops a rewrite can use: each elementwise
+op alone, int32 and int64.
+
+Part 2 converts the built-in-ops decoder (`export.py --tflite`, tfgc/export/tflite.py) of a
+full export (default: the bundled model), lists the TFLite ops it uses and its size, and
+decodes a Kodak-size file (768x512: kodim01 from `--kodak`, else a synthetic photo) with it and
+with the stock SavedModel's `decompress` (saved from the same weights, tables and
+fingerprints): CPU seconds per decode (medians of `--repeats`, one process), symbols and
+pixels compared. Writes bench/results/tflite_decoder.{json,md}.
 """
 
 from __future__ import annotations
@@ -66,13 +74,121 @@ def builtin_integer_ops() -> dict[str, dict[str, bool]]:
     return table
 
 
+def tflite_ops(model: bytes) -> list[str]:
+    """The TFLite operator names a flatbuffer uses (built-in ones; a custom or Flex op would be
+    listed by its custom code)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    codes = flatbuffer_utils.convert_bytearray_to_object(bytearray(model)).operatorCodes
+    return sorted({c.customCode.decode() if c.customCode else
+                   names[max(c.builtinCode, c.deprecatedBuiltinCode)] for c in codes})
+
+
+def kodak_size_image(kodak: str | None):
+    """kodim01 (768x512) from `kodak`, else a synthetic photo of that size."""
+    import numpy as np
+
+    if kodak:
+        from PIL import Image
+
+        return "kodim01", np.asarray(Image.open(os.path.join(kodak, "kodim01.png")).convert("RGB"))
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from conftest import photo
+
+    return "synthetic 768x512 photo", photo(512, 768)
+
+
+def cpu_seconds(fn, repeats: int) -> tuple[float, list[float]]:
+    """Median process CPU time of `fn()` over `repeats` calls (after one warm-up call)."""
+    import time
+
+    import numpy as np
+
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        fn()
+        times.append(time.process_time() - start)
+    return float(np.median(times)), times
+
+
+def builtin_decoder(source: str, kodak: str | None, repeats: int) -> dict:
+    """Converts the decoder of the full export `source` and times it against the stock
+    SavedModel's decompress on one Kodak-size file."""
+    import time
+
+    import numpy as np
+    import tensorflow as tf
+
+    from tfgc import coding
+    from tfgc.codec import load_codec
+    from tfgc.export.modules import make_module
+    from tfgc.export.saved_model import load_full_export
+    from tfgc.export.tflite import TFLiteDecoderModule, convert
+
+    loaded = load_full_export(source)
+    start = time.process_time()
+    model = convert(TFLiteDecoderModule(loaded.networks, loaded.model_tables,
+                                        loaded.fingerprints))
+    convert_cpu = time.process_time() - start
+    name, image = kodak_size_image(kodak)
+    codec = load_codec(source)
+    data = codec.compress(image)
+    stock = make_module(loaded.networks, loaded.model_tables, stock=True,
+                        fingerprints=loaded.fingerprints)
+    interpreter = tf.lite.Interpreter(model_content=model)
+    lite = {key: interpreter.get_signature_runner(key)
+            for key in ("decompress_pixels", "decode_symbols")}
+    limit = np.array(coding.format.DEFAULT_MAX_PIXELS, np.int64)
+    file = np.frombuffer(data, np.uint8)
+    with tempfile.TemporaryDirectory() as path:
+        tf.saved_model.save(stock, path, signatures={"decompress": stock.decompress})
+        served = tf.saved_model.load(path)
+        bitstring = tf.constant([data])
+        results = {
+            "tflite decompress_pixels": cpu_seconds(
+                lambda: lite["decompress_pixels"](data=file, max_pixels=limit), repeats),
+            "stock SavedModel decompress": cpu_seconds(
+                lambda: served.signatures["decompress"](bitstring=bitstring), repeats),
+            "tflite decode_symbols": cpu_seconds(
+                lambda: lite["decode_symbols"](data=file, max_pixels=limit), repeats),
+            "stock SavedModel decode (symbols)": cpu_seconds(
+                lambda: served.decode(tf.constant(data), tf.constant(limit)), repeats),
+        }
+        pixels = lite["decompress_pixels"](data=file, max_pixels=limit)
+        reference = served.signatures["decompress"](bitstring=bitstring)["image"][0].numpy()
+        symbols = lite["decode_symbols"](data=file, max_pixels=limit)["symbols"]
+        want = served.decode(tf.constant(data), tf.constant(limit))["symbols"].numpy()
+    difference = np.abs(pixels["image"].astype(int) - reference.astype(int))
+    return {
+        "source": source, "image": name, "file_bytes": len(data),
+        "entropy_model": coding.parse_header(data).entropy_model,
+        "tflite_bytes": len(model), "tflite_ops": tflite_ops(model),
+        "convert_cpu_s": convert_cpu, "error": int(pixels["error"]),
+        "symbols_equal": bool(np.array_equal(symbols, want)),
+        "pixels_max_difference": int(difference.max()),
+        "pixels_fraction_different": float(np.mean(difference > 0)),
+        "cpu_s": {key: {"median": median, "runs": runs}
+                  for key, (median, runs) in results.items()},
+        "repeats": repeats,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=os.path.join(ROOT, "configs", "cpu_gc_c8.py"))
+    parser.add_argument("--saved_model", default="bundled",
+                        help="full export whose decoder part 2 converts ('bundled' = tfgc's)")
+    parser.add_argument("--kodak", help="folder with kodim01.png (default: a synthetic photo)")
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     sys.path.insert(0, ROOT)
     import tensorflow as tf
 
+    from tfgc.assets import BUNDLED_MODEL_DIR
     from tfgc.coding.format import DEFAULT_MAX_PIXELS
     from tfgc.config import from_json, to_json
     from tfgc.export.modules import make_module
@@ -93,15 +209,19 @@ def main() -> None:
             refused[key] = refused_ops(path, key)
             print(key, len(refused[key]), "refused op types", flush=True)
     probes = builtin_integer_ops()
+    source = BUNDLED_MODEL_DIR if args.saved_model == "bundled" else args.saved_model
+    decoder = builtin_decoder(source, args.kodak, args.repeats)
+    decoder["source"] = args.saved_model
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "tflite_decoder.json"), "w") as f:
         json.dump({"config": os.path.relpath(args.config, ROOT), "tensorflow": tf.__version__,
-                   "refused": refused, "integer_ops": probes}, f, indent=2)
+                   "refused": refused, "integer_ops": probes, "builtin_decoder": decoder},
+                  f, indent=2)
     names = {key: sorted({op.split("(")[0] for op in ops}) for key, ops in refused.items()}
-    lines = [f"# TFLite built-in ops and the range decoder (TF {tf.__version__}, "
-             f"`{os.path.relpath(args.config, ROOT)}`)", "",
-             "Stock SavedModel signatures converted with `TFLITE_BUILTINS` only (tensor-list "
-             "lowering off, so every refused op is listed; the JSON has each with its types):",
+    lines = [f"# TFLite built-in ops and the `.tfgc` decoder (TF {tf.__version__})", "",
+             f"Stock SavedModel signatures (`{os.path.relpath(args.config, ROOT)}`) converted "
+             "with `TFLITE_BUILTINS` only (tensor-list lowering off, so every refused op is "
+             "listed; the JSON has each with its types):",
              "", "| signature | converts | refused ops |", "|---|---|---|"]
     for key, ops in names.items():
         lines.append(f"| `{key}` | {'yes' if not ops else 'no'} | "
@@ -111,6 +231,22 @@ def main() -> None:
     for name, result in probes.items():
         lines.append(f"| `{name}` | {'yes' if result['int32'] else 'no'} | "
                      f"{'yes' if result['int64'] else 'no'} |")
+    d = decoder
+    lines += ["", f"## The built-in-ops decoder (`export.py --saved_model={d['source']} "
+              "--tflite=...`)", "",
+              f"Converts with `TFLITE_BUILTINS` only: yes ({d['convert_cpu_s']:.1f} CPU-s), "
+              f"{d['tflite_bytes']:,} bytes (signatures `decompress_pixels` and "
+              f"`decode_symbols`). TFLite ops used ({len(d['tflite_ops'])}): "
+              + ", ".join(f"`{op}`" for op in d["tflite_ops"]) + ".", "",
+              f"One {d['image']} file, {d['file_bytes']:,} bytes ({d['entropy_model']}); "
+              f"symbols equal to the stock SavedModel's: {'yes' if d['symbols_equal'] else 'NO'};"
+              f" pixels: max difference {d['pixels_max_difference']}, "
+              f"{100 * d['pixels_fraction_different']:.4f}% of values differ. CPU seconds per "
+              f"decode, median of {d['repeats']} (one process, after a warm-up call; a shared "
+              "2-core machine):", "", "| decoder | CPU-s (median) | runs |", "|---|---|---|"]
+    for key, value in d["cpu_s"].items():
+        lines.append(f"| {key} | {value['median']:.3f} | "
+                     + ", ".join(f"{t:.3f}" for t in value["runs"]) + " |")
     with open(os.path.join(RESULTS, "tflite_decoder.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
