@@ -43,14 +43,21 @@ def external_data(*parts: str) -> str:
 
 # pytest-xdist (pyproject's addopts: `-n auto --dist loadfile`) gives each worker whole files, in
 # this order, so a file's module fixtures are built once. The files that cost the most CPU go
-# first so that the workers finish together; the rest follow in their usual order.
+# first, costliest first (CPU seconds of past runs), so that the workers finish together; the
+# rest follow in their usual order. A name here that is not a test file is an error: a renamed
+# file cannot drop out of the order unnoticed.
 RUN_FIRST = ("test_train_cli.py", "test_semantic_codec.py", "test_bulk.py",
-             "test_semantic_model.py", "test_readme.py", "test_reversal.py", "test_export.py",
-             "test_warm_start.py", "test_evaluation.py", "test_training.py",
-             "test_bundled_model.py")
+             "test_semantic_model.py", "test_readme.py", "test_reversal.py",
+             "test_train_cli_multi_worker.py", "test_export.py", "test_warm_start.py",
+             "test_evaluation.py", "test_training.py", "test_bundled_model.py")
 
 
 def pytest_collection_modifyitems(items):
+    tests = os.path.dirname(os.path.abspath(__file__))
+    missing = [name for name in RUN_FIRST if not os.path.exists(os.path.join(tests, name))]
+    if missing:
+        raise pytest.UsageError(f"tests/conftest.py RUN_FIRST names no test file: {missing}")
+
     def rank(item) -> int:
         name = os.path.basename(str(item.path))
         return RUN_FIRST.index(name) if name in RUN_FIRST else len(RUN_FIRST)

@@ -1,6 +1,7 @@
 """The training contract: every option the README or tfgc/config.py documents, run the way a user
 runs it (`python train.py ...` in a fresh process, 3 steps), then exported with `export.py` and
-used by `python -m tfgc compress/decompress`; and a 2-worker multi-worker run on one workdir.
+used by `python -m tfgc compress/decompress`. The 2-worker multi-worker run on one workdir is
+tests/test_train_cli_multi_worker.py.
 
 Compatible options share a run (each start costs ~10 s of TensorFlow import); the runs go two at
 a time. Which run covers which option is the table `RUNS`; the README's training options are all
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -93,12 +93,16 @@ def _run_all(jobs: dict[str, list[str]], parallel: int = 2) -> dict[str, tuple[i
     return done
 
 
-@pytest.fixture(scope="module")
-def images(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("train_images")
+def write_images(folder) -> str:
+    """The training photos of every run: three small sizes."""
     for i, (h, w) in enumerate([(48, 64), (64, 48), (40, 40)]):
         Image.fromarray(photo(h, w, seed=i)).save(folder / f"img{i}.png")
     return str(folder)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    return write_images(tmp_path_factory.mktemp("train_images"))
 
 
 def _flags(name: str, vgg19_weights: str) -> list[str]:
@@ -277,73 +281,6 @@ def test_readme_training_options_are_all_in_the_matrix():
     assert documented <= covered, sorted(documented - covered)
 
 
-# ------------------------------------------------------------------------------------------
-# Multi-worker: two processes on localhost, one shared workdir.
-
+# The 2-worker run (tests/test_train_cli_multi_worker.py, its own file so that pytest-xdist can
+# run it beside the matrix) covers these.
 MULTI_WORKER_FLAGS = ["--config.distribution=multi_worker", "--config.batch_size=4"]
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def test_two_workers_share_one_workdir(images, tmp_path):
-    workdir = str(tmp_path / "run")
-    ports = _free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    args = ["train.py", *TINY, f"--workdir={workdir}", f"--config.data.train={images}",
-            *MULTI_WORKER_FLAGS]
-    procs = [_python(args, {"TF_CONFIG": json.dumps({"cluster": cluster,
-                                                     "task": {"type": "worker", "index": i}})})
-             for i in range(2)]
-    outputs = []
-    for proc in procs:
-        try:
-            out, err = proc.communicate(timeout=900)
-        except subprocess.TimeoutExpired:
-            for p in procs:
-                p.kill()
-            raise
-        outputs.append(out + err)
-    for i, (proc, output) in enumerate(zip(procs, outputs)):
-        assert proc.returncode == 0, f"worker {i}:\n{output[-4000:]}"
-    assert "worker 0 (chief)" in outputs[0] and "worker 1," in outputs[1]
-    assert "2 replica(s)" in outputs[0]
-    # Both workers rescale the encoder by the same factor (their weights stay copies).
-    inits = [re.findall(r"latent init: std ([\d.]+)", output) for output in outputs]
-    assert inits[0] and inits[0] == inits[1], inits
-
-    # One checkpoint series (the chief's: end of warm-up and end), no worker or save temps,
-    # one TensorBoard writer.
-    assert _checkpoints(workdir) == ["checkpoint", *(f"ckpt-{n}.{ext}" for n in (1, 3) for ext in
-                                                     ("data-00000-of-00001", "index"))]
-    events = os.listdir(os.path.join(workdir, "tensorboard"))
-    assert len(events) == 1, events
-
-    # Logged metrics are means over workers: the bound is the model's, and both workers log
-    # the same values although each trained on its own half of every batch.
-    bound = 8 * np.log2(5) / 256  # tiny: C = 8, L = 5, stride 16
-    logs = [_epoch_logs(output) for output in outputs]
-    assert logs[0] and all(log["bpp_bound"] == pytest.approx(bound, abs=1e-4) for log in logs[0])
-    for a, b in zip(*logs):
-        assert a == pytest.approx(b, rel=1e-3), (a, b)
-    scalars = _tensorboard_scalars(os.path.join(workdir, "tensorboard", events[0]))
-    assert scalars["train/bpp_bound"] == pytest.approx(bound, abs=1e-6)
-
-
-def _tensorboard_scalars(path: str) -> dict[str, float]:
-    import tensorflow as tf
-
-    values = {}
-    for event in tf.compat.v1.train.summary_iterator(path):
-        for value in event.summary.value:
-            array = tf.make_ndarray(value.tensor)
-            if array.ndim == 0:  # scalars (images are summaries too)
-                values[value.tag] = float(array)
-    return values
