@@ -1,6 +1,8 @@
 """`python -m tfgc bulk ...` on Beam's DirectRunner, run as a user runs it (a fresh process),
 against the plain commands on the same files. The bundled model keeps these tests free of
-training; one test runs a --model export folder."""
+training; one test runs a --model export folder. Each bulk command's first run is a fresh
+process; the reruns over outputs it left (resuming, skipping) run its `main` in this process,
+which saves a TensorFlow and Beam start each."""
 
 from __future__ import annotations
 
@@ -35,9 +37,9 @@ def tfgc(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 
 
 def tfgc_here(*args: str) -> tuple[int, str]:
-    """The plain command in this process (`main` of `python -m tfgc`): what the bulk commands
-    must match, without another TensorFlow start (tests/test_cli.py runs them as processes).
-    Returns the exit status and what it printed on stderr."""
+    """The command in this process (`main` of `python -m tfgc`), without another TensorFlow
+    start: the plain commands the bulk ones must match (tests/test_cli.py runs them as
+    processes), and bulk reruns. Returns the exit status and what it printed on stderr."""
     from tfgc.__main__ import main
 
     stderr = io.StringIO()
@@ -154,9 +156,10 @@ def test_a_corrupt_image_lands_in_the_dead_letters(bulk_run):
 def test_a_rerun_writes_nothing_new(bulk_run, images):
     out, _ = bulk_run
     before = stat_all(out)
-    result = tfgc("bulk", "compress", "--input", str(images / "**"), "--output", str(out))
-    assert result.returncode == 1, result.stderr
-    assert "0 written, 20 already done, 1 failed" in result.stderr
+    code, stderr = tfgc_here("bulk", "compress", "--input", str(images / "**"), "--output",
+                             str(out))
+    assert code == 1, stderr
+    assert "0 written, 20 already done, 1 failed" in stderr
     assert stat_all(out) == before  # same files, not rewritten
     statuses = sorted(r["status"] for r in manifest(out))
     assert statuses == ["failed"] + ["skipped"] * 20
@@ -189,10 +192,10 @@ def test_a_killed_run_resumed_completes(tmp_path, cli_outputs, images):
     truncated = sorted(done)[0]
     (out / truncated).write_bytes(cli_outputs[truncated][:20])  # newer than its source
 
-    result = tfgc(*args)
-    assert result.returncode == 1, result.stderr  # broken.png
-    assert quiet(result.stderr), result.stderr
-    assert f"{len(top) - len(done) + 1} written, {len(done) - 1} already done" in result.stderr
+    code, stderr = tfgc_here(*args)
+    assert code == 1, stderr  # broken.png
+    assert quiet(stderr), stderr
+    assert f"{len(top) - len(done) + 1} written, {len(done) - 1} already done" in stderr
     assert outputs(out) == {n: cli_outputs[n] for n in top}
     assert not [n for n in os.listdir(out) if n.startswith((".tmp-", "beam-temp"))]
 
