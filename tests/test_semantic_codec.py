@@ -66,6 +66,15 @@ def sc_export(sc_workdir, tmp_path_factory):
     return str(out)
 
 
+@pytest.fixture(scope="module")
+def sc_exported(sc_export):
+    """The Python API on the full SC export (a SavedModel loads without tracing graphs; the API
+    tests load the training workdir, the same `load_codec`), loaded once for this file."""
+    from tfgc.codec import load_codec
+
+    return load_codec(sc_export)
+
+
 def test_api_round_trip_and_only_preserved_latents_coded(sc_codec, scene):
     image, labels, ids = scene["image"], scene["labels"], scene["ids"]
     everything = sc_codec.compress(image, labels=labels, preserve_mask=np.ones_like(ids))
@@ -183,12 +192,9 @@ def _run(args, **kwargs):
 
 
 @pytest.mark.slow
-def test_cli_round_trip_and_errors(sc_export, export_dir, scene, tmp_path):
-    """The SC options of `python -m tfgc` on the exports (a SavedModel loads without tracing
-    graphs; the API tests above load the training workdir, the same `load_codec`)."""
-    from tfgc.codec import load_codec
-
-    exported = load_codec(sc_export)
+def test_cli_round_trip_and_errors(sc_export, sc_exported, export_dir, scene, tmp_path):
+    """The SC options of `python -m tfgc` on the exports, against the API on the same export."""
+    exported = sc_exported
     image, labels = scene["image"], scene["labels"]
     out = tmp_path / "scene.tfgc"
     result = _run(["compress", image, "--labels", labels, "--preserve", PRESERVED,
@@ -305,16 +311,14 @@ def _graph_error(message: str) -> TfgcError:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("tree", ["tfgc", "tfgc_stock"])
-def test_exports_in_a_fresh_process(tree, sc_export, sc_codec, export_dir, codec, scene,
+def test_exports_in_a_fresh_process(tree, sc_export, sc_exported, export_dir, codec, scene,
                                     tmp_path):
     """Each export tree loaded by plain TF (the stock one without tfc): compress with label map
     and mask (same bytes as the API, one file per image in a batch), decompress (same pixels),
     bad inputs classified like the API's, mode mismatches with the format's message, and the
     stock `synthesis` against the full export's decompress (documented: exact for N = 1,
     within 1 for a batch)."""
-    from tfgc.codec import load_codec
-
-    exported = load_codec(sc_export)  # the Python API on the full export
+    exported = sc_exported  # the Python API on the full export
     expected = exported.compress(scene["image"], labels=scene["labels"], preserve=PRESERVED)
     header = parse_header(expected)
     assert header.selective
