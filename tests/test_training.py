@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -80,14 +81,14 @@ def test_train_writes_workdir_and_resumes(config, image_folder, tmp_path, capsys
     assert fresh.current_step() == 4
 
 
-def test_resume_refuses_a_different_architecture(config, image_folder, tmp_path):
-    workdir = str(tmp_path / "run")
+def test_resume_refuses_a_different_architecture(config, image_folder, workdir, tmp_path):
+    run = str(tmp_path / "run")
+    shutil.copytree(workdir, run)  # the session's tiny run (tiny_config), not trained again
     config.data.train = image_folder
     config.num_steps = config.warmup_steps = 2
-    train(config, workdir)
     config.model.num_channels = 4
     with pytest.raises(ConfigError, match=r"model\.num_channels"):
-        train(config, workdir)
+        train(config, run)
 
 
 def test_empty_folder_is_a_clear_error(tmp_path):
