@@ -157,3 +157,24 @@ def test_tflite_decoder_reports_bad_files_as_the_api_classifies_them(files, runn
     # The decode-size policy: the caller's limit, checked before anything is decoded.
     code = int(runners["decompress_pixels"](good, max_pixels=40 * 56 - 1)["error"])
     assert code == error_code("pixels") and isinstance(error_from_code(code), ResourceLimitError)
+
+
+def test_export_tflite_refuses_what_it_cannot_convert(workdir, tmp_path):
+    """`--tflite` converts a full export only, and models whose decoder has no built-in-op
+    form (noise channels; SC) are refused with a ConfigError naming the reason."""
+    from tests.conftest import tiny_config
+    from tfgc.errors import ConfigError
+    from tfgc.export.tflite import TFLiteDecoderModule
+    from tfgc.networks import CodecNetworks
+
+    path = tmp_path / "decoder.tflite"
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "export.py"), f"--workdir={workdir}",
+         f"--tflite={path}"], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+    assert result.returncode == 1 and not path.exists()
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "error: --tflite converts a full export: pass --saved_model"), result.stderr[-2000:]
+    config = tiny_config()
+    config.model.noise_channels = 2
+    with pytest.raises(ConfigError, match="noise channels"):
+        TFLiteDecoderModule(CodecNetworks.from_config(config.model), None, (b"f" * 16, None))
