@@ -11,7 +11,7 @@ import zlib
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT, photo
+from tests.conftest import REPO_ROOT, TF_LOG, photo
 
 pytestmark = pytest.mark.slow  # converts a model
 
@@ -27,6 +27,7 @@ def tflite_path(export_dir, tmp_path_factory) -> str:
         capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"to {path}" in result.stdout and "built-in ops only" in result.stdout
+    assert not TF_LOG.search(result.stderr), result.stderr[-3000:]  # quiet, as every command
     return path
 
 
