@@ -18,14 +18,19 @@ class DecayAfter(tf.keras.optimizers.schedules.LearningRateSchedule):
         self.lr, self.start, self.end, self.kind = lr, start, end, kind
 
     def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        progress = tf.clip_by_value((step - self.start) / max(1, self.end - self.start), 0.0, 1.0)
+        progress = _progress(step, self.start, self.end)
         if self.kind == "cosine":
             return self.lr * 0.5 * (1.0 + tf.cos(math.pi * progress))
         return self.lr * (1.0 - progress)
 
     def get_config(self):
         return {"lr": self.lr, "start": self.start, "end": self.end, "kind": self.kind}
+
+
+def _progress(step, start: int, end: int) -> tf.Tensor:
+    """0 until `start`, linear to 1 at `end`, 1 after: where a schedule is, as a float32."""
+    step = tf.cast(step, tf.float32)
+    return tf.clip_by_value((step - start) / max(1, end - start), 0.0, 1.0)
 
 
 def make_schedule(kind: str, lr: float, num_steps: int, decay_start: float):
@@ -47,9 +52,7 @@ class LinearRamp:
         self.first, self.last, self.start, self.end = first, last, start, end
 
     def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        progress = tf.clip_by_value((step - self.start) / max(1, self.end - self.start), 0.0, 1.0)
-        return self.first + (self.last - self.first) * progress
+        return self.first + (self.last - self.first) * _progress(step, self.start, self.end)
 
 
 def gan_weight_schedule(gan_start: int, num_steps: int, weight_end: float) -> LinearRamp | None:
