@@ -44,16 +44,11 @@ def decompress_reversal(data: bytes, generator: AnyGenerator,
         raise TfgcError(f"decompress takes bytes, got {type(data).__name__}")
     data = bytes(data)
     if isinstance(generator, PriorTiledGenerator):
-        # The file's image size picks the tile grid; the identity checks come first.
+        # The file's image size picks the tile grid (`at` only plans it: nothing is built or
+        # decoded before decode_file's checks); the identity checks come first.
         header = parse_header(data, fingerprint=generator.fingerprint,
                               model_fingerprint=generator.model_fingerprint)
-        shape = (header.image_height, header.image_width)
-        code, _ = decode_file(data, fingerprint=generator.fingerprint,
-                              model_fingerprint=generator.model_fingerprint,
-                              prior_range=generator.prior_range,
-                              latent_size=generator.latent_size(shape),
-                              max_pixels=max_pixels)
-        return generator.at(shape).picture(code.values())
+        generator = generator.at((header.image_height, header.image_width))
     code, _ = decode_file(data, fingerprint=generator.fingerprint,
                           model_fingerprint=generator.model_fingerprint,
                           prior_range=generator.prior_range, image_shape=generator.image_shape,

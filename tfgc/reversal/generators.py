@@ -64,8 +64,9 @@ class ReversibleGenerator:
     def picture(self, z: np.ndarray) -> np.ndarray:
         """uint8 [H, W, 3] of one z: what a decoder shows for it (encoder and decoder alike)."""
         z = tf.constant(np.asarray(z, np.float32).reshape((1, *self.latent_shape)))
-        image = (self.render or self.generate)(z)[0]
-        return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255), tf.uint8).numpy()
+        from tfgc.export.modules import to_uint8
+
+        return to_uint8((self.render or self.generate)(z))[0].numpy()
 
     def sample_latents(self, count: int, seed: int) -> tf.Tensor:
         low, high = self.prior_range
