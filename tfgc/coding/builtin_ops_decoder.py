@@ -210,7 +210,6 @@ class _StructureTables:
                 possible[s, wide, :k] = possible_contexts_np(channels, centers, s, 1 + wide)
             order = symbol_order_np(anchors_np(channels, centers, s), centers)
             inverse[s, :k] = np.argsort(order, axis=1, kind="stable")
-        self.sizes = tf.constant(sizes, tf.int64)
         self.possible = tf.constant(possible)
         self.inverse = tf.constant(inverse)
 

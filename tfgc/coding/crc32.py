@@ -27,7 +27,7 @@ def _byte_table() -> np.ndarray:
 
 
 _T0 = _byte_table()
-# zlib's byte-at-a-time table (uint32 values in int64), for decoders that loop over bytes.
+# zlib's byte-at-a-time table (uint32 values in uint64), for decoders that loop over bytes.
 BYTE_TABLE = _T0
 
 

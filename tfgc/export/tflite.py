@@ -19,7 +19,6 @@ convert: refused with ConfigError.
 
 from __future__ import annotations
 
-import os
 import tempfile
 
 import numpy as np
@@ -99,7 +98,5 @@ def export_tflite(source: str, path: str) -> int:
 
     loaded = load_full_export(source)
     data = convert(TFLiteDecoderModule(loaded.networks, loaded.model_tables, loaded.fingerprints))
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    write_bytes_atomic(path, data)
+    write_bytes_atomic(path, data)  # creates the folder
     return len(data)
