@@ -31,8 +31,8 @@ class ReversalDecoder:
             raise ModelMismatchError("this is a GAN-reversal (.tfgz) file: pass --generator "
                                      "PATH, the generator that made it (and --prior PATH if "
                                      "it was a code prior with a GC model's G)")
-        check_generator_kind(parse_header(data), prior_and_g=self.prior_path is not None)
-        if self._generator is None:
+        if self._generator is None:  # refuse a file of the other kind before loading anything
+            check_generator_kind(parse_header(data), prior_and_g=self.prior_path is not None)
             self._generator = (load_prior_generator(self.prior_path, self.generator_path)
                                if self.prior_path else load_generator(self.generator_path))
         return decompress_reversal(data, self._generator, max_pixels)
