@@ -28,7 +28,9 @@ from tfgc.reversal.fileformat import (
     VERSION,
 )
 
-_GUARD = HEADER_BYTES + MODEL_FINGERPRINT_BYTES + 8  # zeros behind the data: reads never fail
+# Zeros behind the data, so the fixed-offset reads (all inside the version 1 header) never fail;
+# a version 2 file's model fingerprint, after that header, is never read here.
+_GUARD = HEADER_BYTES
 
 
 def prior_table_graph(step: tf.Tensor, k_min: tf.Tensor, levels: tf.Tensor,
