@@ -203,6 +203,20 @@ def test_train_a_generator_on_procedural_scenes_within_a_time_budget(tmp_path):
     assert load_generator(str(out)).image_shape == (16, 16)
 
 
+@pytest.mark.parametrize("count", ["0", "-2", "many"])
+def test_train_a_generator_refuses_a_scene_count_that_is_not_1_or_more(count, tmp_path, capsys):
+    """A usage error naming the option, before anything is built (as every command's counts)."""
+    from tfgc.training.dcgan import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--scenes", count, "--out", str(tmp_path / "scenes")])
+    assert stopped.value.code == 2 and not (tmp_path / "scenes").exists()
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.endswith(f"error: argument --scenes: expected 1 or more, got {count}"
+                          if count != "many" else
+                          "error: argument --scenes: expected a whole number, got 'many'"), error
+
+
 def test_code_prior_trains_and_samples_the_code_shape(codec):
     """The learned prior over GC codes (paper Sec. 6.1): a few WGAN-GP steps, then samples."""
     import tensorflow as tf

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from tfgc.cli.arguments import whole_number
 from tfgc.data.images import list_images, read_rgb
 from tfgc.losses import gan as gan_losses
 from tfgc.networks.dcgan import DCGANCritic, DCGANGenerator
@@ -101,8 +102,6 @@ def scene_dataset(num_scenes: int, image_size: int, batch_size: int,
     scene i drawn from (seed, i) as `tfgc.semantic.scenes.generate_scene` does."""
     from tfgc.semantic.scenes import generate_scene
 
-    if num_scenes < 1:
-        raise SystemExit(f"--scenes must be 1 or more, got {num_scenes}")
     scenes = np.stack([generate_scene(image_size, image_size, (seed, i)).image
                        for i in range(num_scenes)])
     return (tf.data.Dataset.from_tensor_slices(scenes)
@@ -132,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--images", help="a folder of photos: random crops of them")
-    data.add_argument("--scenes", type=int, metavar="N",
+    data.add_argument("--scenes", type=whole_number(1), metavar="N",
                       help="N procedural street scenes of the image size (tfgc.semantic.scenes; "
                            "scene i from (--seed, i))")
     parser.add_argument("--out", required=True)
@@ -157,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     gan = ImageGAN(generator, critic, args.loss, args.d_steps)
     gan.compile(tf.keras.optimizers.Adam(args.lr, 0.5, 0.999),
                 tf.keras.optimizers.Adam(args.lr, 0.5, 0.999))
-    if args.scenes:
+    if args.scenes is not None:
         data = scene_dataset(args.scenes, args.image_size, args.batch_size, args.seed)
         source = f"{args.scenes} procedural street scenes (seed {args.seed})"
     else:
