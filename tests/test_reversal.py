@@ -245,13 +245,14 @@ def test_code_prior_trains_and_samples_the_code_shape(codec):
 
     # Prior and G composed: an unconditional generator that reversal inverts (issue 11 part 3).
     from tfgc.reversal import (
+        PriorTiledGenerator,
         ReversalSettings,
         compress_reversal,
         decompress_reversal,
-        from_code_prior,
     )
 
-    composed = from_code_prior(networks, generator, codec.fingerprint)
+    tiled = PriorTiledGenerator(networks, generator, codec.fingerprint)
+    composed = tiled.at(tiled.tile_shape)
     assert composed.image_shape == (64, 64) and composed.latent_shape == (1, 1, 8)  # one tile
     image = np.round(composed(composed.sample_latents(1, 5))[0].numpy() * 255).astype(np.uint8)
     np.testing.assert_allclose(  # the decoded prior sample, as `tfgc sample` draws it
@@ -262,7 +263,7 @@ def test_code_prior_trains_and_samples_the_code_shape(codec):
     assert result.loss <= result.restart_losses.max()
     np.testing.assert_array_equal(decompress_reversal(data, composed), result.reconstruction)
     with pytest.raises(ModelMismatchError, match="G of GC model"):  # same prior, another G
-        decompress_reversal(data, from_code_prior(networks, generator, b"\0" * 16))
+        decompress_reversal(data, PriorTiledGenerator(networks, generator, b"\0" * 16))
 
 
 @pytest.mark.slow

@@ -17,7 +17,6 @@ _EXPORTS = {
     "compress_reversal": "api", "decompress_reversal": "api",
     "is_reversal_file": "fileformat",
     "ReversibleGenerator": "generators", "from_keras": "generators",
-    "from_code_prior": "generators",
     "load_generator": "generators", "load_prior_generator": "generators",
     "PriorTiledGenerator": "generators",
     "ReversalResult": "reverse", "Reverser": "reverse",

@@ -190,14 +190,6 @@ class PriorTiledGenerator:
                                    self.model_fingerprint, render)
 
 
-def from_code_prior(networks, prior: tf.keras.Model, model_fingerprint: bytes,
-                    image_shape: tuple[int, int] | None = None) -> ReversibleGenerator:
-    """A GC model's G after a learned prior over its codes, as a reversible generator of
-    `image_shape` images (default: one prior tile's). See `PriorTiledGenerator`."""
-    tiled = PriorTiledGenerator(networks, prior, model_fingerprint)
-    return tiled.at(image_shape or tiled.tile_shape)
-
-
 def load_prior_generator(prior_path: str, model_path: str | None = None
                          ) -> PriorTiledGenerator:
     """The code prior at `prior_path` with the G of the GC model at `model_path` (None: the
