@@ -208,14 +208,18 @@ def main() -> None:
         results[name] = {m: {k: statistics.fmean(r[k] for r in v) for k in v[0]}
                          for m, v in rows.items()}
     os.makedirs(args.out, exist_ok=True)
+    unused = {"out", "unseen", "generator", "prior", "model"}  # named otherwise, or paths
+    if args.whole or args.unseen_scenes:
+        unused.add("scale_to")  # only photo crops are scaled
+    if not args.unseen_scenes:
+        unused.add("scene_seed")
     run = {"generator": generator.name, "fingerprint": generator.fingerprint.hex(),
            "image_shape": list(generator.image_shape),
            "latent_shape": list(generator.latent_shape),
            "cpu_seconds_per_image": {k: [round(v, 1) for v in vs] for k, vs in cpu.items()},
            "unseen": ("procedural scenes" if args.unseen_scenes
                       else os.path.basename(os.path.normpath(args.unseen))),
-           **{k: v for k, v in vars(args).items()
-              if k not in ("out", "unseen", "generator", "prior", "model")},
+           **{k: v for k, v in vars(args).items() if k not in unused},
            "load_average": [round(v, 1) for v in os.getloadavg()]}
     write_text_atomic(os.path.join(args.out, "results.json"),
                       json.dumps({"run": run, "results": results}, indent=1))
