@@ -7,6 +7,8 @@ uint8 tensor into a string, so `to_string` gathers from a table of the 256 one-b
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import tensorflow as tf
 
 _BYTE_STRINGS = [bytes([i]) for i in range(256)]
@@ -32,6 +34,12 @@ def format_message(template: str, *values) -> tf.Tensor:
             value = tf.strings.as_string(tf.cast(value, tf.int64))
         parts += [value, piece]
     return tf.strings.join(parts)
+
+
+def byte_rule(rule: Callable[[int], int], byte: tf.Tensor) -> tf.Tensor:
+    """rule(byte) for a tensor of byte values 0..255, in their dtype: a Python rule (e.g. one
+    of `format`'s header-byte rules) as a 256-entry table and a gather (no bit ops)."""
+    return tf.gather(tf.constant([int(rule(b)) for b in range(256)], byte.dtype), byte)
 
 
 def from_string(data: tf.Tensor) -> tf.Tensor:

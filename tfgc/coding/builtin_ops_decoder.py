@@ -12,8 +12,8 @@ the SavedModels give for that file.
 How the arithmetic fits the built-ins (int64 Mul/Add/Sub/FloorMod/compare, int32 RightShift/
 BitwiseXor/FloorDiv/FloorMod, Gather, Cast):
 
-* Bit operations on header bytes are 256-entry tables computed in numpy from the format's
-  constants; bit fields are read bit by bit (`(byte >> k) mod 2`, int32).
+* Header bytes are read by `format`'s byte rules, each a 256-entry table and a gather
+  (`bitops.byte_rule`); bit fields are read bit by bit (`(byte >> k) mod 2`, int32).
 * tfc's uint32 coder state is kept in int64 as `offset = value - base` and `size` (<= 2**32),
   as in `stock_range_decoder`. Its interval bounds `(size * cdf) >> 16` (up to 2**48) are
   split on 16-bit halves of `size`: `hi * cdf + ((lo * cdf) >> 16)`. Every `>> 16` left is of
@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from tfgc.coding.bitops import byte_rule
 from tfgc.coding.contexts import (
     anchors_np,
     possible_contexts_np,
@@ -59,22 +60,25 @@ from tfgc.coding.format import (
     MAX_CHANNELS,
     MAX_LATENT_ELEMENTS,
     MAX_LENGTH_BITS,
+    MAX_PRECISION,
     MAX_ROW_SYMBOLS,
     MAX_STREAM_CELLS,
     MAX_TABLE_ENTRIES,
     MIN_CENTERS,
     MIN_FILE_BYTES,
     MODEL_TABLE_PRECISION,
-    MODEL_TABLES_BIT,
     SECTION_HEADER,
-    STRUCTURE_MASK,
     STRUCTURES,
     UNIFORM_PRECISION,
     TfgcError,
+    entropy_model_byte_valid,
     num_contexts,
+    precision_byte_valid,
     reader_error,
+    unpack_entropy_model_byte,
+    unpack_precision_byte,
 )
-from tfgc.coding.tables import CLASS_BITS, MAX_PRECISION, uniform_freqs_np
+from tfgc.coding.tables import CLASS_BITS, uniform_freqs_np
 
 # Error codes: 0 = a valid file, k = the check CHECK_NAMES[k - 1] failed.
 OK = 0
@@ -84,7 +88,6 @@ _GUARD = 64
 _TOP = 1 << 16  # the rescaled cdf's total
 _LARGE = 1 << 40  # above every interval bound (those are <= 2**32)
 _FIELD_BITS = MAX_PRECISION + 1  # table frequencies are <= 2**16: at most 17 bits
-_BYTES = np.arange(256)
 
 
 def error_code(check: str) -> int:
@@ -130,11 +133,6 @@ class _FirstFailure:
     @property
     def ok(self) -> tf.Tensor:
         return tf.equal(self.code, OK)
-
-
-def _byte_table(fn) -> tf.Tensor:
-    """A 256-entry int32 table of fn(byte): bit operations on one byte, as a gather."""
-    return tf.constant(np.array([fn(int(b)) for b in _BYTES], np.int32))
 
 
 def _pow2(dtype) -> tf.Tensor:
@@ -398,7 +396,7 @@ def decode_file(data: tf.Tensor, model: DecodingModel, max_pixels: tf.Tensor
     image_h, image_w, pad_b, pad_r = u16(22), u16(24), u16(26), u16(28)
     h, w, c = u16(30), u16(32), u16(34)
     centers, model_byte, prec_byte = data.at(36), data.at(37), data.at(38)
-    fail.check(tf.equal(tf.gather(_byte_table(lambda b: b & ~KNOWN_FLAGS), flags), 0), "flags")
+    fail.check(tf.equal(byte_rule(lambda b: b & ~KNOWN_FLAGS, flags), 0), "flags")
     fail.check(tf.reduce_all(tf.stack([image_h, image_w, h, w]) >= 1), "sizes")
     fail.check(tf.logical_and(c >= 1, c <= MAX_CHANNELS), "sizes")
     fail.check(tf.logical_and(centers >= MIN_CENTERS, centers <= MAX_CENTERS), "sizes")
@@ -413,20 +411,15 @@ def decode_file(data: tf.Tensor, model: DecodingModel, max_pixels: tf.Tensor
         tf.equal(padded_w // w1, file_stride), pad_b < file_stride, pad_r < file_stride])),
         "stride")
     fail.check(tf.equal(file_stride, model.stride), "stride")
-    structure = tf.gather(_byte_table(lambda b: min(b & STRUCTURE_MASK, len(STRUCTURES) - 1)),
+    structure = byte_rule(lambda b: min(unpack_entropy_model_byte(b)[0], len(STRUCTURES) - 1),
                           model_byte)
-    use_model = tf.equal(tf.gather(_byte_table(lambda b: int(bool(b & MODEL_TABLES_BIT))),
-                                   model_byte), 1)
-    fail.check(tf.equal(tf.gather(_byte_table(
-        lambda b: int(not b & ~(STRUCTURE_MASK | MODEL_TABLES_BIT)
-                      and (b & STRUCTURE_MASK) in STRUCTURES)), model_byte), 1),
-        "entropy_model")
-    base = tf.gather(_byte_table(lambda b: (b & 0x0F) + 1), prec_byte)
-    step = tf.gather(_byte_table(lambda b: ((b >> 4) & 0x03) + 1), prec_byte)
-    file_precision_ok = tf.equal(tf.gather(_byte_table(
-        lambda b: int(not b & 0xC0 and (b & 0x0F) + 1 + 2 * (((b >> 4) & 0x03) + 1) <= 16)),
-        prec_byte), 1)
-    fail.check(tf.where(use_model, tf.equal(prec_byte, 0), file_precision_ok), "precision")
+    use_model = tf.equal(byte_rule(lambda b: unpack_entropy_model_byte(b)[1], model_byte), 1)
+    fail.check(tf.equal(byte_rule(entropy_model_byte_valid, model_byte), 1), "entropy_model")
+    base = byte_rule(lambda b: unpack_precision_byte(b)[0], prec_byte)
+    step = byte_rule(lambda b: unpack_precision_byte(b)[1], prec_byte)
+    fail.check(tf.equal(tf.where(
+        use_model, byte_rule(lambda b: precision_byte_valid(b, True), prec_byte),
+        byte_rule(lambda b: precision_byte_valid(b, False), prec_byte)), 1), "precision")
     neighbours = tf.gather(tf.constant([len(STRUCTURES[s]) for s in sorted(STRUCTURES)]),
                            structure)
     centers64 = tf.cast(centers, tf.int64)
@@ -434,7 +427,7 @@ def decode_file(data: tf.Tensor, model: DecodingModel, max_pixels: tf.Tensor
     contexts = c64 * tf.gather(tf.stack([tf.constant(1, tf.int64), base_l, base_l * base_l,
                                          base_l * base_l * base_l]), neighbours)
     fail.check(contexts * (centers64 + 2) <= MAX_TABLE_ENTRIES, "contexts")
-    sc_file = tf.equal(tf.gather(_byte_table(lambda b: int(bool(b & FLAG_SELECTIVE))), flags), 1)
+    sc_file = tf.equal(byte_rule(lambda b: b & FLAG_SELECTIVE, flags), FLAG_SELECTIVE)
     fail.check(tf.logical_not(sc_file), "selective")  # a GC model's decoder
     file_fp = data.at(6 + tf.range(FINGERPRINT_BYTES))
 

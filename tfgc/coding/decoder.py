@@ -37,7 +37,6 @@ from tfgc.coding.format import (
     MIN_CENTERS,
     MIN_FILE_BYTES,
     MODEL_TABLE_PRECISION,
-    MODEL_TABLES_BIT,
     PIXEL_LIMIT_TEMPLATE,
     PNG_HEADER_BYTES,
     PNG_SIGNATURE,
@@ -45,9 +44,12 @@ from tfgc.coding.format import (
     SECTION_HEADER,
     SECTION_LABEL_MAP,
     SECTION_PRESERVE_MASK,
-    STRUCTURE_MASK,
     STRUCTURES,
+    entropy_model_byte_valid,
+    precision_byte_valid,
     selective_mismatch_message,
+    unpack_entropy_model_byte,
+    unpack_precision_byte,
 )
 
 _HEX = [f"{i:02x}" for i in range(256)]
@@ -155,17 +157,18 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
     if stride is not None:
         checks.check(tf.equal(file_stride, stride), "stride",
                      f"the header's stride differs from the model's ({stride}):", file_stride)
-    structure = tf.bitwise.bitwise_and(model_byte, STRUCTURE_MASK)
-    use_model = tf.not_equal(tf.bitwise.bitwise_and(model_byte, MODEL_TABLES_BIT), 0)
-    checks.check(tf.logical_and(
-        tf.equal(tf.bitwise.bitwise_and(model_byte, ~(STRUCTURE_MASK | MODEL_TABLES_BIT)), 0),
-        structure < len(STRUCTURES)), "entropy_model", "unknown entropy model")
-    base = tf.bitwise.bitwise_and(prec_byte, 0x0F) + 1
-    step = tf.bitwise.bitwise_and(tf.bitwise.right_shift(prec_byte, 4), 0x03) + 1
-    checks.check(tf.where(use_model, tf.equal(prec_byte, 0), tf.logical_and(
-        tf.equal(tf.bitwise.bitwise_and(prec_byte, 0xC0), 0), base + 2 * step <= 16)),
-        "precision", "invalid table precision")
-    structure = tf.minimum(structure, len(STRUCTURES) - 1)
+    # The header bytes' rules are `format`'s, each applied as a gather (bitops.byte_rule).
+    structure = bitops.byte_rule(
+        lambda b: min(unpack_entropy_model_byte(b)[0], len(STRUCTURES) - 1), model_byte)
+    use_model = tf.equal(bitops.byte_rule(lambda b: unpack_entropy_model_byte(b)[1],
+                                          model_byte), 1)
+    checks.check(tf.equal(bitops.byte_rule(entropy_model_byte_valid, model_byte), 1),
+                 "entropy_model", "unknown entropy model")
+    base = bitops.byte_rule(lambda b: unpack_precision_byte(b)[0], prec_byte)
+    step = bitops.byte_rule(lambda b: unpack_precision_byte(b)[1], prec_byte)
+    checks.check(tf.where(use_model, _precision_valid(prec_byte, True),
+                          _precision_valid(prec_byte, False)), "precision",
+                 "invalid table precision")
     neighbours = tf.reduce_sum(tf.cast(structure_uses(structure), tf.int64))
     num_contexts = c * (centers + 1) ** neighbours
     checks.check(num_contexts * (centers + 2) <= MAX_TABLE_ENTRIES, "contexts",
@@ -349,6 +352,11 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
         "label_map_png": label_map_png,  # "" unless selective
     }
     return symbols, header
+
+
+def _precision_valid(prec_byte: tf.Tensor, model_tables: bool) -> tf.Tensor:
+    return tf.equal(bitops.byte_rule(lambda b: precision_byte_valid(b, model_tables),
+                                     prec_byte), 1)
 
 
 def _be32(value: tf.Tensor) -> tf.Tensor:

@@ -39,6 +39,7 @@ from tfgc.coding.format import (
     SECTION_PRESERVE_MASK,
     STRUCTURES,
     num_contexts,
+    precision_byte,
 )
 
 # The encoder evaluates every precision for every context: keep that tensor small.
@@ -224,7 +225,7 @@ def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
                       for width in (1, 2)}
         class_bits = tf.cast(tf.where(w >= 2, class_bits[2], class_bits[1]), tf.int64)
         table_bytes.append((class_bits + chosen.field_bits + 7) // 8)
-        precision_bytes = (chosen.base - 1) + (chosen.step - 1) * 16
+        precision_bytes = precision_byte(chosen.base, chosen.step)
     else:
         precision_bytes = tf.zeros([0], tf.int64)
     if MODEL in config.candidates:

@@ -72,6 +72,10 @@ STRUCTURE_NAMES = {0: "static", 1: "left", 2: "channel", 3: "left+channel",
 MODEL_TABLE_PRECISION = 16
 # Table classes in the file: 0 = uniform table at precision 16, 1..3 = base + (class-1) * step.
 UNIFORM_PRECISION = 16
+# The range coder's largest table precision (tfc's); a file's three classes stay within it.
+MAX_PRECISION = 16
+# Table-precision byte of file tables: bits 0-3 base - 1, bits 4-5 step - 1 (0 with model tables).
+PRECISION_BITS = 0x3F
 
 # Flags: bit 0 = selective compression (SC): a preservation-mask section says which latent
 # positions are coded; the others cost nothing and read as "none" in contexts. Readers reject
@@ -264,13 +268,34 @@ def num_contexts(channels: int, num_centers: int, structure: int) -> int:
     return channels * (num_centers + 1) ** len(STRUCTURES[structure])
 
 
-def precision_byte(base: int, step: int) -> int:
-    return (base - 1) | ((step - 1) << 4)
+def unpack_entropy_model_byte(value: int) -> tuple[int, bool]:
+    """(context structure, whether the model supplies the tables)."""
+    return value & STRUCTURE_MASK, bool(value & MODEL_TABLES_BIT)
+
+
+def entropy_model_byte_valid(value: int) -> bool:
+    """The check `entropy_model`: a known structure and no other bits."""
+    return (not value & ~(STRUCTURE_MASK | MODEL_TABLES_BIT)
+            and unpack_entropy_model_byte(value)[0] in STRUCTURES)
+
+
+def precision_byte(base: int, step: int):
+    """The table-precision byte of file tables (ints or integer tensors)."""
+    return (base - 1) + 16 * (step - 1)
 
 
 def unpack_precision_byte(value: int) -> tuple[int, int]:
+    """(base, step) of file tables: their classes have precisions base, +step, +2 step."""
     return (value & 0x0F) + 1, ((value >> 4) & 0x03) + 1
 
+
+def precision_byte_valid(value: int, model_tables: bool) -> bool:
+    """The check `precision`: 0 with model tables; else no unknown bits and every class's
+    precision at most `MAX_PRECISION`."""
+    if model_tables:
+        return value == 0
+    base, step = unpack_precision_byte(value)
+    return not value & ~PRECISION_BITS and base + 2 * step <= MAX_PRECISION
 
 def pixel_limit_message(height: int, width: int, max_pixels: int) -> str:
     return PIXEL_LIMIT_TEMPLATE.format(width, height, height * width, max_pixels)
@@ -404,18 +429,13 @@ def parse_header(data: bytes, fingerprint: bytes | None = None,
     if stride is not None and file_stride != stride:
         raise reader_error("stride", f"the header's stride is {file_stride} (image {height}x"
                            f"{width}, latent {h}x{w}), the model's is {stride}")
-    structure = model_byte & STRUCTURE_MASK
-    if model_byte & ~(STRUCTURE_MASK | MODEL_TABLES_BIT) or structure not in STRUCTURES:
+    if not entropy_model_byte_valid(model_byte):
         raise reader_error("entropy_model", f"unknown entropy model 0x{model_byte:02x}")
-    use_model = bool(model_byte & MODEL_TABLES_BIT)
-    if use_model:
-        if prec_byte != 0:
-            raise reader_error("precision", "table precision must be 0 with model tables")
-        base = step = 0
-    else:
-        base, step = unpack_precision_byte(prec_byte)
-        if prec_byte & 0xC0 or base + 2 * step > 16:
-            raise reader_error("precision", f"invalid table precision byte 0x{prec_byte:02x}")
+    structure, use_model = unpack_entropy_model_byte(model_byte)
+    if not precision_byte_valid(prec_byte, use_model):
+        raise reader_error("precision", "table precision must be 0 with model tables" if use_model
+                           else f"invalid table precision byte 0x{prec_byte:02x}")
+    base, step = (0, 0) if use_model else unpack_precision_byte(prec_byte)
     k = num_contexts(c, centers, structure)
     if k * (centers + 2) > MAX_TABLE_ENTRIES:
         raise reader_error("contexts", f"{k} contexts of {centers} symbols exceed the table "

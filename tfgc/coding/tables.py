@@ -36,6 +36,7 @@ from tfgc.coding.contexts import (
 )
 from tfgc.coding.format import (
     CANONICAL_STRUCTURE,
+    MAX_PRECISION,
     MODEL_TABLE_PRECISION,
     STRUCTURES,
     UNIFORM_PRECISION,
@@ -50,7 +51,6 @@ COST_ONE_BIT = 1 << 16
 LOG2_FIXED = np.concatenate(
     [[0], np.round(np.log2(np.arange(1, (1 << 16) + 1)) * COST_ONE_BIT)]).astype(np.int64)
 _INFEASIBLE = 1 << 60
-MAX_PRECISION = 16
 # (base, step) pairs the encoder may pick: all three precisions within 1..16.
 PRECISION_CHOICES = [(b, s) for s in range(1, 5) for b in range(1, 17) if b + 2 * s <= 16]
 CLASS_BITS = 2
