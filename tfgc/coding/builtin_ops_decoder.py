@@ -513,10 +513,8 @@ def decode_file(data: tf.Tensor, model: DecodingModel, max_pixels: tf.Tensor
         cdf16 = tf.where(use_model, tf.constant(model_cdf16), cdf16)
     else:
         fits = tf.constant(False)
-    fail.check(tf.logical_or(tf.logical_not(use_model), tf.constant(has_tables)),
-               "model_tables")
-    fail.check(tf.logical_or(tables_ok, use_model), "tables")
-    fail.check(tf.logical_or(fits, tf.logical_not(use_model)), "model_tables")
+    fail.check(tf.logical_or(tf.logical_not(use_model), fits), "model_tables")
+    fail.check(tf.logical_or(use_model, tables_ok), "tables")
 
     # Stage 5: range decoding, one stream per latent row, all rows in lockstep.
     ok = fail.ok
