@@ -46,7 +46,6 @@ from tfgc.coding.contexts import (
 )
 from tfgc.coding.crc32 import BYTE_TABLE
 from tfgc.coding.format import (
-    CANONICAL_STRUCTURE,
     CHECKS,
     CRC_BYTES,
     FINGERPRINT_BYTES,
@@ -78,7 +77,7 @@ from tfgc.coding.format import (
     unpack_entropy_model_byte,
     unpack_precision_byte,
 )
-from tfgc.coding.tables import CLASS_BITS, uniform_freqs_np
+from tfgc.coding.tables import CLASS_BITS, model_tables_structure, uniform_freqs_np
 
 # Error codes: 0 = a valid file, k = the check CHECK_NAMES[k - 1] failed.
 OK = 0
@@ -503,11 +502,10 @@ def decode_file(data: tf.Tensor, model: DecodingModel, max_pixels: tf.Tensor
         data, tables_start, tables_size, structure, w >= 2, base, step, constants, L)
     cdf16 = _cdf16(freqs, precision)
     has_tables = model.model_tables is not None
-    if has_tables:
+    if has_tables:  # they fit a file of their structure (C and L are checked above)
+        fits = tf.equal(structure, model_tables_structure(model.model_tables, L, C))
         model_freqs = np.asarray(model.model_tables, np.int64)
         k_model = len(model_freqs)
-        fits = tf.logical_and(tf.equal(contexts, k_model), tf.equal(structure, tf.gather(
-            tf.constant(CANONICAL_STRUCTURE, tf.int32), neighbours)))
         model_cdf16 = np.zeros([constants.max_contexts, L], np.int64)
         model_cdf16[:k_model] = np.cumsum(model_freqs, axis=1) << (16 - MODEL_TABLE_PRECISION)
         cdf16 = tf.where(use_model, tf.constant(model_cdf16), cdf16)
