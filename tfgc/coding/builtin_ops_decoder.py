@@ -500,19 +500,17 @@ def decode_file(data: tf.Tensor, model: DecodingModel, max_pixels: tf.Tensor
     constants = _StructureTables(C, L)
     freqs, precision, tables_ok = _read_file_tables(
         data, tables_start, tables_size, structure, w >= 2, base, step, constants, L)
-    cdf16 = _cdf16(freqs, precision)
-    has_tables = model.model_tables is not None
-    if has_tables:  # they fit a file of their structure (C and L are checked above)
-        fits = tf.equal(structure, model_tables_structure(model.model_tables, L, C))
-        model_freqs = np.asarray(model.model_tables, np.int64)
-        k_model = len(model_freqs)
-        model_cdf16 = np.zeros([constants.max_contexts, L], np.int64)
-        model_cdf16[:k_model] = np.cumsum(model_freqs, axis=1) << (16 - MODEL_TABLE_PRECISION)
-        cdf16 = tf.where(use_model, tf.constant(model_cdf16), cdf16)
-    else:
+    if model.model_tables is None:
         fits = tf.constant(False)
+    else:  # they fit a file of their structure (C and L are checked above)
+        fits = tf.equal(structure, model_tables_structure(model.model_tables, L, C))
+        model_freqs = np.zeros([constants.max_contexts, L], np.int32)
+        model_freqs[:len(model.model_tables)] = model.model_tables
+        freqs = tf.where(use_model, tf.constant(model_freqs), freqs)
+        precision = tf.where(use_model, MODEL_TABLE_PRECISION, precision)
     fail.check(tf.logical_or(tf.logical_not(use_model), fits), "model_tables")
     fail.check(tf.logical_or(use_model, tables_ok), "tables")
+    cdf16 = _cdf16(freqs, precision)
 
     # Stage 5: range decoding, one stream per latent row, all rows in lockstep.
     ok = fail.ok
