@@ -138,9 +138,10 @@ def _pow2(dtype) -> tf.Tensor:
     return tf.constant(np.array([1 << k for k in range(33)], np.int64), dtype)
 
 
-def _exact_shift16(x: tf.Tensor) -> tf.Tensor:
-    """x >> 16 for int64 multiples of 2**16 whose quotient is below 2**24 (exact in float32)."""
-    return tf.cast(tf.cast(x, tf.float32) * (1.0 / _TOP), tf.int64)
+def _shift(x: tf.Tensor, bits: int) -> tf.Tensor:
+    """x >> bits for int64 0 <= x < 2**(bits + 24) (exact in float32 after the FloorMod)."""
+    x = x - tf.math.floormod(x, 1 << bits)
+    return tf.cast(tf.cast(x, tf.float32) * (1.0 / (1 << bits)), tf.int64)
 
 
 class _Bytes:
@@ -295,10 +296,7 @@ def _decode_rows(data: _Bytes, starts: tf.Tensor, ends: tf.Tensor, cdf16: tf.Ten
         index = step_context(channel, left, prev, diag, none, uses)
         cdf = tf.gather(cdf16, index)  # [rows, L]
         size_lo = tf.math.floormod(size, _TOP)
-        size_hi = _exact_shift16(size - size_lo)
-        product_lo = size_lo[:, None] * cdf
-        bounds = size_hi[:, None] * cdf + _exact_shift16(
-            product_lo - tf.math.floormod(product_lo, _TOP))
+        bounds = _shift(size, 16)[:, None] * cdf + _shift(size_lo[:, None] * cdf, 16)
         below = bounds <= offset[:, None]
         symbols = tf.reduce_sum(tf.cast(below, tf.int32), axis=1)
         low = tf.reduce_max(tf.where(below, bounds, tf.zeros_like(bounds)), axis=1)
@@ -321,12 +319,6 @@ def _decode_rows(data: _Bytes, starts: tf.Tensor, ends: tf.Tensor, cdf16: tf.Ten
     last_byte = data.at(ends - 1)
     return out, _is_exact_encoding(offset, size, base, position - starts - 4, ends - starts,
                                    last_byte)
-
-
-def _shift(x: tf.Tensor, bits: int) -> tf.Tensor:
-    """x >> bits for int64 0 <= x < 2**(bits + 24) (exact in float32 after the FloorMod)."""
-    x = x - tf.math.floormod(x, 1 << bits)
-    return tf.cast(tf.cast(x, tf.float32) * (1.0 / (1 << bits)), tf.int64)
 
 
 def _is_exact_encoding(offset, size, base, word_bytes, length, last_byte) -> tf.Tensor:
