@@ -441,7 +441,7 @@ def decode_file(data: tf.Tensor, model: DecodingModel, max_pixels: tf.Tensor
     end64 = tf.cast(end, tf.int64)
     known = tf.constant(sorted(KNOWN_SECTION_TYPES), tf.int32)
 
-    def section_step(i, pos, ok, readable, count, _):
+    def section_step(i, pos, ok, readable, count):
         kind, section_flags = data.at(pos), data.at(pos + 1)
         length = data.le(pos + 2, 4)
         pos64 = tf.cast(pos, tf.int64)
@@ -452,15 +452,15 @@ def decode_file(data: tf.Tensor, model: DecodingModel, max_pixels: tf.Tensor
         readable = tf.logical_and(readable, tf.logical_or(tf.equal(section_flags, 0), is_known))
         start = pos + SECTION_HEADER.size
         next_pos = tf.cast(tf.minimum(tf.cast(start, tf.int64) + length, end64), tf.int32)
-        return i + 1, next_pos, ok, readable, count + tf.cast(is_known, tf.int32), kind
+        return i + 1, next_pos, ok, readable, count + tf.cast(is_known, tf.int32)
 
     section_count = tf.where(header_ok, data.at(FIXED_HEADER_BYTES), 0)
-    _, pos, sections_ok, readable, known_count, _ = tf.while_loop(
+    _, pos, sections_ok, readable, known_count = tf.while_loop(
         lambda i, pos, ok, readable, *_: tf.logical_and(i < section_count,
                                                         tf.logical_and(ok, readable)),
         section_step,
         (tf.constant(0), tf.constant(FIXED_HEADER_BYTES + 1), tf.constant(True),
-         tf.constant(True), tf.constant(0), tf.constant(0)))
+         tf.constant(True), tf.constant(0)))
     fail.check(sections_ok, "section")
     fail.check(readable, "required_section")
     # The SC sections in a file without the SC flag: flag and sections disagree.
