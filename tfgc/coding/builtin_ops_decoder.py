@@ -173,7 +173,7 @@ class _Bytes:
         inside = j < widths[..., None]
         weight = tf.gather(_pow2(tf.int64), tf.maximum(widths[..., None] - 1 - j, 0))
         return tf.reduce_sum(tf.where(inside, tf.cast(bit, tf.int64) * weight,
-                                      tf.zeros_like(weight)), axis=-1)
+                                      tf.constant(0, tf.int64)), axis=-1)
 
 
 def _crc_matches(data: _Bytes, end: tf.Tensor) -> tf.Tensor:
@@ -283,6 +283,7 @@ def _decode_rows(data: _Bytes, starts: tf.Tensor, ends: tf.Tensor, cdf16: tf.Ten
     offset = word(starts) * _TOP + word(starts + 2)
     size = tf.fill(tf.stack([rows]), tf.constant(1 << 32, tf.int64))
     none = tf.constant(centers, tf.int32)
+    zero, large = tf.constant(0, tf.int64), tf.constant(_LARGE, tf.int64)
     out = tf.zeros(tf.stack([steps, rows]), tf.int32)
 
     def body(k, offset, size, base, position, out):
@@ -299,9 +300,8 @@ def _decode_rows(data: _Bytes, starts: tf.Tensor, ends: tf.Tensor, cdf16: tf.Ten
         bounds = _shift(size, 16)[:, None] * cdf + _shift(size_lo[:, None] * cdf, 16)
         below = bounds <= offset[:, None]
         symbols = tf.reduce_sum(tf.cast(below, tf.int32), axis=1)
-        low = tf.reduce_max(tf.where(below, bounds, tf.zeros_like(bounds)), axis=1)
-        high = tf.reduce_min(tf.where(below, tf.fill(tf.shape(bounds), tf.constant(
-            _LARGE, tf.int64)), bounds), axis=1)
+        low = tf.reduce_max(tf.where(below, bounds, zero), axis=1)
+        high = tf.reduce_min(tf.where(below, large, bounds), axis=1)
         new_size = high - low
         renorm = new_size <= _TOP
         offset = tf.where(renorm, (offset - low) * _TOP + word(position), offset - low)
@@ -343,7 +343,8 @@ def _is_exact_encoding(offset, size, base, word_bytes, length, last_byte) -> tf.
     fits24 = mid24 <= _shift(tf.minimum(upper, (1 << 32) - 1), 24)
     mid16 = tf.math.floormod(_shift(below, 16) + 1, _TOP)
     zero = tf.equal(base, 0)
-    tail = tf.where(zero, tf.zeros_like(base), tf.where(fits24, mid24 * (1 << 24), mid16 * _TOP))
+    tail = tf.where(zero, tf.constant(0, tf.int64),
+                    tf.where(fits24, mid24 * (1 << 24), mid16 * _TOP))
     tail_bytes = tf.where(zero, 0, tf.where(fits24, 1, 1 + tf.cast(
         tf.math.floormod(mid16, 256) > 0, tf.int32)))
     settled = tf.logical_and(tf.equal(value, tail), tf.equal(length, word_bytes + tail_bytes))
@@ -515,8 +516,7 @@ def decode_file(data: tf.Tensor, model: DecodingModel, max_pixels: tf.Tensor
     fail.check(tf.reduce_all(exact), "payload")
     ok = fail.ok
     symbols = tf.reshape(tf.transpose(columns), tf.stack([h, w, C]))
-    symbols = tf.where(ok, symbols, tf.zeros_like(symbols))[:tf.where(ok, h, 1),
-                                                            :tf.where(ok, w, 1)]
+    symbols = tf.where(ok, symbols, 0)[:tf.where(ok, h, 1), :tf.where(ok, w, 1)]
     return {"symbols": symbols,
             "image_size": tf.where(ok, tf.stack([image_h, image_w]), tf.zeros([2], tf.int32)),
             "noise_seed": data.le(39, 4), "error": fail.code}
