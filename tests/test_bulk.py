@@ -247,7 +247,7 @@ def test_bulk_evaluate_writes_the_evaluate_results(images, tmp_path):
     assert os.path.exists(bulk / "results.md") and os.path.exists(bulk / "rd.png")
     assert len(ours["images"]) == len(theirs["images"]) == 3
     for a, b in zip(ours["images"], theirs["images"]):
-        assert a["image"] == b["image"]
+        assert a["image"] == b["image"] and a["image"]["path"] == f"some/{a['image']['name']}"
         assert a["model"]["bytes"] == b["model"]["bytes"]
         assert a["model"]["metrics"] == b["model"]["metrics"]
         assert a["baselines"]["jpeg"]["1"]["metrics"] == b["baselines"]["jpeg"]["1"]["metrics"]
@@ -255,6 +255,10 @@ def test_bulk_evaluate_writes_the_evaluate_results(images, tmp_path):
     assert ([{k: r.get(k) for k in keep} for r in ours["summary"]["rows"]]
             == [{k: r.get(k) for k in keep} for r in theirs["summary"]["rows"]])
     assert [s["image"] for s in ours["skipped"]] == [s["image"] for s in theirs["skipped"]]
+    assert [s["path"] for s in ours["skipped"]] == [s["path"] for s in theirs["skipped"]] == [
+        "some/broken.png"]
+    for folder in (bulk, cli):  # paths below the input folder: no local folders published
+        assert str(tmp_path) not in (folder / "results.json").read_text()
     assert result.returncode == 1  # broken.png: a dead letter, and exit status 1
     assert [os.path.basename(d["source"]) for d in manifest(bulk, "dead_letter.jsonl")] == [
         "broken.png"]

@@ -187,6 +187,9 @@ def test_evaluate_reports_unwritable_outputs_in_one_line(tmp_path, monkeypatch, 
     assert len(_error_lines(captured.out)) == 2  # one line per image, and both were evaluated
     results = json.loads((out / "results.json").read_text())
     assert results["run"]["images"] == 2 and results["run"]["write_errors"] == 2
+    assert [e["path"] for e in results["write_errors"]] == [  # below --out, as published
+        f"per_image/{r['image']['key']}.json" for r in results["images"]]
+    assert str(tmp_path) not in (out / "results.json").read_text()
     label = results["run"]["model"]  # a training workdir: fingerprint and step, not its folder
     assert label == f"tfgc {codec.fingerprint.hex()[:8]} (step {codec.step})"
     assert f"# Evaluation of `{label}`" in (out / "results.md").read_text()

@@ -397,6 +397,11 @@ def test_run_writes_all_four_outputs_with_the_promised_fields(full_run):
                 assert {"psnr", "ms_ssim", "niqe", "brisque"} <= set(entry["metrics"])
     assert [s["image"] for s in on_disk["skipped"]] == ["d_broken.png"]
     assert "d_broken.png" in on_disk["skipped"][0]["error"]
+    # Paths below the input folder, led by its name: published results name no local folders.
+    assert [i["image"]["path"] for i in on_disk["images"]] == [
+        "images/a_landscape.png", "images/b_portrait.png", "images/c_odd.jpg"]
+    assert on_disk["skipped"][0]["path"] == "images/d_broken.png"
+    assert str(root) not in (out / "results.json").read_text()
 
     rows = {(r["codec"], r["factor"]): r for r in on_disk["summary"]["rows"]}
     assert rows[("ours", None)]["images"] == 3
@@ -435,10 +440,16 @@ def test_rerun_skips_done_images_and_computes_only_what_is_new(full_run, tmp_pat
     assert again["images"] == first["images"]
     assert before == {p.name: p.stat().st_mtime_ns for p in (out / "per_image").glob("*.json")}
 
+    # A reused record is named as this run gives the image (older runs recorded full paths).
+    record_file = next((out / "per_image").glob("a_landscape*.json"))
+    record = json.loads(record_file.read_text())
+    record["image"]["path"] = str(root / "images" / "a_landscape.png")
+    record_file.write_text(json.dumps(record))
     more = evaluate(codec, str(root / "images"), out, baselines=["jpeg"], bpp_factors=(1, 2, 3),
                     crops=0, progress=False)
     assert codec.compress_calls == 0  # the model's result is reused; only jpeg at 3x is new
     assert more["run"]["evaluated"] == 3
+    assert more["images"][0]["image"]["path"] == "images/a_landscape.png"
     for record, old in zip(more["images"], first["images"]):
         assert record["baselines"]["jpeg"]["1"] == old["baselines"]["jpeg"]["1"]
         assert record["baselines"]["jpeg"]["3"]["target_bpp"] == pytest.approx(
@@ -545,6 +556,9 @@ def test_cli_runs_with_the_loaded_codec(tmp_path, monkeypatch, capsys):
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [r["image"]["name"] for r in results["images"]] == ["a_landscape.png",
                                                                "b_portrait.png"]
+    assert [r["image"]["path"] for r in results["images"]] == ["images/a_landscape.png",
+                                                               "images/b_portrait.png"]
+    assert str(tmp_path) not in (tmp_path / "out" / "results.json").read_text()
     assert "skipped d_broken.png" in capsys.readouterr().err
     missing = parser.parse_args(["evaluate", "--images", str(tmp_path / "none"),
                                  "--out", str(tmp_path / "out2"), "--quiet"])

@@ -137,15 +137,21 @@ class _WriteSummary(beam.DoFn):
         settings = self.task.settings
         outcomes = sorted(outcomes, key=lambda o: o.job.source)  # the CLI's order: by path
 
-        def problem(outcome: Outcome, path: str) -> dict:
-            return {"image": source_for_path(outcome.job.source).name, "path": path,
-                    "error": outcome.record["error"]}
+        def problem(outcome: Outcome, path: str, recorded: str) -> dict:
+            """As results record it: paths below the input or output folder, as `evaluate`."""
+            return {"image": source_for_path(outcome.job.source).name, "path": recorded,
+                    "error": outcome.record["error"].replace(path, recorded)}
+
+        def below_output(path: str) -> str:
+            return path[len(self.output_dir):].lstrip("/" + os.sep)
 
         # As in `evaluate`: an image whose per_image/ file could not be written is still in
         # the results (and in write_errors); one that could not be evaluated is skipped.
         records = [o.details for o in outcomes if o.details is not None]
-        skipped = [problem(o, o.job.source) for o in outcomes if o.details is None]
-        write_errors = [problem(o, o.job.output) for o in outcomes
+        skipped = [problem(o, o.job.source,
+                           source_for_path(o.job.source, self.task.root).recorded_path)
+                   for o in outcomes if o.details is None]
+        write_errors = [problem(o, o.job.output, below_output(o.job.output)) for o in outcomes
                         if o.failed and o.details is not None]
         counts = {"evaluated": sum(o.record["status"] == "written" for o in outcomes),
                   "reused": sum(o.record["status"] == "skipped" for o in outcomes)}

@@ -295,7 +295,8 @@ class EvaluateTask(Task):
         except (OSError, ValueError):
             previous = None  # absent or unreadable: computed again
         return Example(job, loaded.pixels, {
-            "source": source_for_path(job.source), "sha256": hashlib.sha256(content).hexdigest(),
+            "source": source_for_path(job.source, self.root),
+            "sha256": hashlib.sha256(content).hexdigest(),
             "conversions": loaded.conversions, "previous": previous})
 
     def load(self, codec) -> LoadedEvaluation:

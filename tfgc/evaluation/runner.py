@@ -13,6 +13,7 @@ import json
 import math
 import os
 import platform
+import posixpath
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -55,8 +56,11 @@ ImageInput = Union[str, os.PathLike, np.ndarray, tuple]
 class ImageSource:
     key: str  # file-system-safe, unique: names the per-image json and crop files
     name: str
-    path: Optional[str] = None
+    path: Optional[str] = None  # where it is read from
     pixels: Optional[np.ndarray] = None
+    # What results record as its path: below the input folder, led by the folder's name
+    # ("kodak/kodim01.png"), so published results never name this machine's folders.
+    recorded_path: Optional[str] = None
 
 
 # ---------------------------------------------------------------------------------- inputs
@@ -71,12 +75,14 @@ def collect_sources(images: Union[str, os.PathLike, Iterable[ImageInput]],
     """A folder, a glob, a file, or a sequence of paths / arrays / (name, array) pairs."""
     from tfgc.data.images import list_images
 
+    root = None  # each listed path's own folder
     if isinstance(images, (str, os.PathLike)):
         paths = list_images(images)
         if not paths:
             raise DataError(f"no images found at {os.fspath(images)!r} (a folder, a glob such as "
                             f"'photos/*.png', or a file; extensions: png, jpg, webp, ...)")
         items: list[ImageInput] = list(paths)
+        root = input_folder(os.fspath(images))
     elif isinstance(images, np.ndarray):
         items = [images]
     else:
@@ -91,18 +97,42 @@ def collect_sources(images: Union[str, os.PathLike, Iterable[ImageInput]],
             digest = hashlib.sha1(name.encode()).hexdigest()[:8]
             sources.append(ImageSource(f"{_safe(name)}-{digest}", name, None, item[1]))
         else:
-            sources.append(source_for_path(os.fspath(item)))
+            sources.append(source_for_path(os.fspath(item), root))
     return sources[:limit] if limit else sources
 
 
-def source_for_path(path: str) -> ImageSource:
+def input_folder(images: str) -> str:
+    """The folder an input names: the folder itself, a file's folder, or where a glob starts."""
+    if os.path.isdir(images):
+        return images
+    return os.path.dirname(re.split(r"[*?[]", images, maxsplit=1)[0])
+
+
+def source_for_path(path: str, root: Optional[str] = None) -> ImageSource:
     """An image file's source; its key (the per_image/ file name) is the same in every run,
-    from `python -m tfgc evaluate` and from `python -m tfgc bulk evaluate` alike."""
-    if "://" not in path:  # gs://, s3://, ... name themselves; local paths are made absolute
+    from `python -m tfgc evaluate` and from `python -m tfgc bulk evaluate` alike. `root`:
+    the input folder (None: the file's own), which its `recorded_path` starts from."""
+    remote = "://" in path  # gs://, s3://, ... name themselves; local paths are made absolute
+    if not remote:
         path = os.path.abspath(path)
+    folder, name = posixpath.split(path) if remote else os.path.split(path)
     digest = hashlib.sha1(path.encode()).hexdigest()[:8]
-    name = path.rstrip("/").rsplit("/", 1)[-1] if "://" in path else os.path.basename(path)
-    return ImageSource(f"{_safe(os.path.splitext(name)[0])}-{digest}", name, path)
+    return ImageSource(f"{_safe(os.path.splitext(name)[0])}-{digest}", name, path,
+                       recorded_path=_below_folder(path, folder if root is None else root))
+
+
+def _below_folder(path: str, root: str) -> str:
+    """`path` below the folder `root`, led by the folder's name, with / separators
+    ("kodak/kodim01.png"); a path outside `root` is its file name."""
+    if "://" in path:
+        root = root.rstrip("/")
+        below = path[len(root) + 1:] if path.startswith(root + "/") else posixpath.basename(path)
+        return posixpath.join(posixpath.basename(root), below)
+    root = os.path.abspath(root)
+    below = os.path.relpath(path, root)
+    if below.split(os.sep)[0] == os.pardir:
+        below = os.path.basename(path)
+    return posixpath.join(os.path.basename(root), *below.split(os.sep))
 
 
 def _read(source: ImageSource) -> tuple[np.ndarray, str, list[str]]:
@@ -113,13 +143,14 @@ def _read(source: ImageSource) -> tuple[np.ndarray, str, list[str]]:
             raise ImageReadError(f"{source.name}: expected uint8 [H, W, 3], got "
                                  f"{pixels.dtype} {pixels.shape}")
         return pixels, hashlib.sha256(pixels.tobytes()).hexdigest(), []
-    loaded = load_image(source.path)  # by path, so errors name the file
     try:
         with open(source.path, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
+            content = f.read()
     except OSError as e:
-        raise ImageReadError(f"cannot open image {source.path}: {e.strerror or e}") from None
-    return loaded.pixels, digest, loaded.conversions
+        raise ImageReadError(f"cannot open image {source.recorded_path}: "
+                             f"{e.strerror or e}") from None
+    loaded = load_image(content, name=source.recorded_path)  # errors name it as results do
+    return loaded.pixels, hashlib.sha256(content).hexdigest(), loaded.conversions
 
 
 # ---------------------------------------------------------------------------------- metrics
@@ -301,8 +332,9 @@ def evaluate_image(source: ImageSource, image: np.ndarray, sha256: str, conversi
     (the image's per_image/ record from an earlier run) already holds."""
     computed = False
     reconstructions: dict[str, np.ndarray] = {}
-    if _model_entry_ok(previous, sha256, codec, functions):
-        record = previous
+    if _model_entry_ok(previous, sha256, codec, functions):  # named as given this time
+        record = {**previous, "image": {**previous["image"], "name": source.name,
+                                        "path": source.recorded_path}}
     else:
         model_entry, reconstruction = _run_model(codec, image, functions)
         computed = True
@@ -310,7 +342,7 @@ def evaluate_image(source: ImageSource, image: np.ndarray, sha256: str, conversi
             reconstructions["model"] = reconstruction
         record = {
             "format": FORMAT_VERSION,
-            "image": {"name": source.name, "path": source.path, "key": source.key,
+            "image": {"name": source.name, "path": source.recorded_path, "key": source.key,
                       "sha256": sha256, "height": int(image.shape[0]),
                       "width": int(image.shape[1]), "conversions": conversions},
             "original": _nr_metrics(image, functions),
@@ -439,7 +471,8 @@ def evaluate(codec: Codec, images: Union[str, os.PathLike, Iterable[ImageInput]]
         try:
             image, sha256, conversions = _read(source)
         except ImageReadError as e:
-            skipped.append({"image": source.name, "path": source.path, "error": str(e)})
+            skipped.append({"image": source.name, "path": source.recorded_path,
+                            "error": str(e)})
             say(f"skipped {source.name}: {e}")
             continue
         previous = _load_record(record_path) if (record_path and resume) else None
@@ -468,11 +501,13 @@ def evaluate(codec: Codec, images: Union[str, os.PathLike, Iterable[ImageInput]]
                                     factors)
                     crop_files.append(os.path.relpath(crop_path, out))
             except OSError as e:
-                message = f"cannot write {target}: {e.strerror or e}"
-                write_errors.append({"image": source.name, "path": target, "error": message})
-                say(f"error: {source.name}: {message}")
+                below_out = os.path.relpath(target, out)  # results name no local folders
+                write_errors.append({"image": source.name, "path": below_out,
+                                     "error": f"cannot write {below_out}: {e.strerror or e}"})
+                say(f"error: {source.name}: cannot write {target}: {e.strerror or e}")
         except ModelFailure as e:
-            skipped.append({"image": source.name, "path": source.path, "error": str(e)})
+            skipped.append({"image": source.name, "path": source.recorded_path,
+                            "error": str(e)})
             say(f"skipped {source.name}: {e}")
             continue
         records.append(_clean(record))
