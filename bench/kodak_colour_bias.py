@@ -4,6 +4,11 @@ Bias = mean of decoded minus original, in 8-bit levels, per channel (R, G, B); t
 model's target is |bias| < 2 on every image. Writes bench/results/kodak_colour_bias.{json,md}.
 
     python bench/kodak_colour_bias.py --kodak kodak --model v1=OLD_EXPORT --model v2=NEW_EXPORT
+    python bench/kodak_colour_bias.py --keep --evaluated v3=docs/results/kodak/results.json
+
+--model codes every Kodak image with a model; --evaluated reads the same figures (whole-file
+bpp, PSNR, colour bias per image) from a `python -m tfgc evaluate` run's results.json (plain
+encoding unless that run used --optimize); --keep keeps the models already in the JSON.
 """
 
 from __future__ import annotations
@@ -36,17 +41,41 @@ def measure(model_path: str, kodak: str) -> dict[str, dict]:
     return rows
 
 
+def evaluated(results_json: str) -> dict[str, dict]:
+    """The model's rows of a `python -m tfgc evaluate` results.json, named as `measure` names
+    them (kodim01, ...)."""
+    with open(results_json, encoding="utf-8") as f:
+        records = json.load(f)["images"]
+    return {os.path.splitext(r["image"]["name"])[0]: {
+        "bpp": r["model"]["bpp"], "psnr": r["model"]["metrics"]["psnr"],
+        "colour_bias": r["model"]["metrics"]["colour_bias"]} for r in records}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kodak", required=True)
-    parser.add_argument("--model", action="append", required=True, help="LABEL=PATH")
+    parser.add_argument("--kodak", help="the Kodak folder (for --model)")
+    parser.add_argument("--model", action="append", default=[], help="LABEL=PATH")
+    parser.add_argument("--evaluated", action="append", default=[], help="LABEL=RESULTS_JSON")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the models already in the JSON (those not given again)")
     parser.add_argument("--out", default=os.path.join(REPO, "bench", "results"))
     args = parser.parse_args()
+    if not args.model and not args.evaluated:
+        parser.error("give --model or --evaluated")
+    if args.model and not args.kodak:
+        parser.error("--model needs --kodak")
 
-    models = dict(m.split("=", 1) for m in args.model)
-    results = {label: measure(path, args.kodak) for label, path in models.items()}
+    path = os.path.join(args.out, "kodak_colour_bias.json")
+    results = {}
+    if args.keep and os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            results = json.load(f)
+    for label, model in (m.split("=", 1) for m in args.model):
+        results[label] = measure(model, args.kodak)
+    for label, results_json in (m.split("=", 1) for m in args.evaluated):
+        results[label] = evaluated(results_json)
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "kodak_colour_bias.json"), "w") as f:
+    with open(path, "w") as f:
         json.dump(results, f, indent=1)
     labels = list(results)
     images = list(results[labels[0]])
