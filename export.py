@@ -4,11 +4,14 @@
     python export.py --checkpoint=runs/tiny/checkpoints/ckpt-300 --export_dir=exports
     python export.py --saved_model=bundled --export_dir=exports   # the bundled model's pair
     python export.py --saved_model=bundled --tflite=decoder.tflite  # its decoder for TFLite
+    python export.py --saved_model=bundled --prior=PRIOR_DIR --export_dir=exports
 
 writes exports/tfgc/<N>/ (compress, decompress; needs tensorflow-compression's ops) and
 exports/tfgc_stock/<N>/ (analysis, synthesis, compress, decompress in stock TF ops only);
 with --tflite, instead, one TFLite file in built-in ops only: `.tfgc` bytes -> pixels
-(GC models; tfgc/export/tflite.py).
+(GC models; tfgc/export/tflite.py); with --prior, instead, exports/tfgc_prior/<N>/: a code
+prior + the model's G, whose decompress decodes their reversal files (.tfgz version 2) in
+stock TF ops (tfgc/reversal/prior_export.py).
 """
 
 import os
@@ -38,6 +41,11 @@ flags.DEFINE_string("tflite", None,
                     "Write the decoder of --saved_model (a GC model) as this TFLite file in "
                     "built-in ops only (uint8 file bytes -> uint8 pixels and an error code), "
                     "instead of SavedModels.")
+flags.DEFINE_string("prior", None,
+                    "A code prior (python -m tfgc.training.code_prior) to write with the G of "
+                    "the GC model it was trained on (--saved_model, or --workdir) as one stock "
+                    "SavedModel, export_dir/tfgc_prior/<N>, whose decompress decodes their "
+                    "reversal (.tfgz) files; instead of the model's pair.")
 FLAGS = flags.FLAGS
 
 
@@ -60,6 +68,8 @@ def _export() -> int:
 
     if sum(map(bool, (FLAGS.workdir, FLAGS.checkpoint, FLAGS.saved_model))) != 1:
         raise ConfigError("pass exactly one of --workdir, --checkpoint or --saved_model")
+    if FLAGS.prior:
+        return _export_prior()
     if bool(FLAGS.export_dir) == bool(FLAGS.tflite):
         raise ConfigError("pass exactly one output: --export_dir (SavedModels) or --tflite")
     if FLAGS.tflite and not FLAGS.saved_model:
@@ -100,6 +110,26 @@ def _export() -> int:
     print(f"exported step {step} as version {result.version}:\n  {result.full_dir}\n"
           f"  {result.stock_dir}\nfingerprint {result.fingerprint.hex()}, "
           f"{result.mean_bpp:.4f} bpp on the {len(images)} table image(s)")
+    return 0
+
+
+def _export_prior() -> int:
+    from tfgc.errors import ConfigError
+    from tfgc.reversal.generators import load_prior_generator
+    from tfgc.reversal.prior_export import export_prior_decoder
+
+    if FLAGS.checkpoint or FLAGS.tflite or not FLAGS.export_dir:
+        raise ConfigError("--prior writes a SavedModel of the prior + the G of the GC model it "
+                          "was trained on: pass --export_dir and that model as --saved_model "
+                          "(an export, or 'bundled') or --workdir (a training run)")
+    model = FLAGS.workdir or (None if FLAGS.saved_model == "bundled" else FLAGS.saved_model)
+    tiled = load_prior_generator(FLAGS.prior, model)
+    result = export_prior_decoder(tiled, FLAGS.export_dir, FLAGS.version, {
+        "prior": os.path.basename(os.path.normpath(FLAGS.prior)),
+        "model": "bundled" if model is None else os.path.basename(os.path.normpath(model))})
+    print(f"exported prior {FLAGS.prior} + G of model {tiled.model_fingerprint.hex()} as "
+          f"version {result.version}:\n  {result.directory}\nprior fingerprint "
+          f"{result.fingerprint.hex()}")
     return 0
 
 

@@ -1,12 +1,15 @@
 """GAN reversal through a code prior and a GC model's G (issue 11): whole images of any size as
 a grid of prior tiles, version-2 `.tfgz` files naming both the prior and the GC model, the
-`reverse --prior` and `decompress --prior` commands, and their errors.
+`reverse --prior` and `decompress --prior` commands, the prior + G SavedModel (`export.py
+--prior`), and their errors.
 
 The prior is untrained (random weights): these tests are about shapes, files and errors; what
 a trained prior gives is measured by bench/reversal_table1.py --whole."""
 
 from __future__ import annotations
 
+import json
+import os
 import struct
 import subprocess
 import sys
@@ -16,8 +19,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO_ROOT, photo
-from tfgc.errors import BitstreamError, ModelLoadError, ModelMismatchError, ResourceLimitError
+from tests.conftest import REPO_ROOT, TF_LOG, photo
+from tfgc.errors import (
+    BitstreamError,
+    ModelLoadError,
+    ModelMismatchError,
+    ResourceLimitError,
+    TfgcError,
+)
 
 # Codes of 2x2 latents: 32x32-pixel tiles at the tiny model's stride 16, z of 4 per tile.
 CODE_SIDE, LATENT_DIM = 2, 4
@@ -176,3 +185,124 @@ def test_reverse_and_decompress_whole_images_through_the_cli(workdir, prior_dirs
                   "-o", str(tmp_path / "x.png"))
     assert result.returncode == 1 and "--prior PRIOR_DIR" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "x.png").exists()
+
+
+_STOCK_PRIOR = """
+import json, sys
+sys.modules["tensorflow_compression"] = None  # a stock TF server: any import of it fails
+import tensorflow as tf
+model = tf.saved_model.load({path!r})
+paths = json.load(open({files!r}))
+read = lambda name: open(paths[name], "rb").read()
+results = {{}}
+for name in paths:
+    try:
+        out = model.signatures["decompress"](bitstring=tf.constant([read(name)] * 2))
+        results[name] = out["image"].numpy()[1].tolist()
+        assert tf.io.decode_png(out["png_bytes"][0]).numpy().tolist() == results[name]
+    except tf.errors.InvalidArgumentError as e:
+        results[name] = e.message
+pngs = model.signatures["decompress_png"](bitstring=tf.constant([read("wide"), read("tall")]))
+results["pngs"] = [tf.io.decode_png(p).numpy().tolist() for p in pngs["png_bytes"]]
+assert not [m for m in sys.modules if m.startswith("tfgc")]
+print(json.dumps(results))
+"""
+
+
+def _prior_files(tiled, other_prior) -> dict[str, bytes]:
+    """Version-2 files of `tiled` (two sizes, both coders) and bad ones, each named after the
+    check it fails."""
+    from tfgc.reversal.fileformat import HEADER_BYTES, LatentCode, encode_file
+
+    rng = np.random.default_rng(0)
+
+    def make(shape, coder="range", fingerprint=tiled.fingerprint,
+             model=tiled.model_fingerprint):
+        code = LatentCode(rng.integers(0, 21, tiled.latent_size(shape)).astype(np.int32), 0.1,
+                          -10, 21)
+        return encode_file(code, fingerprint=fingerprint, image_shape=shape, coder=coder,
+                           prior_range=tiled.prior_range, model_fingerprint=model)
+
+    wide = make((40, 72))
+
+    def field(offset: int, fmt: str, value) -> bytes:
+        body = bytearray(wide[:-4])
+        struct.pack_into(fmt, body, offset, value)
+        return _with_crc(bytes(body))
+
+    corrupted = bytearray(wide)
+    corrupted[30] ^= 1
+    return {
+        "wide": wide, "tall": make((48, 32)), "bzip2": make((40, 72), "bzip2"),
+        "other_prior": make((40, 72), fingerprint=other_prior.fingerprint),
+        "other_g": make((40, 72), model=b"\1" * 16),
+        "generator_file": make((40, 72), model=None),  # version 1: a generator SavedModel's
+        "empty": b"", "magic": b"TFGC" + wide[4:], "version": wide[:4] + b"\x09" + wide[5:],
+        "truncated": wide[:-3], "crc": bytes(corrupted), "fields": field(30, "<f", 0.0),
+        "shape": field(26, "<I", 20),  # 20 z values, the 2 x 3 tile grid takes 24
+        "payload": _with_crc(wide[:42] + struct.pack("<I", 1) + wide[HEADER_BYTES:][:16]
+                             + b"\xff"),
+    }
+
+
+@pytest.mark.slow
+def test_prior_and_g_saved_model_decompresses_like_the_api(workdir, prior_dirs, tmp_path):
+    """`export.py --prior` in a fresh process, its SavedModel loaded in another one without
+    tfgc or tensorflow_compression: the API's pixels for version-2 files of any size, the
+    API's error classes for a wrong prior, a wrong G, a generator's file and broken files;
+    bzip2 files only through the API (TF has no bzip2 op)."""
+    import tensorflow as tf
+
+    from tfgc.reversal import decompress_reversal
+    from tfgc.reversal.generators import load_prior_generator
+    from tfgc.reversal.graph_reader import error_from_graph
+
+    out = tmp_path / "exports"
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "export.py"), f"--workdir={workdir}",
+         f"--prior={prior_dirs[0]}", f"--export_dir={out}"],
+        capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = out / "tfgc_prior" / "1"
+    assert str(saved) in result.stdout and not (out / "tfgc").exists()
+    assert not TF_LOG.search(result.stderr), result.stderr[-3000:]  # quiet, as every command
+
+    tiled = load_prior_generator(str(prior_dirs[0]), workdir)
+    files = _prior_files(tiled, load_prior_generator(str(prior_dirs[1]), workdir))
+    paths = {}
+    for name, data in files.items():
+        paths[name] = str(tmp_path / f"{name}.tfgz")
+        with open(paths[name], "wb") as f:
+            f.write(data)
+    with open(tmp_path / "files.json", "w") as f:
+        json.dump(paths, f)
+    served = subprocess.run([sys.executable, "-c", _STOCK_PRIOR.format(
+        path=str(saved), files=str(tmp_path / "files.json"))],
+        capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    assert served.returncode == 0, served.stderr[-3000:]
+    served = json.loads(served.stdout.strip().splitlines()[-1])
+
+    outcomes = {}
+    for name, data in files.items():
+        try:
+            api = decompress_reversal(data, tiled)
+        except TfgcError as e:
+            api = type(e).__name__
+        if isinstance(served[name], str):
+            error = error_from_graph(tf.errors.InvalidArgumentError(None, None, served[name]))
+            outcomes[name] = (api if isinstance(api, str) else "decoded", type(error).__name__)
+        else:
+            np.testing.assert_array_equal(np.asarray(served[name], np.uint8), api, name)
+            outcomes[name] = ("decoded", "decoded")
+    mismatch, broken = ("ModelMismatchError",) * 2, ("BitstreamError",) * 2
+    # A payload that is only garbage range-decodes alike in both readers.
+    assert outcomes == {
+        "wide": ("decoded",) * 2, "tall": ("decoded",) * 2, "payload": ("decoded",) * 2,
+        "bzip2": ("decoded", "UnsupportedVersionError"), "other_prior": mismatch,
+        "other_g": mismatch, "generator_file": mismatch, "shape": mismatch, "empty": broken,
+        "magic": broken, "truncated": broken, "crc": broken, "fields": broken,
+        "version": ("UnsupportedVersionError",) * 2}
+    assert served["wide"] != served["payload"]  # the pictures depend on the file
+    for png, name in zip(served["pngs"], ("wide", "tall")):  # two sizes: decompress_png
+        np.testing.assert_array_equal(np.asarray(png, np.uint8), decompress_reversal(
+            files[name], tiled))

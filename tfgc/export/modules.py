@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -263,28 +264,42 @@ class _CodecGraphs(tf.Module):
                                         tf.TensorSpec([], tf.string))}
 
     def _decompress_pngs(self, bitstrings: tf.Tensor) -> dict[str, tf.Tensor]:
-        limit = tf.constant(DEFAULT_MAX_PIXELS, tf.int64)
-        return {"png_bytes": _map(lambda b: png_bytes(self.decompress_one(b, limit)),
-                                  bitstrings, tf.TensorSpec([], tf.string))}
+        return decompress_pngs(self.decompress_one, bitstrings)
 
     def _decompress_batch(self, bitstrings: tf.Tensor) -> dict[str, tf.Tensor]:
-        """N files -> N PNGs and, when all N images have one size, uint8 [N, H, W, 3]."""
+        return decompress_batch(self.decompress_one, bitstrings)
 
-        limit = tf.constant(DEFAULT_MAX_PIXELS, tf.int64)
 
-        def one(bitstring):
-            image = self.decompress_one(bitstring, limit)
-            return png_bytes(image), tf.shape(image)[:2], tf.reshape(image, [-1])
+DecompressOne = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # file, max_pixels -> uint8 image
 
-        pngs, sizes, pixels = _map(one, bitstrings, (
-            tf.TensorSpec([], tf.string), tf.TensorSpec([2], tf.int32),
-            tf.RaggedTensorSpec([None], tf.uint8, ragged_rank=0)))
-        size = tf.reduce_max(tf.concat([sizes, tf.zeros([1, 2], tf.int32)], 0), axis=0)
-        same = tf.debugging.Assert(tf.reduce_all(tf.equal(sizes, size)), [BATCH_SIZES_DIFFER])
-        with tf.control_dependencies([same]):
-            images = tf.reshape(pixels.flat_values,
-                                tf.concat([tf.shape(bitstrings), size, [3]], 0))
-        return {"image": images, "png_bytes": pngs}
+
+def decompress_pngs(decompress_one: DecompressOne, bitstrings: tf.Tensor
+                    ) -> dict[str, tf.Tensor]:
+    """N files -> N PNGs (a `decompress_png` signature: images of any sizes)."""
+    limit = tf.constant(DEFAULT_MAX_PIXELS, tf.int64)
+    return {"png_bytes": _map(lambda b: png_bytes(decompress_one(b, limit)),
+                              bitstrings, tf.TensorSpec([], tf.string))}
+
+
+def decompress_batch(decompress_one: DecompressOne, bitstrings: tf.Tensor
+                     ) -> dict[str, tf.Tensor]:
+    """N files -> N PNGs and, when all N images have one size, uint8 [N, H, W, 3] (a
+    `decompress` signature); each file is decoded alone, so a batch never changes a picture."""
+    limit = tf.constant(DEFAULT_MAX_PIXELS, tf.int64)
+
+    def one(bitstring):
+        image = decompress_one(bitstring, limit)
+        return png_bytes(image), tf.shape(image)[:2], tf.reshape(image, [-1])
+
+    pngs, sizes, pixels = _map(one, bitstrings, (
+        tf.TensorSpec([], tf.string), tf.TensorSpec([2], tf.int32),
+        tf.RaggedTensorSpec([None], tf.uint8, ragged_rank=0)))
+    size = tf.reduce_max(tf.concat([sizes, tf.zeros([1, 2], tf.int32)], 0), axis=0)
+    same = tf.debugging.Assert(tf.reduce_all(tf.equal(sizes, size)), [BATCH_SIZES_DIFFER])
+    with tf.control_dependencies([same]):
+        images = tf.reshape(pixels.flat_values,
+                            tf.concat([tf.shape(bitstrings), size, [3]], 0))
+    return {"image": images, "png_bytes": pngs}
 
 
 _IMAGES = tf.TensorSpec([None, None, None, 3], tf.uint8, name="image")

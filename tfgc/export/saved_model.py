@@ -47,8 +47,9 @@ class ExportResult:
     mean_bpp: float
 
 
-def next_version(export_dir: str) -> int:
-    versions = [int(d) for name in (FULL_NAME, STOCK_NAME)
+def next_version(export_dir: str, names: tuple[str, ...] = (FULL_NAME, STOCK_NAME)) -> int:
+    """One more than the largest version in the trees `names` under `export_dir`."""
+    versions = [int(d) for name in names
                 if os.path.isdir(os.path.join(export_dir, name))
                 for d in os.listdir(os.path.join(export_dir, name)) if d.isdigit()]
     return max(versions, default=0) + 1

@@ -50,7 +50,8 @@ class ReversibleGenerator:
     fingerprint: bytes
     name: str = "generator"
     # A prior + G generator: the GC model's fingerprint (files carry it), and how a stored z
-    # becomes pixels (G in row tiles: bounded memory at any size; `generate` otherwise).
+    # becomes uint8 pixels [1, H, W, 3] (`PriorTiledGenerator.decode_picture`; `generate`
+    # otherwise).
     model_fingerprint: bytes | None = None
     render: Callable[[tf.Tensor], tf.Tensor] | None = None
 
@@ -64,9 +65,11 @@ class ReversibleGenerator:
     def picture(self, z: np.ndarray) -> np.ndarray:
         """uint8 [H, W, 3] of one z: what a decoder shows for it (encoder and decoder alike)."""
         z = tf.constant(np.asarray(z, np.float32).reshape((1, *self.latent_shape)))
+        if self.render is not None:
+            return self.render(z)[0].numpy()
         from tfgc.export.modules import to_uint8
 
-        return to_uint8((self.render or self.generate)(z))[0].numpy()
+        return to_uint8(self.generate(z))[0].numpy()
 
     def sample_latents(self, count: int, seed: int) -> tf.Tensor:
         low, high = self.prior_range
@@ -117,6 +120,11 @@ class PriorTiledGenerator:
             [self.latent_dim, list(self.code_shape), "code prior"]))
         self.name = name or f"{prior.name} + G {self.model_fingerprint.hex()[:8]}"
         self._at: dict[tuple[int, int], ReversibleGenerator] = {}
+        # One graph for every image size: the Python API and the prior + G SavedModel
+        # (`tfgc.reversal.prior_export`) decode with the same code, so the same pixels.
+        self.decode_picture = tf.function(self.picture_graph, autograph=False, input_signature=[
+            tf.TensorSpec([None], tf.float32), tf.TensorSpec([], tf.int64),
+            tf.TensorSpec([], tf.int64)])
 
     @property
     def tile_shape(self) -> tuple[int, int]:
@@ -127,7 +135,7 @@ class PriorTiledGenerator:
     def grid(self, image_shape: tuple[int, int]) -> tuple[int, int]:
         """Rows and columns of prior tiles that cover an image (its code, rounded up)."""
         (height, width), (tile_h, tile_w) = image_shape, self.tile_shape
-        return -(-int(height) // tile_h), -(-int(width) // tile_w)
+        return -(-height // tile_h), -(-width // tile_w)  # ints, or tensors in a graph
 
     def latent_size(self, image_shape: tuple[int, int]) -> int:
         rows, columns = self.grid(image_shape)
@@ -145,21 +153,45 @@ class PriorTiledGenerator:
             self._at[height, width] = self._generator(height, width)
         return self._at[height, width]
 
-    def _codes(self, z: tf.Tensor, rows: int, columns: int, chunk: int | None = None
-               ) -> tf.Tensor:
-        """z [B, rows, columns, latent_dim] -> continuous codes [B, code h, code w, C] of the
-        image (the tiles' grid cropped to the image's code); the prior runs `chunk` tiles at
-        a time (None: all)."""
+    def _codes(self, tiles: tf.Tensor, rows, columns) -> tf.Tensor:
+        """The prior's tiles [B * rows * columns, h, w, C], row-major -> continuous codes of
+        the tile grid [B, rows * h, columns * w, C]."""
         h, w, c = self.code_shape
-        flat = tf.reshape(tf.cast(z, tf.float32), [-1, self.latent_dim])
-        if chunk is None:
-            tiles = self.prior(flat, training=False)
-        else:
-            tiles = tf.concat([self.prior(flat[i:i + chunk], training=False)
-                               for i in range(0, int(flat.shape[0]), chunk)], 0)
-        grid = tf.reshape(tiles, [-1, rows, columns, h, w, c])
+        rows, columns = tf.cast(rows, tf.int32), tf.cast(columns, tf.int32)
+        grid = tf.reshape(tiles, tf.stack([-1, rows, columns, h, w, c]))
         return tf.reshape(tf.transpose(grid, [0, 1, 3, 2, 4, 5]),
-                          [-1, rows * h, columns * w, c])
+                          tf.stack([-1, rows * h, columns * w, c]))
+
+    def _tiles_in_chunks(self, z: tf.Tensor, chunk: int = 64) -> tf.Tensor:
+        """The prior's tiles of z [n, latent_dim], `chunk` at a time (bounded memory)."""
+        count = tf.shape(z)[0]
+
+        def body(i, out):
+            return i + 1, out.write(i, self.prior(z[i * chunk:(i + 1) * chunk], training=False))
+
+        chunks = (count + chunk - 1) // chunk
+        out = tf.TensorArray(tf.float32, size=chunks, infer_shape=False,
+                             element_shape=[None, *self.code_shape])
+        _, out = tf.while_loop(lambda i, _: i < chunks, body, (tf.constant(0), out),
+                               parallel_iterations=1)
+        return out.concat()
+
+    def picture_graph(self, z: tf.Tensor, height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
+        """z of a `height` x `width` image (float32 [rows * columns * latent_dim], tiles
+        row-major) -> its uint8 picture [H, W, 3]: what a decoder shows. Graph code for any
+        size (int64 scalars); G runs in row tiles (networks/tiling): bounded memory."""
+        from tfgc.export.modules import to_uint8
+
+        networks, stride = self.networks, self.networks.stride
+        rows, columns = self.grid((height, width))
+        tiles = self._tiles_in_chunks(tf.reshape(z, [-1, self.latent_dim]))
+        codes = self._codes(tiles, rows, columns)
+        symbols = networks.quantizer.symbols(codes[:, :-(-height // stride),
+                                                   :-(-width // stride)])
+        features = networks.synthesis_features(symbols, 0)
+        image = networks.synthesis_tiles(features).map(
+            networks.synthesis_rows(features, finish=to_uint8), tf.uint8)
+        return image[:height, :width]
 
     def _generator(self, height: int, width: int) -> ReversibleGenerator:
         from tfgc.layers.noise import latent_noise
@@ -170,20 +202,18 @@ class PriorTiledGenerator:
         code_h, code_w = -(-height // stride), -(-width // stride)
 
         def generate(z):
-            codes = self._codes(z, rows, columns)
+            flat = tf.reshape(tf.cast(z, tf.float32), [-1, self.latent_dim])
+            codes = self._codes(self.prior(flat, training=False), rows, columns)
             quantized, _ = networks.quantizer(codes[:, :code_h, :code_w])
             noise = (latent_noise(quantized, networks.noise_channels, 0)
                      if networks.noise_channels else None)
             images = networks.generator(quantized, noise, None, training=False)
             return (images[:, :height, :width] + 1.0) / 2.0
 
-        def render(z):  # one z; G in row tiles (networks/tiling): any size in bounded memory
-            codes = self._codes(z, rows, columns, chunk=64)
-            symbols = networks.quantizer.symbols(codes[:, :code_h, :code_w])
-            features = networks.synthesis_features(symbols, 0)
-            image = networks.synthesis_tiles(features).map(
-                networks.synthesis_rows(features), tf.float32)
-            return image[tf.newaxis, :height, :width]
+        def render(z):  # one z -> uint8 [1, H, W, 3]
+            return self.decode_picture(tf.reshape(tf.cast(z, tf.float32), [-1]),
+                                       tf.constant(height, tf.int64),
+                                       tf.constant(width, tf.int64))[tf.newaxis]
 
         return ReversibleGenerator(generate, (rows, columns, self.latent_dim), (height, width),
                                    self.prior_range, self.fingerprint, self.name,
@@ -237,7 +267,7 @@ class _GeneratorModule(tf.Module):
         def one(bitstring):
             z = read_latent(bitstring, fingerprint=fingerprint, image_shape=image_shape,
                             latent_size=latent_dim, prior_range=self.prior_range,
-                            max_pixels=tf.constant(DEFAULT_MAX_PIXELS, tf.int64))
+                            max_pixels=tf.constant(DEFAULT_MAX_PIXELS, tf.int64)).z
             image = to_uint8(self._image(z[tf.newaxis]))[0]
             return image, png_bytes(image)
 

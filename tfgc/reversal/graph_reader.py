@@ -1,4 +1,5 @@
-"""`.tfgz` bytes -> z, as TF graph code (a generator SavedModel's `decompress` runs this).
+"""`.tfgz` bytes -> z, as TF graph code (the `decompress` of a generator SavedModel, and of a
+prior + G export, runs this).
 
 The same checks as the Python reader (`fileformat.parse_header`), as asserts named after
 `fileformat.CHECKS` in the same order, so `error_from_graph` classifies a failure exactly as
@@ -7,6 +8,9 @@ tensorflow_compression can run it); bzip2 payloads have no stock op and are refu
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
 
 import tensorflow as tf
 
@@ -28,9 +32,9 @@ from tfgc.reversal.fileformat import (
     VERSION,
 )
 
-# Zeros behind the data, so the fixed-offset reads (all inside the version 1 header) never fail;
-# a version 2 file's model fingerprint, after that header, is never read here.
-_GUARD = HEADER_BYTES
+# Zeros behind the data, so the fixed-offset reads (the version 2 header: the version 1 header
+# and the GC model fingerprint) never fail.
+_GUARD = HEADER_BYTES + MODEL_FINGERPRINT_BYTES
 
 
 def prior_table_graph(step: tf.Tensor, k_min: tf.Tensor, levels: tf.Tensor,
@@ -53,11 +57,24 @@ def prior_table_graph(step: tf.Tensor, k_min: tf.Tensor, levels: tf.Tensor,
                               off_value=tf.constant(0, tf.int64), dtype=tf.int64)
 
 
-def read_latent(data: tf.Tensor, *, fingerprint: bytes, image_shape: tuple[int, int],
-                latent_size: int, prior_range: tuple[float, float], max_pixels,
-                backend: str = "stock") -> tf.Tensor:
-    """z float32 [latent_size] of a `.tfgz` file (scalar string) made by the generator with
-    this fingerprint; max_pixels: int64 scalar, the decode-size policy."""
+class GraphLatent(NamedTuple):
+    """What `read_latent` reads: z and the image size the file states (int64 scalars)."""
+
+    z: tf.Tensor  # float32 [D]
+    height: tf.Tensor
+    width: tf.Tensor
+
+
+def read_latent(data: tf.Tensor, *, fingerprint: bytes, prior_range: tuple[float, float],
+                latent_size: int | Callable[[tf.Tensor, tf.Tensor], tf.Tensor], max_pixels,
+                image_shape: tuple[int, int] | None = None,
+                model_fingerprint: bytes | None = None, backend: str = "stock") -> GraphLatent:
+    """z of a `.tfgz` file (scalar string) made by the generator with this fingerprint.
+
+    A generator SavedModel's file (version 1): `image_shape` and `latent_size` are its.
+    A prior + G file (version 2): `model_fingerprint` is the GC model's, `image_shape` None
+    (any size) and `latent_size` a function of the file's (height, width), the z values of
+    its tile grid. max_pixels: int64 scalar, the decode-size policy."""
     data = tf.reshape(tf.convert_to_tensor(data, tf.string), [])
     checks = GraphChecks(GRAPH_PREFIX)
     raw = bitops.from_string(data)
@@ -96,18 +113,17 @@ def read_latent(data: tf.Tensor, *, fingerprint: bytes, image_shape: tuple[int, 
         coder < len(CODERS), size > 0, size <= MAX_LATENT_SIZE, levels > 0,
         levels <= MAX_LEVELS, step > 0, tf.math.is_finite(step), version >= 1, height > 0,
         width > 0])), "fields", "impossible header fields")
-    checks.check(version < PRIOR_VERSION, "fingerprint",
-                 "this file was made by a code prior with a GC model's G, not by a generator "
-                 "SavedModel: decode it with `python -m tfgc decompress --prior PRIOR_DIR "
-                 "--generator MODEL_DIR` or the Python API")
-    checks.check(tf.reduce_all(tf.equal(file_fingerprint, list(fingerprint))), "fingerprint",
-                 f"this file was made by another generator, not by this one "
-                 f"({fingerprint.hex()}): decode it with the generator that made it")
-    checks.check(tf.reduce_all(tf.equal(tf.stack([height, width, size]),
-                                        [*image_shape, latent_size])), "shape",
-                 f"the file's image size or number of z values is not the generator's "
-                 f"({image_shape[1]}x{image_shape[0]}, {latent_size} values):", width, height,
-                 size)
+    _check_identity(checks, version, file_fingerprint,
+                    buf[HEADER_BYTES:HEADER_BYTES + MODEL_FINGERPRINT_BYTES],
+                    fingerprint, model_fingerprint)
+    if image_shape is not None:
+        checks.check(tf.reduce_all(tf.equal(tf.stack([height, width]), list(image_shape))),
+                     "shape", f"the file's image size is not the generator's "
+                     f"({image_shape[1]}x{image_shape[0]}):", width, height)
+    expected = (tf.constant(latent_size, tf.int64) if isinstance(latent_size, int)
+                else tf.cast(latent_size(height, width), tf.int64))
+    checks.check(tf.equal(size, expected), "shape",
+                 "the file's number of z values is not the generator's:", size, expected)
     max_pixels = tf.cast(max_pixels, tf.int64)
     checks.check(height * width <= max_pixels, "pixels",
                  "this file decodes to an image above the pixel limit; if you trust it, raise "
@@ -116,20 +132,50 @@ def read_latent(data: tf.Tensor, *, fingerprint: bytes, image_shape: tuple[int, 
     checks.check(tf.equal(coder, CODERS["range"]), "coder",
                  "this file's z is coded with bzip2, which the SavedModel cannot decode "
                  "(stock TF has no bzip2 op); decode it with the Python API or "
-                 "`python -m tfgc decompress --generator`, or write range-coded files")
+                 "`python -m tfgc decompress`, or write range-coded files")
     # Nothing below runs unless every header check passed (no allocation from a bad header).
-    payload_bytes, step, k_min, levels = checks.gate(payload_bytes, step, k_min, levels)
-    payload = tf.strings.substr(data, HEADER_BYTES, tf.cast(payload_bytes, tf.int32))
+    header_bytes, payload_bytes, size, step, k_min, levels = checks.gate(
+        header_bytes, payload_bytes, size, step, k_min, levels)
+    payload = tf.strings.substr(data, tf.cast(header_bytes, tf.int32),
+                                tf.cast(payload_bytes, tf.int32))
     freqs = prior_table_graph(step, k_min, tf.cast(levels, tf.int32), prior_range)
     lookup = tf.cast(tf.concat([[TABLE_PRECISION, 0], tf.cumsum(freqs)], 0), tf.int32)
     decoder = get_backend(backend)
     state = decoder.create(payload[tf.newaxis], lookup[tf.newaxis])
-    state, symbols = decoder.decode_block(state, tf.zeros([1, latent_size], tf.int32))
+    state, symbols = decoder.decode_block(
+        state, tf.zeros(tf.stack([1, tf.cast(size, tf.int32)]), tf.int32))
     checks.check(decoder.finalize(state), "payload", "the range-coded symbols end early")
     checks.check(tf.reduce_all(tf.cast(symbols, tf.int64) < levels), "payload",
                  "a symbol is out of range")
-    symbols = checks.gate(symbols[0])
-    return step * tf.cast(k_min + symbols, tf.float32)
+    symbols, height, width = checks.gate(symbols[0], height, width)
+    return GraphLatent(step * tf.cast(k_min + symbols, tf.float32), height, width)
+
+
+def _check_identity(checks: GraphChecks, version: tf.Tensor, file_fingerprint: tf.Tensor,
+                    file_model: tf.Tensor, fingerprint: bytes,
+                    model_fingerprint: bytes | None) -> None:
+    """The "fingerprint" check of `fileformat._check_identity`: the kind of generator, then
+    the prior (or generator), then G."""
+    if model_fingerprint is None:
+        checks.check(version < PRIOR_VERSION, "fingerprint",
+                     "this file was made by a code prior with a GC model's G, not by a "
+                     "generator SavedModel: decode it with that prior + G's SavedModel "
+                     "(`export.py --prior`), `python -m tfgc decompress --prior PRIOR_DIR "
+                     "--generator MODEL_DIR` or the Python API")
+    else:
+        checks.check(version >= PRIOR_VERSION, "fingerprint",
+                     "this file was made by a generator SavedModel, not by a code prior + GC "
+                     "model: decode it with that generator's SavedModel or `python -m tfgc "
+                     "decompress --generator GENERATOR_DIR`, without --prior")
+    what = "generator" if model_fingerprint is None else "code prior"
+    checks.check(tf.reduce_all(tf.equal(file_fingerprint, list(fingerprint))), "fingerprint",
+                 f"this file was made by another {what}, not by this one "
+                 f"({fingerprint.hex()}): decode it with the {what} that made it")
+    if model_fingerprint is not None:
+        checks.check(tf.reduce_all(tf.equal(file_model, list(model_fingerprint))),
+                     "fingerprint", f"this file was made with the G of another GC model, not "
+                     f"of model {model_fingerprint.hex()}: decode it with the model the prior "
+                     "was trained on")
 
 
 def error_from_graph(error: tf.errors.InvalidArgumentError) -> TfgcError:
