@@ -268,6 +268,20 @@ def test_gan_weight_falls_linearly_from_the_first_gan_step_to_gan_weight_end():
     np.testing.assert_allclose(values, [1.0, 1.0, 0.625, 0.25, 0.25])
 
 
+def test_lowpass_mse_costs_a_colour_shift_and_not_texture_inside_its_squares():
+    from tfgc.losses.distortion import lowpass_mse
+
+    x = tf.random.uniform([2, 32, 48, 3], -0.5, 0.5, seed=3)
+    shift = tf.constant([0.1, -0.2, 0.0])
+    np.testing.assert_allclose(lowpass_mse(x, x + shift, 8).numpy(),
+                               np.mean(np.square(shift.numpy())), rtol=1e-5)
+    checkerboard = 0.3 * (-1.0) ** (np.add.outer(np.arange(32), np.arange(48)) % 2)
+    texture = x + tf.constant(checkerboard[None, :, :, None], tf.float32)
+    assert float(tf.reduce_mean(tf.square(texture - x))) > 0.05  # per-pixel MSE sees it
+    assert float(lowpass_mse(x, texture, 8)) < 1e-10
+    assert float(lowpass_mse(x, texture, 1)) > 0.05  # factor 1 is plain MSE
+
+
 @pytest.mark.parametrize("cache", [True, False])
 def test_a_resumed_stream_continues_and_without_cache_reads_no_skipped_file(
         image_folder, monkeypatch, cache):

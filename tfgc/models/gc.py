@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from tfgc.layers.noise import latent_noise
 from tfgc.losses import gan as gan_losses
+from tfgc.losses.distortion import lowpass_mse
 from tfgc.losses.perceptual import VGGLoss
 from tfgc.metrics import ms_ssim, psnr
 from tfgc.networks import CodecNetworks, Generator, MultiScaleDiscriminator
@@ -257,13 +258,6 @@ class GenerativeCompression(tf.keras.Model):
         total = tf.reduce_sum(weight) * 3.0
         return tf.math.divide_no_nan(tf.reduce_sum(squared * weight), total)
 
-    def _lowpass_distortion(self, x: tf.Tensor, x_hat: tf.Tensor) -> tf.Tensor:
-        """MSE of the local mean colours (average over lowpass_factor-pixel squares): the
-        low frequencies per-pixel MSE weighs like any other, and the GAN terms may shift."""
-        k = self.lowpass_factor
-        means = [tf.nn.avg_pool2d(image, k, k, "SAME") for image in (x, x_hat)]
-        return tf.reduce_mean(tf.square(means[0] - means[1]))
-
     def train_step(self, data):
         images, label_map, pixel_mask = self._unpack(data)
         condition = label_map if self.conditions_discriminator else None
@@ -278,7 +272,7 @@ class GenerativeCompression(tf.keras.Model):
                 terms["preserved_fraction"] = tf.reduce_mean(latent_mask)
             g_loss = self.lambda_mse * terms["mse"]
             if self.lambda_lowpass > 0:
-                terms["lowpass_mse"] = self._lowpass_distortion(x, x_hat)
+                terms["lowpass_mse"] = lowpass_mse(x, x_hat, self.lowpass_factor)
                 g_loss += self.lambda_lowpass * terms["lowpass_mse"]
             if self.gan_active and not self.d_warmup:
                 fake = self.discriminator(x_hat, condition, training=True)
