@@ -50,14 +50,17 @@ def runners(tflite_path):
 
 @pytest.fixture(scope="module")
 def files(export_dir, codec):
-    """Files of the tiny model: the export's own (model tables), the training workdir's
-    (file tables, decoder fingerprint D), and the export's symbols coded with each context
-    structure's file tables."""
+    """Files of the tiny model: the export's own (model tables; one wide enough to decode in
+    more than one block of steps), the training workdir's (file tables, decoder fingerprint D),
+    and the export's symbols coded with each context structure's file tables."""
     from tfgc import coding
     from tfgc.codec import load_codec
+    from tfgc.coding.builtin_ops_decoder import _BLOCK_STEPS
 
     exported = load_codec(export_dir)
+    wide = 16 * (_BLOCK_STEPS // exported.num_channels + 2)  # one block and part of another
     out = {"export": exported.compress(photo(40, 56, 1)),
+           "export, two blocks": exported.compress(photo(32, wide, 3)),
            "workdir": codec.compress(photo(33, 70, 2))}
     symbols, _ = coding.decode_symbols(out["export"], fingerprint=exported.fingerprint,
                                        model_tables=exported.model_tables)
