@@ -67,7 +67,15 @@ def fit_tables(networks: CodecNetworks, images: Iterable[np.ndarray]) -> np.ndar
 
 
 def _save(module: tf.Module, signatures: dict, directory: str, assets: dict[str, str]) -> None:
-    tf.saved_model.save(module, directory, signatures=signatures)
+    # The module's tf.functions are the export. Keras would also trace and store the call
+    # functions of every layer the module tracks, for keras.models.load_model, which tfgc never
+    # uses (the networks are rebuilt from config and variables: networks_from_saved_model):
+    # ~30% of an export's time and of every load's, for the same graphs, bytes and pixels.
+    # Keras 2.14 has this switch only inside Model.save; tensorflow is pinned to 2.14.
+    from keras.src.saving.legacy.saved_model.utils import keras_option_scope
+
+    with keras_option_scope(save_traces=False):
+        tf.saved_model.save(module, directory, signatures=signatures)
     extra = os.path.join(directory, "assets.extra")
     os.makedirs(extra, exist_ok=True)
     for name, text in assets.items():
