@@ -53,11 +53,34 @@ sys.meta_path.insert(0, _NoTfgc())
 """
 
 
-def _run(code: str) -> str:
-    result = subprocess.run([sys.executable, "-c", _WITHOUT_TFGC + code], capture_output=True,
-                            text=True, timeout=600, cwd="/")
+# One server process per export tree runs every check of this file that needs a fresh process
+# (PARTS, in order, each with its own output); the SavedModel is loaded once, as `m`.
+_SERVER = """
+import contextlib, io, json, traceback
+import tensorflow as tf
+{block}
+m = tf.saved_model.load({path!r})
+results = {{}}
+for name, code in {parts!r}:
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, name, 'exec'), {{'m': m}})
+        results[name] = [True, out.getvalue()]
+    except BaseException:
+        results[name] = [False, out.getvalue() + traceback.format_exc()]
+print(json.dumps(results))
+"""
+
+
+def _serve(path: str, parts: list[tuple[str, str]], block: str = "") -> dict[str, list]:
+    """Runs `parts` [(name, code)] in one fresh process that has TF but not tfgc, on the
+    SavedModel at `path`; name -> (ran without error, what it printed or its traceback)."""
+    code = _WITHOUT_TFGC + _SERVER.format(block=block, path=path, parts=parts)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=600, cwd="/")
     assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_layout_and_assets(export_run):
@@ -134,7 +157,6 @@ def test_next_version_counts_both_trees(tmp_path):
 
 _FULL = """
 import sys, hashlib, numpy as np, tensorflow as tf, tensorflow_compression
-m = tf.saved_model.load({path!r})
 image = np.load({image!r})
 data = m.signatures['compress'](image=tf.constant(image[None]))['bitstring_bytes'].numpy()[0]
 out = m.signatures['decompress'](bitstring=tf.constant([data]))
@@ -148,7 +170,6 @@ print(hashlib.sha256(out['image'].numpy().tobytes()).hexdigest())
 
 _STOCK = """
 import sys, hashlib, numpy as np, tensorflow as tf
-m = tf.saved_model.load({path!r})
 data = open({data!r}, 'rb').read()
 out = m.signatures['decompress'](bitstring=tf.constant([data]))
 image = tf.constant(np.load({image!r})[None])
@@ -163,20 +184,58 @@ print(hashlib.sha256(out['image'].numpy().tobytes()).hexdigest())
 """
 
 
-def test_full_and_stock_exports_match_the_python_codec(export_dir, exported_models, workdir,
-                                                       sample, tmp_path):
+@pytest.fixture(scope="module")
+def servers(export_dir, exported_codec, sample, tmp_path_factory):
+    """Each export tree served by plain TF in one fresh process without tfgc (the full one
+    first: the stock one decodes the file it wrote): tree -> {check: (ok, output)}, for the
+    checks below (_FULL/_STOCK, _BAD, _BATCH), with their inputs and outputs in `folder`."""
+    folder = tmp_path_factory.mktemp("servers")
+    codec = exported_codec
+    image_path, _ = sample
+    good = codec.compress(photo(16, 16))
+    images = np.stack([photo(32, 48, seed) for seed in range(3)])
+    paths = [str(folder / f"{i}.tfgc") for i in range(3)]
+    for image, path in zip(images, paths):
+        with open(path, "wb") as f:
+            f.write(codec.compress(image))
+    np.save(folder / "images.npy", images)
+    np.save(folder / "expected.npy",
+            np.stack([codec.decompress(pathlib.Path(p).read_bytes()) for p in paths]))
+    with open(folder / "other.tfgc", "wb") as f:
+        f.write(codec.compress(photo(20, 36)))
+    served = {"folder": folder}
+    for tree in ("tfgc", "tfgc_stock"):
+        path = os.path.join(export_dir, tree, "1")
+        first = (_FULL.format(image=image_path, out=str(folder / "file.tfgc")) if tree == "tfgc"
+                 else _STOCK.format(data=str(folder / "file.tfgc"), image=image_path,
+                                    symbols_out=str(folder / "symbols.npy"),
+                                    stock_file=str(folder / "stock.tfgc")))
+        batch = _BATCH.format(path=path, images=str(folder / "images.npy"),
+                              expected=str(folder / "expected.npy"), files=paths,
+                              other=str(folder / "other.tfgc"))
+        served[tree] = _serve(path, [("codec", first),
+                                     ("bad", _BAD.format(truncated=good[:-9], good=good)),
+                                     ("batch", batch)],
+                              block="import tensorflow_compression" if tree == "tfgc" else "")
+    return served
+
+
+def _output(served: dict, tree: str, check: str) -> str:
+    ok, output = served[tree][check]
+    assert ok, f"{tree} {check}:\n{output[-3000:]}"
+    return output
+
+
+def test_full_and_stock_exports_match_the_python_codec(servers, exported_models, workdir,
+                                                       sample):
     from tfgc import coding
     from tfgc.codec import Codec
 
-    image_path, image = sample
-    full = os.path.join(export_dir, "tfgc", "1")
-    stock = os.path.join(export_dir, "tfgc_stock", "1")
-    data_path = str(tmp_path / "file.tfgc")
-    full_pixels = _run(_FULL.format(path=full, image=image_path, out=data_path)).split()[-1]
-    stock_path = str(tmp_path / "stock.tfgc")
-    stock_pixels = _run(_STOCK.format(path=stock, data=data_path, image=image_path,
-                                      symbols_out=str(tmp_path / "symbols.npy"),
-                                      stock_file=stock_path)).split()[-1]
+    _, image = sample
+    folder = servers["folder"]
+    data_path, stock_path = str(folder / "file.tfgc"), str(folder / "stock.tfgc")
+    full_pixels = _output(servers, "tfgc", "codec").split()[-1]
+    stock_pixels = _output(servers, "tfgc_stock", "codec").split()[-1]
     with open(data_path, "rb") as f:
         data = f.read()
     with open(stock_path, "rb") as f:
@@ -194,7 +253,7 @@ def test_full_and_stock_exports_match_the_python_codec(export_dir, exported_mode
     symbols, _ = coding.decode_symbols(data, fingerprint=reference.fingerprint,
                                        decoder_fingerprint=reference.decoder_fingerprint,
                                        model_tables=reference.model_tables)
-    np.testing.assert_array_equal(np.load(tmp_path / "symbols.npy")[0], symbols.numpy())
+    np.testing.assert_array_equal(np.load(folder / "symbols.npy")[0], symbols.numpy())
 
 
 def _saved_model_cli(*args):
@@ -260,7 +319,6 @@ def test_rest_request_and_response_shapes(exported_codec, exported_models):
 
 _BAD = """
 import tensorflow as tf
-m = tf.saved_model.load({path!r})
 errors = 0
 for bad in [b'', b'TFGC', {truncated!r}, b'x' * 5000]:
     try:
@@ -273,12 +331,8 @@ print('ERRORS', errors, 'THEN', out['image'].shape)
 
 
 @pytest.mark.parametrize("tree", ["tfgc", "tfgc_stock"])
-def test_bad_bitstrings_are_errors_not_crashes(export_dir, exported_codec, tree):
-    good = exported_codec.compress(photo(16, 16))
-    code = _BAD.format(path=os.path.join(export_dir, tree, "1"), truncated=good[:-9], good=good)
-    if tree == "tfgc":
-        code = "import tensorflow_compression\n" + code
-    assert "ERRORS 4 THEN (1, 16, 16, 3)" in _run(code)
+def test_bad_bitstrings_are_errors_not_crashes(servers, tree):
+    assert "ERRORS 4 THEN (1, 16, 16, 3)" in _output(servers, tree, "bad")
 
 
 @pytest.mark.parametrize("structure", [0, 1, 2, 3])
@@ -309,7 +363,6 @@ def test_exports_decode_every_file_table_structure(exported_codec, exported_mode
 
 _BATCH = """
 import numpy as np, tensorflow as tf
-m = tf.saved_model.load({path!r})
 images, expected = np.load({images!r}), np.load({expected!r})
 files = [open(p, 'rb').read() for p in {files!r}]
 for n in (1, 2, 3):
@@ -348,26 +401,8 @@ print('BATCHES OK')
 
 
 @pytest.mark.parametrize("tree", ["tfgc", "tfgc_stock"])
-def test_batched_signatures_return_one_result_per_item(export_dir, exported_codec, tree,
-                                                       tmp_path):
-    codec = exported_codec
-    images = np.stack([photo(32, 48, seed) for seed in range(3)])
-    paths = [str(tmp_path / f"{i}.tfgc") for i in range(3)]
-    for image, path in zip(images, paths):
-        with open(path, "wb") as f:
-            f.write(codec.compress(image))
-    expected = np.stack([codec.decompress(pathlib.Path(p).read_bytes()) for p in paths])
-    np.save(tmp_path / "images.npy", images)
-    np.save(tmp_path / "expected.npy", expected)
-    with open(tmp_path / "other.tfgc", "wb") as f:
-        f.write(codec.compress(photo(20, 36)))
-    code = _BATCH.format(path=os.path.join(export_dir, tree, "1"),
-                         images=str(tmp_path / "images.npy"),
-                         expected=str(tmp_path / "expected.npy"), files=paths,
-                         other=str(tmp_path / "other.tfgc"))
-    if tree == "tfgc":
-        code = "import tensorflow_compression\n" + code
-    out = _run(code)
+def test_batched_signatures_return_one_result_per_item(servers, tree):
+    out = _output(servers, tree, "batch")
     assert "BATCHES OK" in out and "SIZES [(32, 48, 3), (20, 36, 3)]" in out, out
 
 
