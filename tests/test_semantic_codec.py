@@ -3,10 +3,13 @@ processes), bad inputs. One tiny model, trained once by train.py, serves every t
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
+import traceback
 
 import numpy as np
 import pytest
@@ -191,6 +194,21 @@ def _run(args, **kwargs):
                           cwd=REPO_ROOT, timeout=600, **kwargs)
 
 
+def _run_here(args) -> tuple[int, str]:
+    """`main` of `python -m tfgc` in this process: its exit status and what it printed on
+    stderr (one line per error, or a traceback that escaped it)."""
+    from tfgc.__main__ import main
+
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        try:
+            code = main(list(args))
+        except Exception:
+            traceback.print_exc()
+            code = -1
+    return code, stderr.getvalue()
+
+
 @pytest.mark.slow
 def test_cli_round_trip_and_errors(sc_export, sc_exported, export_dir, scene, tmp_path):
     """The SC options of `python -m tfgc` on the exports, against the API on the same export."""
@@ -209,17 +227,19 @@ def test_cli_round_trip_and_errors(sc_export, sc_exported, export_dir, scene, tm
     info = _run(["info", str(out)])
     assert "label map (type 2)" in info.stdout and "preservation mask (type 1)" in info.stdout
 
-    bad = _run(["compress", image, "--labels", labels, "--preserve", "pedestrian", "-o",
-                str(tmp_path / "x.tfgc"), "--model", sc_export])
-    assert bad.returncode == 1 and "known: road, sidewalk" in bad.stderr
-    assert "Traceback" not in bad.stderr
-    gc = _run(["compress", image, "--labels", labels, "--preserve", "car", "-o",
-               str(tmp_path / "y.tfgc"), "--model", export_dir])
-    assert gc.returncode == 1 and "GC model" in gc.stderr and "Traceback" not in gc.stderr
-    sc_to_gc = _run(["decompress", str(out), "-o", str(tmp_path / "z.png"), "--model",
-                     export_dir])
-    assert sc_to_gc.returncode == 1 and "Traceback" not in sc_to_gc.stderr
-    assert fmt.selective_mismatch_message(True) in sc_to_gc.stderr
+    # Mistakes: the same commands, run by `main` in this process (the commands above proved
+    # the entry point; this saves a TensorFlow start each).
+    code, stderr = _run_here(["compress", image, "--labels", labels, "--preserve", "pedestrian",
+                              "-o", str(tmp_path / "x.tfgc"), "--model", sc_export])
+    assert code == 1 and "known: road, sidewalk" in stderr
+    assert "Traceback" not in stderr
+    code, stderr = _run_here(["compress", image, "--labels", labels, "--preserve", "car", "-o",
+                              str(tmp_path / "y.tfgc"), "--model", export_dir])
+    assert code == 1 and "GC model" in stderr and "Traceback" not in stderr
+    code, stderr = _run_here(["decompress", str(out), "-o", str(tmp_path / "z.png"), "--model",
+                              export_dir])
+    assert code == 1 and "Traceback" not in stderr
+    assert fmt.selective_mismatch_message(True) in stderr
 
 
 # A client of one export tree (full or stock) in a fresh process: plain TF (and, for the full
