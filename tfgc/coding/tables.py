@@ -41,7 +41,9 @@ from tfgc.coding.format import (
     STRUCTURES,
     UNIFORM_PRECISION,
     BitstreamError,
+    precision_byte_valid,
     reader_error,
+    unpack_precision_byte,
 )
 
 # Costs are in 1/65536 bit; LOG2_FIXED[f] = round(log2(f) * 65536). Used only by the encoder to
@@ -51,8 +53,9 @@ COST_ONE_BIT = 1 << 16
 LOG2_FIXED = np.concatenate(
     [[0], np.round(np.log2(np.arange(1, (1 << 16) + 1)) * COST_ONE_BIT)]).astype(np.int64)
 _INFEASIBLE = 1 << 60
-# (base, step) pairs the encoder may pick: all three precisions within 1..16.
-PRECISION_CHOICES = [(b, s) for s in range(1, 5) for b in range(1, 17) if b + 2 * s <= 16]
+# (base, step) pairs the encoder may pick: every one a valid precision byte stands for.
+PRECISION_CHOICES = [unpack_precision_byte(v) for v in range(256)
+                     if precision_byte_valid(v, model_tables=False)]
 CLASS_BITS = 2
 
 
