@@ -34,12 +34,12 @@ TINY = ["--config=" + os.path.join(REPO_ROOT, "configs", "tiny.py"),
 
 # name -> the options the run covers. Every run trains 3 steps: 1 warm-up, 2 GAN (unless set;
 # with d_warmup_steps=1 the first GAN-phase step trains D only). Each phase is one more compile of
-# the train step: the XLA run keeps to two (an XLA D warm-up phase cost ~28 CPU-s more) and to
-# one D scale (XLA compile time grows with the graph).
+# the train step: the XLA run keeps to one, the GAN phase (E, G and D; a warm-up phase cost 13
+# CPU-s more, a D warm-up ~28), and to one D scale (XLA compile time grows with the graph).
 RUNS = {
     "lsgan_xla_ema_noise_rate": [
         "--config.gan_loss=least_squares", "--config.jit_compile=True",
-        "--config.model.discriminator_scales=1",
+        "--config.model.discriminator_scales=1", "--config.warmup_steps=0",
         "--config.ema_decay=0.9", "--config.model.noise_channels=2", "--config.beta_rate=0.1",
         "--config.lr_schedule=linear_decay", "--config.model.upsampling=resize_conv",
         "--config.gan_weight_end=0.5"],
