@@ -12,6 +12,14 @@ levels. Writes bench/results/NAME.{json,md}.
 
     python bench/colour_oscillation.py --kodak=kodak --photos=photos \
         --workdir=runs/lowpass16_w300 --step=2500 --step=2800 --model=v3=tfgc/assets/model
+
+How fast the shift moves (results name colour_oscillation_probe): the same run continued from
+its step 2800 (D and optimizer states included) with a checkpoint every 50 steps, G's GAN
+weight going on from 0.25 (to 0.1 at step 3300): a copy of runs/lowpass16_w300 holding only
+ckpt-2800 as runs/probe, then lowpass16_w300's train.py command (bench/gan_phase_trajectory.py)
+with `--workdir=runs/probe --config.num_steps=3300 --config.gan_weight_end=0.1
+--config.checkpoint_every=50 --config.keep_checkpoints=20`, measured with `--step=2800 ...
+--step=3300`.
 """
 
 from __future__ import annotations
