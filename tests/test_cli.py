@@ -249,6 +249,11 @@ def test_a_big_image_shows_progress_over_its_tiles_on_a_terminal(codec, workdir,
         def isatty(self):
             return True
 
+    import tfgc.codec
+
+    # --quiet in this process, with the session's codec of the same workdir (the process
+    # above loaded it from --model; this saves restoring and tracing it once more).
+    monkeypatch.setattr(tfgc.codec, "load_codec", lambda path=None: codec)
     monkeypatch.setattr(sys, "stderr", Terminal())
     assert main(["decompress", str(tmp_path / "wide.tfgc"), "-o", str(tmp_path / "again.png"),
                  "--model", workdir, "--quiet"]) == 0
