@@ -297,6 +297,7 @@ def precision_byte_valid(value: int, model_tables: bool) -> bool:
     base, step = unpack_precision_byte(value)
     return not value & ~PRECISION_BITS and base + 2 * step <= MAX_PRECISION
 
+
 def pixel_limit_message(height: int, width: int, max_pixels: int) -> str:
     return PIXEL_LIMIT_TEMPLATE.format(width, height, height * width, max_pixels)
 
