@@ -104,6 +104,7 @@ LOWPASS_TITLE = (
     "GAN + FM weight at that step (0 = D warm-up). Minutes = wall time from the run's start to "
     "the checkpoint, on 2 cores shared with three other engineers' jobs.")
 
+
 def checkpoints(workdir: str) -> list[str]:
     """The workdir's kept checkpoints (prefixes), oldest first."""
     import tensorflow as tf

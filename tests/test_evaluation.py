@@ -20,7 +20,6 @@ from tests.conftest import external_data
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-
 def synthetic(height: int, width: int, seed: int = 0, noise: float = 4.0) -> np.ndarray:
     """Gradients plus a texture and noise, all inside 64..192 so added noise rarely clips."""
     rng = np.random.default_rng(seed)

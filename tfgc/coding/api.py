@@ -163,7 +163,6 @@ def _decode_function(backend: RangeDecoderBackend, num_centers: int | None,
     return tf.function(run, input_signature=spec, autograph=False)
 
 
-
 @tf.autograph.experimental.do_not_convert
 def decode_symbols(
     bitstring,
