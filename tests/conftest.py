@@ -154,8 +154,6 @@ def codec(workdir):
     return load_codec(workdir)
 
 
-
-
 @pytest.fixture(scope="session")
 def vgg19_weights(tmp_path_factory):
     """A Keras VGG19 include_top=False weights file with random weights (tfgc never downloads
