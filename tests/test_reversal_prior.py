@@ -258,14 +258,21 @@ def test_prior_and_g_saved_model_decompresses_like_the_api(workdir, prior_dirs, 
     from tfgc.reversal.graph_reader import error_from_graph
 
     out = tmp_path / "exports"
-    result = subprocess.run(
-        [sys.executable, os.path.join(REPO_ROOT, "export.py"), f"--workdir={workdir}",
-         f"--prior={prior_dirs[0]}", f"--export_dir={out}"],
-        capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+
+    def export(*flags):
+        return subprocess.run(
+            [sys.executable, os.path.join(REPO_ROOT, "export.py"), f"--workdir={workdir}",
+             f"--prior={prior_dirs[0]}", f"--export_dir={out}", *flags],
+            capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+
+    result = export("--version=2")
     assert result.returncode == 0, result.stderr[-3000:]
-    saved = out / "tfgc_prior" / "1"
+    saved = out / "tfgc_prior" / "2"
     assert str(saved) in result.stdout and not (out / "tfgc").exists()
     assert not TF_LOG.search(result.stderr), result.stderr[-3000:]  # quiet, as every command
+    result = export("--version=2")  # never over an existing version
+    assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+        f"error: {saved} exists; choose another --version or omit it to use the next free one"]
 
     tiled = load_prior_generator(str(prior_dirs[0]), workdir)
     files = _prior_files(tiled, load_prior_generator(str(prior_dirs[1]), workdir))
