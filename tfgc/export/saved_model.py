@@ -66,7 +66,9 @@ def fit_tables(networks: CodecNetworks, images: Iterable[np.ndarray]) -> np.ndar
     return coding.fit_model_tables(latents(), networks.num_centers, networks.num_channels)
 
 
-def _save(module: tf.Module, signatures: dict, directory: str, assets: dict[str, str]) -> None:
+def save_module(module: tf.Module, signatures: dict, directory: str,
+                assets: dict[str, str]) -> None:
+    """`module` as a SavedModel with these signatures, `assets` as files in assets.extra."""
     # The module's tf.functions are the export. Keras would also trace and store the call
     # functions of every layer the module tracks, for keras.models.load_model, which tfgc never
     # uses (the networks are rebuilt from config and variables: networks_from_saved_model):
@@ -144,10 +146,10 @@ def _write_pair(full: tf.Module, stock: tf.Module, export_dir: str, version: int
     # is split only if the process dies between the two renames (the next export removes
     # such a half).
     with atomic_directory(full_dir) as full_tmp, atomic_directory(stock_dir) as stock_tmp:
-        _save(full, {"compress": full.compress, "decompress": full.decompress,
+        save_module(full, {"compress": full.compress, "decompress": full.decompress,
                      "decompress_png": full.decompress_png,
                      "serving_default": full.decompress}, full_tmp, assets)
-        _save(stock, {"analysis": stock.analysis, "synthesis": stock.synthesis,
+        save_module(stock, {"analysis": stock.analysis, "synthesis": stock.synthesis,
                       "compress": stock.compress, "decompress": stock.decompress,
                       "decompress_png": stock.decompress_png,
                       "serving_default": stock.decompress}, stock_tmp, assets)

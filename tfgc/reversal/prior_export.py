@@ -20,10 +20,10 @@ import tensorflow as tf
 
 from tfgc.errors import TfgcError
 from tfgc.export.modules import decompress_batch, decompress_pngs
-from tfgc.export.saved_model import next_version
+from tfgc.export.saved_model import next_version, save_module
 from tfgc.reversal.generators import PriorTiledGenerator
 from tfgc.reversal.graph_reader import read_latent
-from tfgc.utils.files import atomic_directory, write_text_atomic
+from tfgc.utils.files import atomic_directory
 
 PRIOR_EXPORT_NAME = "tfgc_prior"
 PRIOR_EXPORT_INFO = "prior_decoder.json"
@@ -80,14 +80,12 @@ def export_prior_decoder(tiled: PriorTiledGenerator, export_dir: str,
         raise TfgcError(f"{directory} exists; choose another --version or omit it to use the "
                         "next free one")
     module = PriorDecoderModule(tiled)
-    with atomic_directory(directory) as tmp:
-        tf.saved_model.save(module, tmp, signatures={
-            "decompress": module.decompress, "decompress_png": module.decompress_png,
-            "serving_default": module.decompress})
-        extra = os.path.join(tmp, "assets.extra")
-        os.makedirs(extra, exist_ok=True)
-        write_text_atomic(os.path.join(extra, PRIOR_EXPORT_INFO), json.dumps({
-            **(info or {}), "version": version, "prior_fingerprint": tiled.fingerprint.hex(),
+    info = {**(info or {}), "version": version, "prior_fingerprint": tiled.fingerprint.hex(),
             "model_fingerprint": tiled.model_fingerprint.hex(),
-            "tile_shape": list(tiled.tile_shape), "latent_dim": tiled.latent_dim}, indent=2))
+            "tile_shape": list(tiled.tile_shape), "latent_dim": tiled.latent_dim}
+    with atomic_directory(directory) as tmp:
+        save_module(module, {"decompress": module.decompress,
+                             "decompress_png": module.decompress_png,
+                             "serving_default": module.decompress}, tmp,
+                    {PRIOR_EXPORT_INFO: json.dumps(info, indent=2)})
     return PriorExportResult(directory, version, tiled.fingerprint, tiled.model_fingerprint)
