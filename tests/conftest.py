@@ -115,6 +115,29 @@ def photo(h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.clip(base + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
 
 
+def tfgc_here(*args: str) -> tuple[int, str]:
+    """`python -m tfgc ARGS` run by its `main` in this process: the exit status and what it
+    printed on stderr (a traceback that escaped `main` is printed there too, so tests can
+    assert there is none). For variations of a command whose entry point a test has already
+    run as a process: it saves a TensorFlow start (~3 CPU-s) each."""
+    import contextlib
+    import io
+    import traceback
+
+    from tfgc.__main__ import main
+
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        try:
+            code = main(list(args))
+        except SystemExit as exit:  # argparse's usage errors
+            code = exit.code
+        except Exception:
+            traceback.print_exc()
+            code = -1
+    return code, stderr.getvalue()
+
+
 def shared_once(tmp_path_factory, name: str, build) -> pathlib.Path:
     """`build(path)` once per test run, even under pytest-xdist: the first worker to get here
     builds into `path` while the others wait on a lock, then all of them use the same `path`

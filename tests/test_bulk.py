@@ -6,8 +6,6 @@ which saves a TensorFlow and Beam start each."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -18,7 +16,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO_ROOT, photo
+from tests.conftest import REPO_ROOT, photo, tfgc_here
 
 pytest.importorskip("apache_beam", reason="apache-beam is not installed (the optional `beam` "
                     "extra): pip install -r requirements-beam.txt; CI installs it")
@@ -34,18 +32,6 @@ ENV = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
 def tfgc(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tfgc", *args], capture_output=True, text=True,
                           cwd=REPO_ROOT, env=ENV, timeout=timeout)
-
-
-def tfgc_here(*args: str) -> tuple[int, str]:
-    """The command in this process (`main` of `python -m tfgc`), without another TensorFlow
-    start: the plain commands the bulk ones must match (tests/test_cli.py runs them as
-    processes), and bulk reruns. Returns the exit status and what it printed on stderr."""
-    from tfgc.__main__ import main
-
-    stderr = io.StringIO()
-    with contextlib.redirect_stderr(stderr):
-        code = main(list(args))
-    return code, stderr.getvalue()
 
 
 def write_images(folder, count: int, broken: bool = True) -> None:

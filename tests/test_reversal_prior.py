@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO_ROOT, TF_LOG, photo
+from tests.conftest import REPO_ROOT, TF_LOG, photo, tfgc_here
 from tfgc.errors import (
     BitstreamError,
     ModelLoadError,
@@ -181,10 +181,10 @@ def test_reverse_and_decompress_whole_images_through_the_cli(workdir, prior_dirs
         assert pixels.shape == shape
         np.testing.assert_array_equal(pixels, decompress_reversal(files[name], tiled))
 
-    result = _cli("decompress", str(out / "wide.tfgz"), "--generator", workdir,
-                  "-o", str(tmp_path / "x.png"))
-    assert result.returncode == 1 and "--prior PRIOR_DIR" in result.stderr
-    assert "Traceback" not in result.stderr and not (tmp_path / "x.png").exists()
+    code, stderr = tfgc_here("decompress", str(out / "wide.tfgz"), "--generator", workdir,
+                             "-o", str(tmp_path / "x.png"))
+    assert code == 1 and "--prior PRIOR_DIR" in stderr
+    assert "Traceback" not in stderr and not (tmp_path / "x.png").exists()
 
 
 _STOCK_PRIOR = """

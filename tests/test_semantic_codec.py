@@ -3,20 +3,17 @@ processes), bad inputs. One tiny model, trained once by train.py, serves every t
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
 import sys
-import traceback
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, tfgc_here
 from tests.test_bitstream_errors import _fix_crc
 from tests.test_semantic_model import train_py
 from tfgc.coding import error_from_graph, parse_header
@@ -194,21 +191,6 @@ def _run(args, **kwargs):
                           cwd=REPO_ROOT, timeout=600, **kwargs)
 
 
-def _run_here(args) -> tuple[int, str]:
-    """`main` of `python -m tfgc` in this process: its exit status and what it printed on
-    stderr (one line per error, or a traceback that escaped it)."""
-    from tfgc.__main__ import main
-
-    stderr = io.StringIO()
-    with contextlib.redirect_stderr(stderr):
-        try:
-            code = main(list(args))
-        except Exception:
-            traceback.print_exc()
-            code = -1
-    return code, stderr.getvalue()
-
-
 @pytest.mark.slow
 def test_cli_round_trip_and_errors(sc_export, sc_exported, export_dir, scene, tmp_path):
     """The SC options of `python -m tfgc` on the exports, against the API on the same export."""
@@ -229,15 +211,15 @@ def test_cli_round_trip_and_errors(sc_export, sc_exported, export_dir, scene, tm
 
     # Mistakes: the same commands, run by `main` in this process (the commands above proved
     # the entry point; this saves a TensorFlow start each).
-    code, stderr = _run_here(["compress", image, "--labels", labels, "--preserve", "pedestrian",
-                              "-o", str(tmp_path / "x.tfgc"), "--model", sc_export])
+    code, stderr = tfgc_here("compress", image, "--labels", labels, "--preserve", "pedestrian",
+                             "-o", str(tmp_path / "x.tfgc"), "--model", sc_export)
     assert code == 1 and "known: road, sidewalk" in stderr
     assert "Traceback" not in stderr
-    code, stderr = _run_here(["compress", image, "--labels", labels, "--preserve", "car", "-o",
-                              str(tmp_path / "y.tfgc"), "--model", export_dir])
+    code, stderr = tfgc_here("compress", image, "--labels", labels, "--preserve", "car", "-o",
+                             str(tmp_path / "y.tfgc"), "--model", export_dir)
     assert code == 1 and "GC model" in stderr and "Traceback" not in stderr
-    code, stderr = _run_here(["decompress", str(out), "-o", str(tmp_path / "z.png"), "--model",
-                              export_dir])
+    code, stderr = tfgc_here("decompress", str(out), "-o", str(tmp_path / "z.png"), "--model",
+                             export_dir)
     assert code == 1 and "Traceback" not in stderr
     assert fmt.selective_mismatch_message(True) in stderr
 
