@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,6 +114,17 @@ def photo(h: int, w: int, seed: int = 0) -> np.ndarray:
     y, x = np.mgrid[0:h, 0:w]
     base = np.stack([x * 200 / max(w, 1), y * 200 / max(h, 1), np.full((h, w), 90.0)], -1)
     return np.clip(base + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def with_crc(body: bytes) -> bytes:
+    """`body` followed by its CRC-32, as `.tfgc` and `.tfgz` files end: a changed file that
+    still passes the CRC check, so a test reaches the check after it."""
+    return body + zlib.crc32(body).to_bytes(4, "little")
+
+
+def fix_crc(data: bytes) -> bytes:
+    """A whole file (or a too-short one, unchanged) with its last 4 bytes made its CRC-32."""
+    return with_crc(data[:-4]) if len(data) >= 4 else data
 
 
 def tfgc_here(*args: str) -> tuple[int, str]:

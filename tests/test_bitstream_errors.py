@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import struct
 import time
-import zlib
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.conftest import fix_crc
 from tfgc.coding import api, decode_symbols, encode_symbols, parse_header
 from tfgc.coding import format as fmt
 from tfgc.coding.backends import get_backend
@@ -44,17 +44,10 @@ def valid():
     return out
 
 
-def _fix_crc(data: bytes) -> bytes:
-    if len(data) < fmt.CRC_BYTES:
-        return data
-    body = data[:-fmt.CRC_BYTES]
-    return body + zlib.crc32(body).to_bytes(fmt.CRC_BYTES, "little")
-
-
 def _set(data: bytes, offset: int, fmt_char: str, value: int) -> bytes:
     raw = bytearray(data)
     struct.pack_into("<" + fmt_char, raw, offset, value)
-    return _fix_crc(bytes(raw))
+    return fix_crc(bytes(raw))
 
 
 def _graph(data: bytes, fingerprint: bytes = FP, backend: str = "tfc"):
@@ -76,7 +69,7 @@ def _bad_files(data: bytes) -> dict[str, tuple[bytes, type, str | None]]:
         "truncated": (data[:-5], BitstreamError, "CRC"),
         "truncated header": (data[:20], BitstreamError, "truncated"),
         "bit flip": (data[:50] + bytes([data[50] ^ 0x10]) + data[51:], BitstreamError, "CRC"),
-        "wrong magic": (_fix_crc(b"PNG\x89" + data[4:]), BitstreamError, "magic"),
+        "wrong magic": (fix_crc(b"PNG\x89" + data[4:]), BitstreamError, "magic"),
         "not a tfgc file": (b"\x89PNG\r\n\x1a\n" + bytes(100), BitstreamError, "magic"),
         "newer version": (_set(data, 4, "B", 2), UnsupportedVersionError, "version 2"),
         "version 0": (_set(data, 4, "B", 0), BitstreamError, "version 0"),
@@ -90,13 +83,13 @@ def _bad_files(data: bytes) -> dict[str, tuple[bytes, type, str | None]]:
         "L = 1": (_set(data, 36, "B", 1), BitstreamError, "centers"),
         "unknown entropy model": (_set(data, 37, "B", 9), BitstreamError, "entropy model"),
         "bad precision": (_set(data, 38, "B", 0xFF), BitstreamError, "precision"),
-        "absurd section": (_fix_crc(data[:43] + b"\x01\x05\x00\xff\xff\xff\x7f" + data[44:]),
+        "absurd section": (fix_crc(data[:43] + b"\x01\x05\x00\xff\xff\xff\x7f" + data[44:]),
                            BitstreamError, "section"),
-        "required section": (_fix_crc(data[:43] + b"\x01\x05\x01\x01\x00\x00\x00X" + data[44:]),
+        "required section": (fix_crc(data[:43] + b"\x01\x05\x01\x01\x00\x00\x00X" + data[44:]),
                              UnsupportedVersionError, "section"),
         "lengths 33 bits": (_set(data, lengths_at, "B", 33), BitstreamError, None),
         "lengths past end": (_set(data, lengths_at, "B", 32), BitstreamError, None),
-        "garbage tables": (_fix_crc(data[:header.tables_offset] + b"\xff" * header.tables_size
+        "garbage tables": (fix_crc(data[:header.tables_offset] + b"\xff" * header.tables_size
                                     + data[header.payload_offset:]), BitstreamError, "table"),
     }
 
@@ -134,7 +127,7 @@ def test_newer_version_names_both_versions(valid):
 
 def test_optional_sections_are_skipped(valid):
     symbols, data = valid[0]
-    with_section = _fix_crc(data[:43] + b"\x02\x09\x00\x03\x00\x00\x00abc\x0a\x00\x00\x00\x00\x00"
+    with_section = fix_crc(data[:43] + b"\x02\x09\x00\x03\x00\x00\x00abc\x0a\x00\x00\x00\x00\x00"
                             + data[44:])
     header = parse_header(with_section)
     assert [(s.type, s.required, s.data) for s in header.sections] == [(9, False, b"abc"),
@@ -188,7 +181,7 @@ def test_fuzz_mutated_files(valid):
         else:
             backend = "tfc" if case % 4 == 1 else "stock"
             try:
-                decoded, fields = _graph(_fix_crc(bad), backend=backend)
+                decoded, fields = _graph(fix_crc(bad), backend=backend)
                 decoded = decoded.numpy()
                 assert decoded.ndim == 3 and decoded.shape[2] == int(fields["channels"])
                 assert decoded.min() >= 0 and decoded.max() < int(fields["num_centers"])
@@ -213,7 +206,7 @@ def test_python_limits_refuse_absurd_claims_before_allocating():
     header = struct.pack("<4sBB16sHHHHHHHBBBI", b"TFGC", 1, 0, FP, 65535, 65535, 1, 1, 4096,
                          4096, 1024, 64, 3, 0x10, 0)
     for body in [header + b"\x00\x00", header + b"\x01\x00\x00\xff\xff\xff\xff"]:
-        data = _fix_crc(body + b"\x00" * 4)
+        data = fix_crc(body + b"\x00" * 4)
         start = time.perf_counter()
         with pytest.raises(BitstreamError):
             parse_header(data)
@@ -225,7 +218,7 @@ def test_python_limits_refuse_absurd_claims_before_allocating():
         header = struct.pack("<4sBB16sHHHHHHHBBBI", b"TFGC", 1, 0, FP, rows, width, 0, 0, rows,
                              width, channels, 2, 0, 0, 0)
         lengths = (long << (15 * (rows - 1))).to_bytes((15 * rows + 7) // 8, "big")
-        return _fix_crc(header + b"\x00\x0f" + lengths + b"\x00" * (channels // 8)
+        return fix_crc(header + b"\x00\x0f" + lengths + b"\x00" * (channels // 8)
                         + b"\x55" * long + bytes(4))
 
     data = long_row_file(4096, 8, 1024, 16385)

@@ -9,13 +9,12 @@ import struct
 import subprocess
 import sys
 import time
-import zlib
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import REPO_ROOT, photo
+from tests.conftest import REPO_ROOT, photo, with_crc
 from tfgc.coding.format import DEFAULT_MAX_PIXELS
 from tfgc.errors import BitstreamError, ResourceLimitError
 
@@ -29,7 +28,7 @@ def bomb(fingerprint: bytes, channels: int, centers: int, latent: tuple[int, int
     header = struct.pack("<4sBB16sHHHHHHHBBBI", b"TFGC", 1, 0, fingerprint, *image, *padding,
                          h, w, channels, centers, 0, 0, 0)
     body = header + b"\x00\x00" + bytes((2 * channels + 7) // 8)
-    return body + zlib.crc32(body).to_bytes(4, "little")
+    return with_crc(body)
 
 
 def bombs(codec) -> dict[str, tuple[bytes, type]]:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import time
-import zlib
 from collections import Counter
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import photo
+from tests.conftest import fix_crc, photo
 from tests.test_decode_limits import bombs
 from tfgc.errors import TfgcError
 
@@ -44,11 +43,6 @@ def readers(export_dir):
                    "stock": signature("tfgc_stock")}
 
 
-def _fix_crc(data: bytes) -> bytes:
-    body = data[:-4]
-    return body + zlib.crc32(body).to_bytes(4, "little")
-
-
 def _mutate(data: bytes, rng: np.random.Generator) -> bytes:
     raw = bytearray(data)
     kind = rng.integers(5)
@@ -64,7 +58,7 @@ def _mutate(data: bytes, rng: np.random.Generator) -> bytes:
     else:
         raw = raw[:at]
     # Mostly with a fresh CRC, so the checks behind it are reached.
-    return _fix_crc(bytes(raw)) if len(raw) >= 8 and rng.random() < 0.85 else bytes(raw)
+    return fix_crc(bytes(raw)) if len(raw) >= 8 and rng.random() < 0.85 else bytes(raw)
 
 
 def _outcome(read, data: bytes) -> str:
@@ -91,7 +85,7 @@ def test_api_and_saved_models_classify_bad_files_alike(readers):
                 fingerprint=codec.fingerprint, entropy_models=[structure]).numpy()))
     rng = np.random.default_rng(12)
     files = [data for data, _ in bombs(codec).values()]
-    files += [seeds[0][:-6] + b"junk" + seeds[0][-6:], _fix_crc(seeds[0][:-6] + b"junk"
+    files += [seeds[0][:-6] + b"junk" + seeds[0][-6:], fix_crc(seeds[0][:-6] + b"junk"
                                                                  + seeds[0][-6:])]
     files += [_mutate(seeds[i % len(seeds)], rng) for i in range(300)]
     start = time.perf_counter()

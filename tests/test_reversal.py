@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO_ROOT, photo, tfgc_here
+from tests.conftest import REPO_ROOT, photo, tfgc_here, with_crc
 from tfgc.errors import BitstreamError, ModelMismatchError, TfgcError, UnsupportedVersionError
 
 
@@ -310,15 +310,11 @@ def test_bundled_generator_reverses_its_own_samples():
 def _bad_reversal_files(data: bytes) -> dict[str, bytes]:
     """Bad variants of a valid range-coded `.tfgz` file, one per reader check."""
     import struct
-    import zlib
-
-    def fixed_crc(body: bytes) -> bytes:
-        return body + struct.pack("<I", zlib.crc32(body))
 
     def field(offset: int, fmt: str, value) -> bytes:
         body = bytearray(data[:-4])
         struct.pack_into(fmt, body, offset, value)
-        return fixed_crc(bytes(body))
+        return with_crc(bytes(body))
 
     corrupted = bytearray(data)
     corrupted[30] ^= 1
@@ -326,7 +322,7 @@ def _bad_reversal_files(data: bytes) -> dict[str, bytes]:
         "empty": b"", "magic": b"TFGC" + data[4:], "version": data[:4] + b"\x09" + data[5:],
         "truncated": data[:-3], "crc": bytes(corrupted), "fields": field(30, "<f", 0.0),
         "fingerprint": field(6, "16s", b"x" * 16), "shape": field(22, "<H", 32),
-        "payload": fixed_crc(data[:42] + struct.pack("<I", 1) + b"\xff"),
+        "payload": with_crc(data[:42] + struct.pack("<I", 1) + b"\xff"),
     }
 
 

@@ -13,13 +13,12 @@ import os
 import struct
 import subprocess
 import sys
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO_ROOT, TF_LOG, photo, tfgc_here
+from tests.conftest import REPO_ROOT, TF_LOG, photo, tfgc_here, with_crc
 from tfgc.errors import (
     BitstreamError,
     ModelLoadError,
@@ -61,10 +60,6 @@ def prior_dirs(codec, workdir, tmp_path_factory):
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "tfgc", *args], capture_output=True,
                           text=True, timeout=600, cwd=REPO_ROOT)
-
-
-def _with_crc(body: bytes) -> bytes:
-    return body + struct.pack("<I", zlib.crc32(body))
 
 
 def test_tiles_cover_any_image_size_and_g_decodes_them_together(codec, workdir, prior_dirs):
@@ -133,7 +128,7 @@ def test_version_2_files_name_the_prior_and_the_model(codec, workdir, prior_dirs
     body = bytearray(data[:-4])
     struct.pack_into("<I", body, 26, 20)  # D no longer the grid's
     with pytest.raises(ModelMismatchError, match="20 z values"):
-        decompress_reversal(_with_crc(bytes(body)), tiled)
+        decompress_reversal(with_crc(bytes(body)), tiled)
     with pytest.raises(ResourceLimitError, match="max-pixels"):
         decompress_reversal(data, tiled, max_pixels=40 * 72 - 1)
     with pytest.raises(BitstreamError, match="truncated"):
@@ -228,7 +223,7 @@ def _prior_files(tiled, other_prior) -> dict[str, bytes]:
     def field(offset: int, fmt: str, value) -> bytes:
         body = bytearray(wide[:-4])
         struct.pack_into(fmt, body, offset, value)
-        return _with_crc(bytes(body))
+        return with_crc(bytes(body))
 
     corrupted = bytearray(wide)
     corrupted[30] ^= 1
@@ -240,7 +235,7 @@ def _prior_files(tiled, other_prior) -> dict[str, bytes]:
         "empty": b"", "magic": b"TFGC" + wide[4:], "version": wide[:4] + b"\x09" + wide[5:],
         "truncated": wide[:-3], "crc": bytes(corrupted), "fields": field(30, "<f", 0.0),
         "shape": field(26, "<I", 20),  # 20 z values, the 2 x 3 tile grid takes 24
-        "payload": _with_crc(wide[:42] + struct.pack("<I", 1) + wide[HEADER_BYTES:][:16]
+        "payload": with_crc(wide[:42] + struct.pack("<I", 1) + wide[HEADER_BYTES:][:16]
                              + b"\xff"),
     }
 

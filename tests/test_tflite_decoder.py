@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import zlib
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT, TF_LOG, photo
+from tests.conftest import REPO_ROOT, TF_LOG, photo, with_crc
 
 pytestmark = pytest.mark.slow  # converts a model
 
@@ -97,10 +96,6 @@ def test_tflite_decoder_gives_the_symbols_and_pixels_of_the_stock_savedmodel(
             name, difference.max(), np.mean(difference > 0))
 
 
-def _with_crc(body: bytes) -> bytes:
-    return body + zlib.crc32(body).to_bytes(4, "little")
-
-
 def test_tflite_decoder_reports_bad_files_as_the_api_classifies_them(files, runners):
     from tfgc import coding
     from tfgc.coding.builtin_ops_decoder import CHECK_NAMES, error_code, error_from_code
@@ -115,7 +110,7 @@ def test_tflite_decoder_reports_bad_files_as_the_api_classifies_them(files, runn
     def field(offset, value):
         changed = bytearray(body)
         changed[offset] = value
-        return _with_crc(bytes(changed))
+        return with_crc(bytes(changed))
 
     # A payload byte changed and the CRC made to match: what only the check `payload` sees
     # (the first such change, from the end, that the API refuses: some changes are the exact
@@ -124,7 +119,7 @@ def test_tflite_decoder_reports_bad_files_as_the_api_classifies_them(files, runn
     for position in range(len(body) - 1, start - 1, -1):
         payload = bytearray(body)
         payload[position] ^= 0x5A
-        payload = _with_crc(bytes(payload))
+        payload = with_crc(bytes(payload))
         try:
             coding.decode_symbols(payload, fingerprint=exported.fingerprint,
                                   model_tables=exported.model_tables, backend="stock")
@@ -143,7 +138,7 @@ def test_tflite_decoder_reports_bad_files_as_the_api_classifies_them(files, runn
         "fingerprint": (field(6, body[6] ^ 1), ModelMismatchError),
         "centers": (field(36, body[36] + 1), BitstreamError),  # 'contexts' or 'centers'
         "sizes": (field(34, 0), BitstreamError),
-        "lengths": (_with_crc(bytes(body[:-1])), BitstreamError),
+        "lengths": (with_crc(bytes(body[:-1])), BitstreamError),
     }
     for name, (file, error) in bad.items():
         code = int(runners["decode_symbols"](file)["error"])
