@@ -53,30 +53,35 @@ sys.meta_path.insert(0, _NoTfgc())
 """
 
 
-# One server process per export tree runs every check of this file that needs a fresh process
-# (PARTS, in order, each with its own output); the SavedModel is loaded once, as `m`.
+# One server process runs every check of this file that needs a fresh process: for each export
+# tree (STAGES, in order: the stock tree first, before anything imports tensorflow-compression,
+# so its needing no tfc is proven) it runs the tree's block, loads its SavedModel once as `m`
+# and runs the tree's PARTS, each with its own output.
 _SERVER = """
 import contextlib, io, json, traceback
 import tensorflow as tf
-{block}
-m = tf.saved_model.load({path!r})
 results = {{}}
-for name, code in {parts!r}:
-    out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out):
-            exec(compile(code, name, 'exec'), {{'m': m}})
-        results[name] = [True, out.getvalue()]
-    except BaseException:
-        results[name] = [False, out.getvalue() + traceback.format_exc()]
+for tree, path, block, parts in {stages!r}:
+    exec(block)
+    m = tf.saved_model.load(path)
+    results[tree] = {{}}
+    for name, code in parts:
+        out = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out):
+                exec(compile(code, name, 'exec'), {{'m': m}})
+            results[tree][name] = [True, out.getvalue()]
+        except BaseException:
+            results[tree][name] = [False, out.getvalue() + traceback.format_exc()]
 print(json.dumps(results))
 """
 
 
-def _serve(path: str, parts: list[tuple[str, str]], block: str = "") -> dict[str, list]:
-    """Runs `parts` [(name, code)] in one fresh process that has TF but not tfgc, on the
-    SavedModel at `path`; name -> (ran without error, what it printed or its traceback)."""
-    code = _WITHOUT_TFGC + _SERVER.format(block=block, path=path, parts=parts)
+def _serve(stages: list[tuple[str, str, str, list[tuple[str, str]]]]) -> dict[str, dict]:
+    """Runs each stage (tree, SavedModel path, block run before loading it, parts [(name,
+    code)]) in order in one fresh process that has TF but not tfgc; tree -> name -> (ran
+    without error, what it printed or its traceback)."""
+    code = _WITHOUT_TFGC + _SERVER.format(stages=stages)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=600, cwd="/")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -170,14 +175,14 @@ print(hashlib.sha256(out['image'].numpy().tobytes()).hexdigest())
 
 _STOCK = """
 import sys, hashlib, numpy as np, tensorflow as tf
-data = open({data!r}, 'rb').read()
-out = m.signatures['decompress'](bitstring=tf.constant([data]))
 image = tf.constant(np.load({image!r})[None])
 symbols = m.signatures['analysis'](image=image)['symbols']
 assert symbols.dtype == tf.uint8
 compressed = m.signatures['compress'](image=image)['bitstring_bytes']
 assert compressed.shape == (1,), compressed.shape
-open({stock_file!r}, 'wb').write(compressed.numpy()[0])
+data = compressed.numpy()[0]
+open({stock_file!r}, 'wb').write(data)
+out = m.signatures['decompress'](bitstring=tf.constant([data]))
 assert 'tensorflow_compression' not in sys.modules and 'tfgc' not in sys.modules
 np.save({symbols_out!r}, symbols.numpy())
 print(hashlib.sha256(out['image'].numpy().tobytes()).hexdigest())
@@ -186,9 +191,10 @@ print(hashlib.sha256(out['image'].numpy().tobytes()).hexdigest())
 
 @pytest.fixture(scope="module")
 def servers(export_dir, exported_codec, sample, tmp_path_factory):
-    """Each export tree served by plain TF in one fresh process without tfgc (the full one
-    first: the stock one decodes the file it wrote): tree -> {check: (ok, output)}, for the
-    checks below (_FULL/_STOCK, _BAD, _BATCH), with their inputs and outputs in `folder`."""
+    """Both export trees served by plain TF in one fresh process without tfgc (the stock one
+    first, without tfc; each decodes the file it wrote, and the test compares the two files):
+    tree -> {check: (ok, output)}, for the checks below (_FULL/_STOCK, _BAD, _BATCH), with
+    their inputs and outputs in `folder`."""
     folder = tmp_path_factory.mktemp("servers")
     codec = exported_codec
     image_path, _ = sample
@@ -203,21 +209,19 @@ def servers(export_dir, exported_codec, sample, tmp_path_factory):
             np.stack([codec.decompress(pathlib.Path(p).read_bytes()) for p in paths]))
     with open(folder / "other.tfgc", "wb") as f:
         f.write(codec.compress(photo(20, 36)))
-    served = {"folder": folder}
-    for tree in ("tfgc", "tfgc_stock"):
+    stages = []
+    for tree in ("tfgc_stock", "tfgc"):
         path = os.path.join(export_dir, tree, "1")
         first = (_FULL.format(image=image_path, out=str(folder / "file.tfgc")) if tree == "tfgc"
-                 else _STOCK.format(data=str(folder / "file.tfgc"), image=image_path,
-                                    symbols_out=str(folder / "symbols.npy"),
+                 else _STOCK.format(image=image_path, symbols_out=str(folder / "symbols.npy"),
                                     stock_file=str(folder / "stock.tfgc")))
         batch = _BATCH.format(path=path, images=str(folder / "images.npy"),
                               expected=str(folder / "expected.npy"), files=paths,
                               other=str(folder / "other.tfgc"))
-        served[tree] = _serve(path, [("codec", first),
-                                     ("bad", _BAD.format(truncated=good[:-9], good=good)),
-                                     ("batch", batch)],
-                              block="import tensorflow_compression" if tree == "tfgc" else "")
-    return served
+        stages.append((tree, path, "import tensorflow_compression" if tree == "tfgc" else "",
+                       [("codec", first), ("bad", _BAD.format(truncated=good[:-9], good=good)),
+                        ("batch", batch)]))
+    return {"folder": folder, **_serve(stages)}
 
 
 def _output(served: dict, tree: str, check: str) -> str:
