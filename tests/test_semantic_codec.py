@@ -13,8 +13,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tests.conftest import REPO_ROOT, tfgc_here
-from tests.test_bitstream_errors import _fix_crc
+from tests.conftest import REPO_ROOT, fix_crc, tfgc_here
 from tests.test_semantic_model import train_py
 from tfgc.coding import error_from_graph, parse_header
 from tfgc.coding import format as fmt
@@ -135,9 +134,9 @@ def test_a_file_whose_label_map_holds_unknown_classes_is_refused(sc_codec, scene
     mask, labels = header.sections
     start = fmt.FIXED_HEADER_BYTES + 1 + 2 * fmt.SECTION_HEADER.size + len(mask.data)
     bad_png = tf.io.encode_png(np.full((*scene["ids"].shape, 1), 200, np.uint8)).numpy()
-    bad = _fix_crc(data[:start - fmt.SECTION_HEADER.size]
-                   + fmt.SECTION_HEADER.pack(fmt.SECTION_LABEL_MAP, 1, len(bad_png)) + bad_png
-                   + data[start + len(labels.data):])
+    bad = fix_crc(data[:start - fmt.SECTION_HEADER.size]
+                  + fmt.SECTION_HEADER.pack(fmt.SECTION_LABEL_MAP, 1, len(bad_png)) + bad_png
+                  + data[start + len(labels.data):])
     assert parse_header(bad).sections[1].data == bad_png  # well formed: only the ids are wrong
     with pytest.raises(BitstreamError, match="train id 200"):
         sc_codec.decompress(bad)
