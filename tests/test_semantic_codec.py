@@ -310,36 +310,50 @@ def _graph_error(message: str) -> TfgcError:
     return error_from_graph(tf.errors.InvalidArgumentError(None, None, message))
 
 
+@pytest.fixture(scope="module")
+def sc_served(sc_export, sc_exported, export_dir, codec, scene, tmp_path_factory):
+    """Both export trees as clients in one fresh process of plain TF, the stock one first with
+    tfc's import refused (so it is proven not to need tfc), then the full one with tfc: the
+    file the API writes, and tree -> (what _SERVE printed, the folder of its outputs)."""
+    folder = tmp_path_factory.mktemp("sc_served")
+    expected = sc_exported.compress(scene["image"], labels=scene["labels"], preserve=PRESERVED)
+    header = parse_header(expected)
+    assert header.selective
+    np.savez(folder / "inputs.npz", image=np.asarray(Image.open(scene["image"]).convert("RGB")),
+             train_ids=scene["train_ids"], mask=scene["mask"],
+             latent_mask=np.array(header.preserve_mask(), np.uint8),
+             gc_file=np.frombuffer(codec.compress(scene["image"]), np.uint8))
+    trees = ("tfgc_stock", "tfgc")
+    code = []
+    for tree in trees:
+        os.makedirs(folder / tree)
+        block = "import tensorflow_compression" if tree == "tfgc" else _GUARD_TFC
+        code.append(_SERVE.format(block=block, inputs=str(folder / "inputs.npz"),
+                                  sc=os.path.join(sc_export, tree, "1"),
+                                  gc=os.path.join(export_dir, tree, "1"),
+                                  pixels_out=str(folder / tree / "pixels.npy"),
+                                  synthesis_out=str(folder / tree / "synthesis.npy")))
+    served = subprocess.run([sys.executable, "-c", "\nbuiltins.__import__ = real\n".join(code)],
+                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+    assert served.returncode == 0, served.stderr[-3000:]
+    lines = served.stdout.strip().splitlines()[-len(trees):]
+    return expected, {tree: (json.loads(line), folder / tree) for tree, line in zip(trees, lines)}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("tree", ["tfgc", "tfgc_stock"])
-def test_exports_in_a_fresh_process(tree, sc_export, sc_exported, export_dir, codec, scene,
-                                    tmp_path):
+def test_exports_in_a_fresh_process(tree, sc_served, sc_exported, scene):
     """Each export tree loaded by plain TF (the stock one without tfc): compress with label map
     and mask (same bytes as the API, one file per image in a batch), decompress (same pixels),
     bad inputs classified like the API's, mode mismatches with the format's message, and the
     stock `synthesis` against the full export's decompress (documented: exact for N = 1,
     within 1 for a batch)."""
     exported = sc_exported  # the Python API on the full export
-    expected = exported.compress(scene["image"], labels=scene["labels"], preserve=PRESERVED)
-    header = parse_header(expected)
-    assert header.selective
-    np.savez(tmp_path / "inputs.npz", image=np.asarray(Image.open(scene["image"]).convert("RGB")),
-             train_ids=scene["train_ids"], mask=scene["mask"],
-             latent_mask=np.array(header.preserve_mask(), np.uint8),
-             gc_file=np.frombuffer(codec.compress(scene["image"]), np.uint8))
-    block = "import tensorflow_compression" if tree == "tfgc" else _GUARD_TFC
-    code = _SERVE.format(block=block, inputs=str(tmp_path / "inputs.npz"),
-                         sc=os.path.join(sc_export, tree, "1"),
-                         gc=os.path.join(export_dir, tree, "1"),
-                         pixels_out=str(tmp_path / "pixels.npy"),
-                         synthesis_out=str(tmp_path / "synthesis.npy"))
-    served = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=REPO_ROOT, timeout=600)
-    assert served.returncode == 0, served.stderr[-3000:]
-    result = json.loads(served.stdout.strip().splitlines()[-1])
+    expected, served = sc_served
+    result, outputs = served[tree]
     assert bytes.fromhex(result["data"]) == expected
     decoded = exported.decompress(expected)
-    np.testing.assert_array_equal(np.load(tmp_path / "pixels.npy"), decoded)
+    np.testing.assert_array_equal(np.load(outputs / "pixels.npy"), decoded)
 
     seen = result["seen"]
     api_errors = {}
@@ -361,7 +375,7 @@ def test_exports_in_a_fresh_process(tree, sc_export, sc_exported, export_dir, co
         assert str(error) == fmt.selective_mismatch_message(file_selective)
 
     if tree == "tfgc_stock":
-        images = np.load(tmp_path / "synthesis.npy")[:, :72, :104]
+        images = np.load(outputs / "synthesis.npy")[:, :72, :104]
         np.testing.assert_array_equal(images[0], decoded)
         for image in images[1:]:
             assert np.abs(image.astype(int) - decoded).max() <= 1
