@@ -386,7 +386,7 @@ def networks_from_saved_model(path: str, model_config: ml_collections.ConfigDict
     nested = any(name.startswith("networks/") for name, _ in tf.train.list_variables(variables))
     if nested:  # exports since CodecNetworks: root.networks.{encoder, generator, ...}
         root = tf.train.Checkpoint(networks=networks)
-    else:  # earlier exports (the bundled model): root.{encoder, generator}
+    else:  # exports before CodecNetworks: root.{encoder, generator}
         root = tf.train.Checkpoint(encoder=networks.encoder, generator=networks.generator)
     require_all_restored(root.read(variables),
                          f"{path}: its variables do not fit the networks its config describes")
