@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.test_bitstream_errors import FP, OTHER_FP, _fix_crc, _graph
+from tests.conftest import fix_crc
+from tests.test_bitstream_errors import FP, OTHER_FP, _graph
 from tfgc.coding import api, decode_symbols, encode_symbols, parse_header
 from tfgc.coding import format as fmt
 from tfgc.coding.backends import get_backend
@@ -80,7 +81,7 @@ def _bad_selective_files(data: bytes) -> dict[str, tuple[bytes, type, str]]:
     def with_sections(*sections, count=None, flags=fmt.FLAG_SELECTIVE):
         head = bytearray(data[:fmt.FIXED_HEADER_BYTES])
         head[5] = flags
-        return _fix_crc(bytes(head) + bytes([len(sections) if count is None else count])
+        return fix_crc(bytes(head) + bytes([len(sections) if count is None else count])
                         + b"".join(sections) + rest)
 
     small_png = _png(IMAGE[0], IMAGE[1] - 1)
@@ -139,8 +140,8 @@ def test_newer_features_are_refused_naming_what_is_missing(symbols):
                                            for s in header.sections)
     extra = bytearray(data[:end] + fmt.SECTION_HEADER.pack(77, 1, 2) + b"hi" + data[end:])
     extra[fmt.FIXED_HEADER_BYTES] += 1
-    for bad, names in ((_fix_crc(bytes(flagged)), ("flag bits 0x04", "0x01 selective")),
-                       (_fix_crc(bytes(extra)), ("section type 77",))):
+    for bad, names in ((fix_crc(bytes(flagged)), ("flag bits 0x04", "0x01 selective")),
+                       (fix_crc(bytes(extra)), ("section type 77",))):
         for decode in (lambda d: decode_symbols(d, fingerprint=FP), _graph):
             with pytest.raises(UnsupportedVersionError) as info:
                 decode(bad)
