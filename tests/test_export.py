@@ -122,7 +122,7 @@ def test_version_pair_writer_under_umask_022(tmp_path):
     """The same writer as export.py's, with a trivial module (saving the model is slow)."""
     import tensorflow as tf
 
-    from tfgc.export.saved_model import FULL_NAME, STOCK_NAME, _save
+    from tfgc.export.saved_model import FULL_NAME, STOCK_NAME, save_module
     from tfgc.utils.files import atomic_directory
 
     module = tf.Module()
@@ -132,8 +132,8 @@ def test_version_pair_writer_under_umask_022(tmp_path):
     try:
         with atomic_directory(tmp_path / FULL_NAME / "3") as a, \
                 atomic_directory(tmp_path / STOCK_NAME / "3") as b:
-            _save(module, {"f": module.f}, a, {"fingerprint.txt": "00\n"})
-            _save(module, {"f": module.f}, b, {"fingerprint.txt": "00\n"})
+            save_module(module, {"f": module.f}, a, {"fingerprint.txt": "00\n"})
+            save_module(module, {"f": module.f}, b, {"fingerprint.txt": "00\n"})
     finally:
         os.umask(previous)
     for name in (FULL_NAME, STOCK_NAME):
