@@ -147,12 +147,12 @@ def _write_pair(full: tf.Module, stock: tf.Module, export_dir: str, version: int
     # such a half).
     with atomic_directory(full_dir) as full_tmp, atomic_directory(stock_dir) as stock_tmp:
         save_module(full, {"compress": full.compress, "decompress": full.decompress,
-                     "decompress_png": full.decompress_png,
-                     "serving_default": full.decompress}, full_tmp, assets)
+                           "decompress_png": full.decompress_png,
+                           "serving_default": full.decompress}, full_tmp, assets)
         save_module(stock, {"analysis": stock.analysis, "synthesis": stock.synthesis,
-                      "compress": stock.compress, "decompress": stock.decompress,
-                      "decompress_png": stock.decompress_png,
-                      "serving_default": stock.decompress}, stock_tmp, assets)
+                            "compress": stock.compress, "decompress": stock.decompress,
+                            "decompress_png": stock.decompress_png,
+                            "serving_default": stock.decompress}, stock_tmp, assets)
     return full_dir, stock_dir
 
 
