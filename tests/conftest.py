@@ -7,6 +7,7 @@ import os
 import pathlib
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import zlib
@@ -125,6 +126,14 @@ def with_crc(body: bytes) -> bytes:
 def fix_crc(data: bytes) -> bytes:
     """A whole file (or a too-short one, unchanged) with its last 4 bytes made its CRC-32."""
     return with_crc(data[:-4]) if len(data) >= 4 else data
+
+
+def with_field(data: bytes, offset: int, fmt: str, value) -> bytes:
+    """A whole file with one header field re-packed (`struct` format `fmt` at `offset`) and
+    its CRC made to match: what only the check of that field sees."""
+    body = bytearray(data[:-4])
+    struct.pack_into(fmt, body, offset, value)
+    return with_crc(bytes(body))
 
 
 def tfgc_here(*args: str) -> tuple[int, str]:

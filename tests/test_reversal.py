@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO_ROOT, photo, tfgc_here, with_crc
+from tests.conftest import REPO_ROOT, photo, tfgc_here, with_crc, with_field
 from tfgc.errors import BitstreamError, ModelMismatchError, TfgcError, UnsupportedVersionError
 
 
@@ -311,17 +311,14 @@ def _bad_reversal_files(data: bytes) -> dict[str, bytes]:
     """Bad variants of a valid range-coded `.tfgz` file, one per reader check."""
     import struct
 
-    def field(offset: int, fmt: str, value) -> bytes:
-        body = bytearray(data[:-4])
-        struct.pack_into(fmt, body, offset, value)
-        return with_crc(bytes(body))
-
     corrupted = bytearray(data)
     corrupted[30] ^= 1
     return {
         "empty": b"", "magic": b"TFGC" + data[4:], "version": data[:4] + b"\x09" + data[5:],
-        "truncated": data[:-3], "crc": bytes(corrupted), "fields": field(30, "<f", 0.0),
-        "fingerprint": field(6, "16s", b"x" * 16), "shape": field(22, "<H", 32),
+        "truncated": data[:-3], "crc": bytes(corrupted),
+        "fields": with_field(data, 30, "<f", 0.0),
+        "fingerprint": with_field(data, 6, "16s", b"x" * 16),
+        "shape": with_field(data, 22, "<H", 32),
         "payload": with_crc(data[:42] + struct.pack("<I", 1) + b"\xff"),
     }
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO_ROOT, TF_LOG, photo, tfgc_here, with_crc
+from tests.conftest import REPO_ROOT, TF_LOG, photo, tfgc_here, with_crc, with_field
 from tfgc.errors import (
     BitstreamError,
     ModelLoadError,
@@ -220,11 +220,6 @@ def _prior_files(tiled, other_prior) -> dict[str, bytes]:
 
     wide = make((40, 72))
 
-    def field(offset: int, fmt: str, value) -> bytes:
-        body = bytearray(wide[:-4])
-        struct.pack_into(fmt, body, offset, value)
-        return with_crc(bytes(body))
-
     corrupted = bytearray(wide)
     corrupted[30] ^= 1
     return {
@@ -233,8 +228,9 @@ def _prior_files(tiled, other_prior) -> dict[str, bytes]:
         "other_g": make((40, 72), model=b"\1" * 16),
         "generator_file": make((40, 72), model=None),  # version 1: a generator SavedModel's
         "empty": b"", "magic": b"TFGC" + wide[4:], "version": wide[:4] + b"\x09" + wide[5:],
-        "truncated": wide[:-3], "crc": bytes(corrupted), "fields": field(30, "<f", 0.0),
-        "shape": field(26, "<I", 20),  # 20 z values, the 2 x 3 tile grid takes 24
+        "truncated": wide[:-3], "crc": bytes(corrupted),
+        "fields": with_field(wide, 30, "<f", 0.0),
+        "shape": with_field(wide, 26, "<I", 20),  # 20 z values, the 2 x 3 tile grid takes 24
         "payload": with_crc(wide[:42] + struct.pack("<I", 1) + wide[HEADER_BYTES:][:16]
                              + b"\xff"),
     }
