@@ -46,6 +46,18 @@ SPECS = {
                             "preserve_mask": [[int(3 <= x <= 6 and y >= 1) for x in range(9)]
                                               for y in range(6)],
                             "label_map_png": "label_map_90x140.png"}),
+    # The optional colour-offset section (type 3): alone, and after the two SC sections.
+    "offset_8x10x3_L5": (lambda: np.random.default_rng(6).choice(
+                             5, (8, 10, 3), p=[0.7, 0.15, 0.1, 0.04, 0.01]),
+                         {"num_centers": 5, "image_shape": [120, 150], "noise_seed": 1,
+                          "entropy_models": [0], "colour_offset": [3, -128, 127]}),
+    "selective_offset_6x9x3_L5": (lambda: correlated_symbols(6, 9, 3, 5, sigma=1.5, seed=5),
+                                  {"num_centers": 5, "image_shape": [90, 140], "noise_seed": 7,
+                                   "entropy_models": "auto",
+                                   "preserve_mask": [[int(3 <= x <= 6 and y >= 1)
+                                                      for x in range(9)] for y in range(6)],
+                                   "label_map_png": "label_map_90x140.png",
+                                   "colour_offset": [0, -2, 0]}),
 }
 
 
@@ -118,12 +130,15 @@ def test_golden_file(name):
     tables = np.load(GOLDEN / f"{tables_name}.npy") if tables_name else None
     mask = np.array(entry["encode"].get("preserve_mask", np.ones(symbols.shape[:2])))
     assert header.selective == ("preserve_mask" in entry["encode"])
+    offset = tuple(entry["encode"].get("colour_offset", (0, 0, 0)))
+    assert header.colour_offset == offset
     expected = symbols * mask[..., None].astype(symbols.dtype)  # uncoded positions decode as 0
     for backend in ("tfc", "stock"):
         decoded, fields = decode_symbols(data, fingerprint=FP, model_tables=tables,
                                          backend=backend)
         np.testing.assert_array_equal(decoded.numpy(), expected, err_msg=backend)
         np.testing.assert_array_equal(fields["preserve_mask"].numpy(), mask)
+        assert tuple(fields["colour_offset"].numpy()) == offset
 
 
 def test_model_tables_fit_is_stable():

@@ -207,6 +207,12 @@ def servers(export_dir, exported_codec, sample, tmp_path_factory):
     np.save(folder / "images.npy", images)
     np.save(folder / "expected.npy",
             np.stack([codec.decompress(pathlib.Path(p).read_bytes()) for p in paths]))
+    # What `synthesis` (symbols in: no file, so no colour offset) gives: the files' pixels
+    # without their colour offsets.
+    from tests.test_colour_offset import without_colour_offset
+
+    np.save(folder / "expected_plain.npy", np.stack([codec.decompress(without_colour_offset(
+        pathlib.Path(p).read_bytes())) for p in paths]))
     with open(folder / "other.tfgc", "wb") as f:
         f.write(codec.compress(photo(20, 36)))
     stages = []
@@ -216,7 +222,8 @@ def servers(export_dir, exported_codec, sample, tmp_path_factory):
                  else _STOCK.format(image=image_path, symbols_out=str(folder / "symbols.npy"),
                                     stock_file=str(folder / "stock.tfgc")))
         batch = _BATCH.format(path=path, images=str(folder / "images.npy"),
-                              expected=str(folder / "expected.npy"), files=paths,
+                              expected=str(folder / "expected.npy"),
+                              expected_plain=str(folder / "expected_plain.npy"), files=paths,
                               other=str(folder / "other.tfgc"))
         stages.append((tree, path, "import tensorflow_compression" if tree == "tfgc" else "",
                        [("codec", first), ("bad", _BAD.format(truncated=good[:-9], good=good)),
@@ -244,6 +251,9 @@ def test_full_and_stock_exports_match_the_python_codec(servers, exported_models,
         data = f.read()
     with open(stock_path, "rb") as f:
         assert f.read() == data  # the stock export's compress writes the same file
+    # The tiny model's colours are far off: the file carries a colour offset, which both
+    # exports' decompress apply as the API does (the pixel hashes below).
+    assert any(coding.parse_header(data).colour_offset)
 
     # The Python codec built from the training checkpoint, with the export's tables.
     loaded = exported_models["tfgc"]
@@ -339,6 +349,22 @@ def test_bad_bitstrings_are_errors_not_crashes(servers, tree):
     assert "ERRORS 4 THEN (1, 16, 16, 3)" in _output(servers, tree, "bad")
 
 
+@pytest.mark.parametrize("tree", ["tfgc", "tfgc_stock"])
+def test_bad_colour_offset_sections_get_the_api_class(exported_codec, exported_models, tree):
+    import tensorflow as tf
+
+    from tests.test_colour_offset import bad_offset_files, without_colour_offset
+    from tfgc import coding
+    from tfgc.errors import BitstreamError
+
+    good = without_colour_offset(exported_codec.compress(photo(16, 16)))
+    for name, (bad, _) in bad_offset_files(good).items():
+        with pytest.raises(tf.errors.InvalidArgumentError) as failed:
+            exported_models[tree].signatures["decompress"](bitstring=tf.constant([bad]))
+        error = coding.error_from_graph(failed.value)
+        assert isinstance(error, BitstreamError) and "section" in str(error), (name, error)
+
+
 @pytest.mark.parametrize("structure", [0, 1, 2, 3])
 def test_exports_decode_every_file_table_structure(exported_codec, exported_models, structure):
     """Files whose context tables travel in the file, not only the model-table files that the
@@ -368,6 +394,7 @@ def test_exports_decode_every_file_table_structure(exported_codec, exported_mode
 _BATCH = """
 import numpy as np, tensorflow as tf
 images, expected = np.load({images!r}), np.load({expected!r})
+expected_plain = np.load({expected_plain!r})
 files = [open(p, 'rb').read() for p in {files!r}]
 for n in (1, 2, 3):
     out = m.signatures['compress'](image=tf.constant(images[:n]))['bitstring_bytes'].numpy()
@@ -380,7 +407,7 @@ for n in (1, 2, 3):
     if 'synthesis' in m.signatures:  # the row format: per-item noise seeds
         symbols = m.signatures['analysis'](image=tf.constant(images[:n]))['symbols']
         out = m.signatures['synthesis'](symbols=symbols, noise_seed=tf.zeros([n], tf.int64))
-        difference = np.abs(out['image'].numpy().astype(int) - expected[:n])
+        difference = np.abs(out['image'].numpy().astype(int) - expected_plain[:n])
         # One batched pass: exact for N = 1, batched conv kernels may round +-1 otherwise.
         assert difference.max() <= (0 if n == 1 else 1), (n, difference.max())
         print('SYNTHESIS', n, 'max', difference.max(), 'differing', (difference > 0).mean())
@@ -476,6 +503,7 @@ def test_files_of_the_training_workdir_decode_with_its_export(exported_codec, ex
     assert exported.decoder_fingerprint == codec.fingerprint != exported.fingerprint
     data = codec.compress(photo(40, 56, seed=3))
     expected = codec.decompress(data)
+    offset = coding.parse_header(data).colour_offset
     np.testing.assert_array_equal(exported.decompress(data), expected)
     for model in exported_models.values():
         out = model.signatures["decompress"](bitstring=tf.constant([data]))["image"][0]
@@ -485,7 +513,8 @@ def test_files_of_the_training_workdir_decode_with_its_export(exported_codec, ex
     with_tables = bytes(coding.encode_symbols(
         symbols, num_centers=exported.num_centers, image_shape=(40, 56),
         fingerprint=exported.fingerprint, decoder_fingerprint=exported.decoder_fingerprint,
-        model_tables=exported.model_tables, entropy_models=["model"]).numpy())
+        model_tables=exported.model_tables, entropy_models=["model"],
+        colour_offset=offset).numpy())
     np.testing.assert_array_equal(exported.decompress(with_tables), expected)
     with pytest.raises(ModelMismatchError):
         codec.decompress(with_tables)

@@ -78,6 +78,8 @@ def test_tflite_decoder_gives_the_symbols_and_pixels_of_the_stock_savedmodel(
     from tfgc import coding
 
     exported, data = files
+    # The tiny model's colours are far off: its files carry a colour offset, applied here.
+    assert any(coding.parse_header(data["export"]).colour_offset)
     stock = tf.saved_model.load(os.path.join(export_dir, "tfgc_stock", "1"))
     for name, file in data.items():
         want, _ = coding.decode_symbols(file, fingerprint=exported.fingerprint,
@@ -140,6 +142,10 @@ def test_tflite_decoder_reports_bad_files_as_the_api_classifies_them(files, runn
         "sizes": (field(34, 0), BitstreamError),
         "lengths": (with_crc(bytes(body[:-1])), BitstreamError),
     }
+    from tests.test_colour_offset import bad_offset_files, without_colour_offset
+
+    for name, (file, _) in bad_offset_files(without_colour_offset(good)).items():
+        bad[f"colour offset {name}"] = (file, BitstreamError)
     for name, (file, error) in bad.items():
         code = int(runners["decode_symbols"](file)["error"])
         assert code != 0, name

@@ -92,6 +92,7 @@ class Codec:
     """A trained model's compress/decompress, from a checkpoint or a SavedModel."""
 
     optimize_steps = 0  # `compress`'s default; see `with_optimization`
+    colour_offset = True  # `compress`'s default; see `with_colour_offset`
     optimize_loss = DEFAULT_OPTIMIZE_LOSS
 
     def __init__(self, module, name: str):
@@ -151,7 +152,8 @@ class Codec:
     # ----------------------------------------------------------------------------------------
     def compress(self, image, noise_seed: int = 0, optimize_steps: int | None = None,
                  optimize_loss: str | None = None, *, labels=None, preserve=None,
-                 preserve_box=None, preserve_mask=None) -> bytes:
+                 preserve_box=None, preserve_mask=None,
+                 colour_offset: bool | None = None) -> bytes:
         """uint8 [H, W, 3] array or an image path -> the `.tfgc` file bytes.
 
         optimize_steps > 0 (GC models) searches, from the encoder's symbols, for symbols the
@@ -166,18 +168,25 @@ class Codec:
         "person,car" or a list), `preserve_box` ((x0, y0, x1, y1) or "X0,Y0,X1,Y1", pixels,
         end exclusive) or `preserve_mask` (path or [H, W] array, nonzero = preserve) says
         what to keep; the rest is synthesised from the label map.
+
+        colour_offset: store the per-channel colour offset that brings the decoded image's
+        mean colour to the original's (docs/bitstream.md, section type 3): the encoder runs
+        the generator once more. None: this codec's setting (True unless made by
+        `with_colour_offset(False)`).
         """
         return self.compress_with_stats(image, noise_seed, optimize_steps, optimize_loss,
                                         labels=labels, preserve=preserve,
                                         preserve_box=preserve_box,
-                                        preserve_mask=preserve_mask).data
+                                        preserve_mask=preserve_mask,
+                                        colour_offset=colour_offset).data
 
     def compress_with_stats(self, image, noise_seed: int = 0,
                             optimize_steps: int | None = None, optimize_loss: str | None = None,
                             progress: Callable[[int, np.ndarray], None] | None = None, *,
                             labels=None, preserve=None, preserve_box=None,
                             preserve_mask=None,
-                            tile_progress: TileProgress | None = None) -> CompressResult:
+                            tile_progress: TileProgress | None = None,
+                            colour_offset: bool | None = None) -> CompressResult:
         """`compress` with sizes and time; progress(step, loss) after each optimisation step,
         tile_progress(done, total) after each tile of the encoder (plain encoding)."""
         pixels = _as_pixels(image)
@@ -193,6 +202,7 @@ class Codec:
         if max(pixels.shape[:2]) > max_side:
             raise TfgcError(f"image {pixels.shape[1]}x{pixels.shape[0]} is larger than the "
                             f"format's limit of {max_side} pixels per side")
+        offset = self.colour_offset if colour_offset is None else colour_offset
         start = time.perf_counter()
         if steps:
             if selective:
@@ -200,14 +210,17 @@ class Codec:
                                   f"{self.name} is a selective-compression (SC) model")
             optimizer = self.symbol_optimizer(optimize_loss or self.optimize_loss)
             symbols, _ = optimizer.optimize(pixels, steps, noise_seed, progress)
+            symbols = tf.cast(symbols, tf.int32)
             data = coding.encode_symbols(
                 symbols, num_centers=self.num_centers, image_shape=pixels.shape[:2],
                 fingerprint=self.fingerprint, decoder_fingerprint=self.decoder_fingerprint,
                 stride=self.networks.stride, noise_seed=noise_seed,
-                model_tables=self.model_tables)
+                model_tables=self.model_tables, colour_offset=self._colour_offset(
+                    pixels, symbols, noise_seed, ()) if offset else None)
         else:
             with _memory_errors("compressing this image"):
-                data = self._compress_in_tiles(pixels, noise_seed, selective, tile_progress)
+                data = self._compress_in_tiles(pixels, noise_seed, selective, tile_progress,
+                                               offset)
         return CompressResult(bytes(data.numpy()), pixels.shape[0], pixels.shape[1],
                               time.perf_counter() - start)
 
@@ -221,6 +234,33 @@ class Codec:
         if steps:
             optimizing.name = f"{self.name}+optimize{steps}"
         return optimizing
+
+    def with_colour_offset(self, enabled: bool) -> Codec:
+        """This codec, storing the colour offset (`compress`'s colour_offset) unless told
+        otherwise; without it, under a name that says so (results never mix)."""
+        changed = copy.copy(self)
+        changed.colour_offset = bool(enabled)
+        if not enabled:
+            changed.name = f"{self.name} without colour offset"
+        return changed
+
+    @property
+    def writes_colour_offset(self) -> bool:
+        """Whether this model's graphs can write the colour offset (exports before it
+        cannot; their files carry none)."""
+        return hasattr(self.module, "colour_offset")
+
+    def _colour_offset(self, pixels: np.ndarray, symbols: tf.Tensor, noise_seed: int,
+                       selective: tuple) -> tf.Tensor | None:
+        """The file's colour offset (int32 [3]) for these symbols; None from an export
+        that predates it."""
+        if not self.writes_colour_offset:
+            return None
+        no_labels = tf.zeros([0, 0], tf.uint8)
+        label_map, preserve_mask = selective or (no_labels, no_labels)
+        return self.module.colour_offset(tf.constant(pixels), symbols,
+                                         tf.constant(noise_seed, tf.int64), label_map,
+                                         preserve_mask)
 
     def symbol_optimizer(self, loss: str = DEFAULT_OPTIMIZE_LOSS):
         """The encoder-side optimiser of this model's symbols (built once per loss)."""
@@ -303,10 +343,11 @@ class Codec:
         return hasattr(self.module, "synthesis_tile")
 
     def _compress_in_tiles(self, pixels: np.ndarray, noise_seed: int, selective: tuple,
-                           tile_progress: TileProgress | None) -> tf.Tensor:
+                           tile_progress: TileProgress | None,
+                           colour_offset: bool = True) -> tf.Tensor:
         seed = tf.constant(noise_seed, tf.int64)
         image = tf.constant(pixels)
-        if not self._drives_tiles:
+        if not self._drives_tiles:  # an export from before the tile functions (no offset)
             return self.module.compress_one(image, seed, *selective)
         total = int(self.module.analysis_tile_count(image))
         symbols = []
@@ -314,10 +355,16 @@ class Codec:
             symbols.append(self.module.analysis_tile(image, tf.constant(index)))
             if tile_progress:
                 tile_progress(index + 1, total)
+        symbols = tf.concat(symbols, 0)
         no_labels = tf.zeros([0, 0], tf.uint8)
         label_map, preserve_mask = selective or (no_labels, no_labels)
-        return self.module.encode(tf.concat(symbols, 0), tf.constant(pixels.shape[:2]), seed,
-                                  label_map, preserve_mask)
+        if not self.writes_colour_offset:
+            return self.module.encode(symbols, tf.constant(pixels.shape[:2]), seed, label_map,
+                                      preserve_mask)
+        offset = (self._colour_offset(pixels, symbols, noise_seed, selective) if colour_offset
+                  else tf.zeros([3], tf.int32))
+        return self.module.encode(symbols, tf.constant(pixels.shape[:2]), seed, label_map,
+                                  preserve_mask, offset)
 
     def _decompress_in_tiles(self, data: tf.Tensor, max_pixels: tf.Tensor,
                              tile_progress: TileProgress | None) -> np.ndarray:
@@ -327,9 +374,11 @@ class Codec:
         del decoded["label_map"]  # an SC model's label map is as large as the image
         height, width = (int(n) for n in decoded["image_size"])
         image = np.empty([height, width, 3], np.uint8)
+        # Exports before the colour offset neither read it nor take it here.
+        offset = (decoded["colour_offset"],) if "colour_offset" in decoded else ()
         total, row = int(self.module.synthesis_tile_count(features)), 0
         for index in range(total):
-            rows = self.module.synthesis_tile(features, tf.constant(index)).numpy()
+            rows = self.module.synthesis_tile(features, tf.constant(index), *offset).numpy()
             image[row:row + len(rows)] = rows[:height - row, :width]
             row += len(rows)
             if tile_progress:

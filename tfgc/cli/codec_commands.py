@@ -34,6 +34,8 @@ def register(subparsers) -> None:
     p.add_argument("--optimize-loss", default=None, metavar="SPEC",
                    help="what --optimize minimises, a weighted sum of mse, l1, ssim, ms_ssim "
                         f"and bpp (default: {optimize.DEFAULT_LOSS})")
+    p.add_argument("--no-colour-offset", dest="colour_offset", action="store_false",
+                   help=NO_COLOUR_OFFSET_HELP)
     semantic = p.add_argument_group(
         "selective compression (SC models)",
         "Keep some regions and synthesise the rest from the label map (one input image).")
@@ -80,6 +82,10 @@ def register(subparsers) -> None:
     p.set_defaults(run=run_info)
 
 
+NO_COLOUR_OFFSET_HELP = (
+    "do not store the per-image colour offset that brings the decoded image's mean colour "
+    "to the original's (9 bytes per file; the encoder runs the generator once more to "
+    "choose it; docs/bitstream.md)")
 QUIET_HELP = ("no progress bars (they are shown only on a terminal: over the files of a "
               "batch, and over the tiles of a big image)")
 
@@ -142,7 +148,8 @@ def run_compress(args: argparse.Namespace) -> int:
             with bar, _TileBar(f"compress {name}", args.quiet) as tiles:
                 result = codec.compress_with_stats(
                     loaded.pixels, args.noise_seed, optimize_steps=args.optimize,
-                    progress=progress, tile_progress=tiles, **loss, **selective)
+                    progress=progress, tile_progress=tiles, colour_offset=args.colour_offset,
+                    **loss, **selective)
             write_bytes_atomic(target, result.data)
             batch.count(len(result.data), result.height * result.width)
     if conversions:
@@ -228,6 +235,7 @@ def run_info(args: argparse.Namespace) -> int:
         "stream_lengths": list(header.stream_lengths),
         "mode": "selective (SC)" if header.selective else "GC",
         "sections": [_section_info(s, pixels) for s in header.sections],
+        "colour_offset": list(header.colour_offset),  # R, G, B levels the decoder adds
     }
     mask = header.preserve_mask()
     if mask is not None:

@@ -54,11 +54,17 @@ def _encode_function(config: EncoderConfig):
     spec = [tf.TensorSpec([None, None, config.num_channels], tf.int32),
             tf.TensorSpec([2], tf.int64), tf.TensorSpec([2], tf.int64),
             tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.int64)]
+    names = []
     if config.selective:
         spec += [tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([], tf.string)]
-    def run(symbols, image_shape, padding, fingerprint, noise_seed, *selective):
+        names += ["preserve_mask", "label_map_png"]
+    if config.colour_offset:
+        spec.append(tf.TensorSpec([fmt.COLOUR_OFFSET_BYTES], tf.int32))
+        names.append("colour_offset")
+
+    def run(symbols, image_shape, padding, fingerprint, noise_seed, *extra):
         return encode_graph(symbols, image_shape, padding, fingerprint, noise_seed, config,
-                            *selective)
+                            **dict(zip(names, extra)))
 
     return tf.function(run, input_signature=spec, autograph=False)
 
@@ -79,6 +85,7 @@ def encode_symbols(
     preserve_mask=None,
     label_map_png=None,
     decoder_fingerprint=None,
+    colour_offset=None,
 ) -> tf.Tensor:
     """The `.tfgc` file (scalar tf.string) for one image's quantizer symbols.
 
@@ -94,6 +101,8 @@ def encode_symbols(
     file: only preserved symbols cost bits (docs/bitstream.md). decoder_fingerprint: written
     instead of `fingerprint` on files that do not use the model tables, so any model with the
     same decoder weights reads them (docs/bitstream.md, "Model identity").
+    colour_offset: int [3], R G B in -128..127 8-bit levels that the decoder adds to its
+    output; stored (as the optional colour-offset section) only when a channel is not 0.
     """
     symbols = tf.convert_to_tensor(symbols)
     if symbols.shape.rank != 3 or symbols.shape[2] is None:
@@ -102,9 +111,12 @@ def encode_symbols(
     if selective != (label_map_png is not None):
         raise ValueError("a selective file needs both preserve_mask and label_map_png")
     config = make_config(int(num_centers), int(symbols.shape[2]), model_tables, entropy_models,
-                         backend, selective)
+                         backend, selective, colour_offset is not None)
     extra = ((tf.cast(preserve_mask, tf.int32), tf.reshape(tf.convert_to_tensor(
         label_map_png, tf.string), [])) if selective else ())
+    if colour_offset is not None:
+        colour_offset = tf.reshape(tf.cast(colour_offset, tf.int32), [fmt.COLOUR_OFFSET_BYTES])
+        extra += (colour_offset,)
     symbols = tf.cast(symbols, tf.int32)
     latent_hw = tf.shape(symbols, out_type=tf.int64)[:2]
     image_shape = tf.cast(tf.reshape(image_shape, [2]), tf.int64)
@@ -114,7 +126,7 @@ def encode_symbols(
     noise_seed = tf.cast(noise_seed, tf.int64)
     if _in_graph():
         return encode_graph(symbols, image_shape, padding, fingerprint, noise_seed, config,
-                            *extra)
+                            *extra[:2 if selective else 0], colour_offset=colour_offset)
     _check_encode_args(symbols.numpy(), num_centers, image_shape.numpy(), padding.numpy(),
                        int(noise_seed))
     if selective:
@@ -122,6 +134,11 @@ def encode_symbols(
             raise ValueError(f"preserve_mask must be the latent's h x w "
                              f"{tuple(symbols.shape[:2])}, got {tuple(extra[0].shape)}")
         fmt.check_label_map_png(extra[1].numpy(), *image_shape.numpy())
+    if colour_offset is not None:
+        values = colour_offset.numpy()
+        if values.min() < fmt.MIN_COLOUR_OFFSET or values.max() > fmt.MAX_COLOUR_OFFSET:
+            raise ValueError(f"colour_offset must be in {fmt.MIN_COLOUR_OFFSET}.."
+                             f"{fmt.MAX_COLOUR_OFFSET}, got {values.tolist()}")
     return _encode_function(config)(symbols, image_shape, padding, fingerprint, noise_seed,
                                     *extra)
 
@@ -185,10 +202,11 @@ def decode_symbols(
     refuse (ResourceLimitError) a file whose image has more pixels, before decoding anything
     (an int, or an int64 tensor inside a graph). Header keys: version, flags, image_height,
     image_width, pad_bottom, pad_right, latent_height, latent_width, channels, num_centers,
-    entropy_model, noise_seed, payload_bytes, file_bytes. decoder_fingerprint: also accepted
-    on files that do not use the model tables (see `encode_symbols`). selective: whether the
-    model is a selective-compression (SC) one; a file of the other kind raises
-    ModelMismatchError saying so (None: not checked).
+    entropy_model, noise_seed, payload_bytes, file_bytes, colour_offset (int64 [3], the R G B
+    levels the decoder adds to its output; zeros without that section). decoder_fingerprint:
+    also accepted on files that do not use the model tables (see `encode_symbols`).
+    selective: whether the model is a selective-compression (SC) one; a file of the other
+    kind raises ModelMismatchError saying so (None: not checked).
     """
     backend = get_backend(backend)
     if _in_graph():

@@ -49,6 +49,7 @@ from tfgc.coding.contexts import (
 from tfgc.coding.crc32 import BYTE_TABLE
 from tfgc.coding.format import (
     CHECKS,
+    COLOUR_OFFSET_BYTES,
     CRC_BYTES,
     FINGERPRINT_BYTES,
     FIXED_HEADER_BYTES,
@@ -68,10 +69,13 @@ from tfgc.coding.format import (
     MIN_CENTERS,
     MIN_FILE_BYTES,
     MODEL_TABLE_PRECISION,
+    SC_SECTION_TYPES,
+    SECTION_COLOUR_OFFSET,
     SECTION_HEADER,
     STRUCTURES,
     UNIFORM_PRECISION,
     TfgcError,
+    colour_offset_value,
     entropy_model_byte_valid,
     num_contexts,
     precision_byte_valid,
@@ -379,7 +383,8 @@ def _is_exact_encoding(offset, size, base, word_bytes, length, last_byte) -> tf.
 def decode_file(data: tf.Tensor, model: DecodingModel, max_pixels: tf.Tensor
                 ) -> dict[str, tf.Tensor]:
     """A `.tfgc` file (uint8 [n]) -> `symbols` int32 [h, w, C], `image_size` int32 [2] (H, W),
-    `noise_seed` int64 and `error` int32 (OK, or the first failed check's code). On an error
+    `noise_seed` int64, `colour_offset` int32 [3] (R, G, B levels; zeros without the section)
+    and `error` int32 (OK, or the first failed check's code). On an error
     the symbols are [1, 1, C] zeros and the image size [0, 0]; nothing is allocated in
     proportion to a claim that failed its check.
 
@@ -461,11 +466,13 @@ def decode_file(data: tf.Tensor, model: DecodingModel, max_pixels: tf.Tensor
     h = tf.where(header_ok, h, 1)  # from here on, sizes are only trusted once checked
     w = tf.where(header_ok, w, 1)
 
-    # Stage 3: sections (a GC file may carry unknown optional ones, skipped), lengths.
+    # Stage 3: sections (unknown optional ones are skipped; a GC file may carry the colour
+    # offset, whose place is recorded), lengths.
     end64 = tf.cast(end, tf.int64)
     known = tf.constant(sorted(KNOWN_SECTION_TYPES), tf.int32)
+    selective_kinds = tf.constant(SC_SECTION_TYPES, tf.int32)
 
-    def section_step(i, pos, ok, readable, count):
+    def section_step(i, pos, ok, readable, sc_count, offset):
         kind, section_flags = data.at(pos), data.at(pos + 1)
         length = data.le(pos + 2, 4)
         pos64 = tf.cast(pos, tf.int64)
@@ -476,19 +483,28 @@ def decode_file(data: tf.Tensor, model: DecodingModel, max_pixels: tf.Tensor
         readable = tf.logical_and(readable, tf.logical_or(tf.equal(section_flags, 0), is_known))
         start = pos + SECTION_HEADER.size
         next_pos = tf.cast(tf.minimum(tf.cast(start, tf.int64) + length, end64), tf.int32)
-        return i + 1, next_pos, ok, readable, count + tf.cast(is_known, tf.int32)
+        sc_count += tf.cast(tf.reduce_any(tf.equal(kind, selective_kinds)), tf.int32)
+        # offset: [start, length, count] of the colour-offset section
+        offset = tf.where(tf.equal(kind, SECTION_COLOUR_OFFSET), tf.stack(
+            [start, tf.cast(tf.minimum(length, 1 << 30), tf.int32), offset[2] + 1]), offset)
+        return i + 1, next_pos, ok, readable, sc_count, offset
 
     section_count = tf.where(header_ok, data.at(FIXED_HEADER_BYTES), 0)
-    _, pos, sections_ok, readable, known_count = tf.while_loop(
+    _, pos, sections_ok, readable, sc_count, offset = tf.while_loop(
         lambda i, pos, ok, readable, *_: tf.logical_and(i < section_count,
                                                         tf.logical_and(ok, readable)),
         section_step,
         (tf.constant(0), tf.constant(FIXED_HEADER_BYTES + 1), tf.constant(True),
-         tf.constant(True), tf.constant(0)))
+         tf.constant(True), tf.constant(0), tf.zeros([3], tf.int32)))
     fail.check(sections_ok, "section")
     fail.check(readable, "required_section")
+    fail.check(offset[2] <= 1, "section")  # a repeated section
     # The SC sections in a file without the SC flag: flag and sections disagree.
-    fail.check(tf.equal(known_count, 0), "section")
+    fail.check(tf.equal(sc_count, 0), "section")
+    fail.check(tf.logical_or(tf.equal(offset[2], 0), tf.equal(offset[1], COLOUR_OFFSET_BYTES)),
+               "section")
+    colour_offset = tf.where(offset[2] > 0, byte_rule(
+        colour_offset_value, data.at(offset[0] + tf.range(COLOUR_OFFSET_BYTES))), 0)
     fail.check(pos < end, "lengths")
     length_bits = data.at(pos)
     fail.check(length_bits <= MAX_LENGTH_BITS, "lengths")
@@ -542,7 +558,7 @@ def decode_file(data: tf.Tensor, model: DecodingModel, max_pixels: tf.Tensor
     symbols = tf.where(ok, symbols, 0)[:tf.where(ok, h, 1), :tf.where(ok, w, 1)]
     return {"symbols": symbols,
             "image_size": tf.where(ok, tf.stack([image_h, image_w]), tf.zeros([2], tf.int32)),
-            "noise_seed": data.le(39, 4), "error": fail.code}
+            "noise_seed": data.le(39, 4), "colour_offset": colour_offset, "error": fail.code}
 
 
 __all__ = ["CHECK_NAMES", "OK", "DecodingModel", "decode_file", "error_code", "error_from_code"]

@@ -17,6 +17,7 @@ from tfgc.coding.contexts import runtime_context_index, step_context, structure_
 from tfgc.coding.encoder import range_encode
 from tfgc.coding.format import (
     CANONICAL_STRUCTURE,
+    COLOUR_OFFSET_BYTES,
     CRC_BYTES,
     FINGERPRINT_BYTES,
     FIXED_HEADER_BYTES,
@@ -41,10 +42,12 @@ from tfgc.coding.format import (
     PNG_HEADER_BYTES,
     PNG_SIGNATURE,
     REQUIRED_SECTION_TEMPLATE,
+    SECTION_COLOUR_OFFSET,
     SECTION_HEADER,
     SECTION_LABEL_MAP,
     SECTION_PRESERVE_MASK,
     STRUCTURES,
+    colour_offset_value,
     entropy_model_byte_valid,
     precision_byte_valid,
     selective_mismatch_message,
@@ -53,6 +56,8 @@ from tfgc.coding.format import (
 )
 
 _HEX = [f"{i:02x}" for i in range(256)]
+# The sections whose place the reader records, in the rows of its `found` [start, length, count].
+_FOUND_SECTIONS = (SECTION_PRESERVE_MASK, SECTION_LABEL_MAP, SECTION_COLOUR_OFFSET)
 # Reads at fixed offsets go through this much zero padding, so a short file cannot make them
 # fail before the length check reports it.
 _GUARD = 64
@@ -207,7 +212,8 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
     buf, h, w, c, centers = checks.gate(buf, h, w, c, centers)
 
     # Stage 3: sections (skip unknown optional ones, reject unknown required ones; find the
-    # SC preservation mask and label map: [start, length, count] of each), lengths.
+    # SC preservation mask and label map and the colour offset: [start, length, count] of
+    # each), lengths.
     known = tf.constant(sorted(KNOWN_SECTION_TYPES), tf.int64)
 
     def section_step(i, pos, ok, readable, found, _):
@@ -222,7 +228,7 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
         start = pos + SECTION_HEADER.size
         found = tf.stack([
             tf.where(tf.equal(kind, t), tf.stack([start, length, row[2] + 1]), row)
-            for t, row in zip((SECTION_PRESERVE_MASK, SECTION_LABEL_MAP), tf.unstack(found))])
+            for t, row in zip(_FOUND_SECTIONS, tf.unstack(found))])
         # The last kind read: the unknown required one when the loop stops on it.
         return i + 1, tf.minimum(start + length, end), ok, readable, found, kind
 
@@ -231,15 +237,14 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
                                                         tf.logical_and(ok, readable)),
         section_step,
         (tf.constant(0, tf.int64), tf.constant(FIXED_HEADER_BYTES + 1, tf.int64),
-         tf.constant(True), tf.constant(True), tf.zeros([2, 3], tf.int64),
+         tf.constant(True), tf.constant(True), tf.zeros([len(_FOUND_SECTIONS), 3], tf.int64),
          tf.constant(0, tf.int64)))
     checks.check(sections_ok, "section", "bad optional section")
     checks.check(readable, "required_section", "",
                  bitops.format_message(REQUIRED_SECTION_TEMPLATE, last_kind))
-    (mask_start, mask_length, mask_count), (labels_start, labels_length, labels_count) = (
-        tf.unstack(found[0]), tf.unstack(found[1]))
-    checks.check(tf.logical_and(mask_count <= 1, labels_count <= 1), "section",
-                 "a section type repeats")
+    ((mask_start, mask_length, mask_count), (labels_start, labels_length, labels_count),
+     (offset_start, offset_length, offset_count)) = (tf.unstack(row) for row in tf.unstack(found))
+    checks.check(tf.reduce_all(found[:, 2] <= 1), "section", "a section type repeats")
     checks.check(tf.logical_and(tf.equal(mask_count > 0, sc_file),
                                 tf.equal(labels_count > 0, sc_file)),
                  "section",
@@ -261,6 +266,13 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
     checks.check(tf.logical_or(tf.logical_not(sc_file), png_ok),
                  "section",
                  "the label-map section is not an 8-bit grayscale PNG of the image's size")
+    checks.check(tf.logical_or(tf.equal(offset_count, 0),
+                               tf.equal(offset_length, COLOUR_OFFSET_BYTES)), "section",
+                 f"the colour-offset section must have {COLOUR_OFFSET_BYTES} bytes (R, G, B)")
+    offset_bytes = tf.gather(buf, tf.clip_by_value(
+        offset_start + tf.range(COLOUR_OFFSET_BYTES, dtype=tf.int64), 0, n + _GUARD - 1))
+    colour_offset = tf.where(offset_count > 0, bitops.byte_rule(colour_offset_value,
+                                                                offset_bytes), 0)
     keep = tf.where(sc_file, tf.reshape(tf.cast(tf.pad(mask_bits, [[0, h * w]])[:h * w],
                                                 tf.bool), tf.stack([h, w])),
                     tf.ones(tf.stack([h, w]), tf.bool))
@@ -350,6 +362,7 @@ def decode_graph(data: tf.Tensor, fingerprint: tf.Tensor, backend: RangeDecoderB
         "noise_seed": seed, "payload_bytes": payload_size, "file_bytes": n,
         "preserve_mask": tf.cast(keep, tf.int32),  # [h, w]; all ones unless selective
         "label_map_png": label_map_png,  # "" unless selective
+        "colour_offset": colour_offset,  # int64 [3], R G B levels; zeros without the section
     }
     return symbols, header
 

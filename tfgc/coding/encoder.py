@@ -21,20 +21,24 @@ from tfgc.coding.contexts import (
     symbol_order_np,
 )
 from tfgc.coding.format import (
+    COLOUR_OFFSET_BYTES,
     FINGERPRINT_BYTES,
     FLAG_SELECTIVE,
     FORMAT_VERSION,
     MAGIC,
     MAX_CENTERS,
     MAX_CHANNELS,
+    MAX_COLOUR_OFFSET,
     MAX_IMAGE_SIDE,
     MAX_LATENT_ELEMENTS,
     MAX_ROW_SYMBOLS,
     MAX_STREAM_CELLS,
     MAX_TABLE_ENTRIES,
     MIN_CENTERS,
+    MIN_COLOUR_OFFSET,
     MODEL_TABLE_PRECISION,
     MODEL_TABLES_BIT,
+    SECTION_COLOUR_OFFSET,
     SECTION_LABEL_MAP,
     SECTION_PRESERVE_MASK,
     STRUCTURES,
@@ -63,6 +67,7 @@ class EncoderConfig:
     model_structure: int | None
     backend: str = "tfc"  # range encoder: "tfc" (custom ops) or "stock" (stock TF ops)
     selective: bool = False  # SC: a preservation mask and a label map come with the symbols
+    colour_offset: bool = False  # a colour offset (int [3]) comes with the symbols
 
 
 def _file_structure_ok(channels: int, centers: int, structure: int) -> bool:
@@ -73,7 +78,7 @@ def _file_structure_ok(channels: int, centers: int, structure: int) -> bool:
 
 def make_config(num_centers: int, num_channels: int, model_tables: np.ndarray | None,
                 entropy_models: str | Sequence[int | str], backend: str = "tfc",
-                selective: bool = False) -> EncoderConfig:
+                selective: bool = False, colour_offset: bool = False) -> EncoderConfig:
     """Checks the static arguments and resolves 'auto' into the list of candidates."""
     if backend not in ENCODER_BACKENDS:
         raise ValueError(f"unknown range-encoder backend {backend!r}; use one of "
@@ -110,13 +115,14 @@ def make_config(num_centers: int, num_channels: int, model_tables: np.ndarray | 
         if not candidates:
             raise ValueError("entropy_models is empty")
     return EncoderConfig(num_centers, num_channels, tuple(dict.fromkeys(candidates)), raw_tables,
-                         model_structure, backend, selective)
+                         model_structure, backend, selective, colour_offset)
 
 
-def _section(kind: int, data: tf.Tensor) -> tf.Tensor:
-    """A required section: type, flags (bit 0 = required), little-endian length, data."""
+def _section(kind: int, data: tf.Tensor, required: bool = True) -> tf.Tensor:
+    """A section: type, flags (bit 0 = required), little-endian length, data."""
     length = tf.cast(tf.strings.length(data), tf.int64)
-    head = tf.concat([tf.constant([kind, 1], tf.int64), bitops.le_bytes(length, 4)], 0)
+    head = tf.concat([tf.constant([kind, int(required)], tf.int64), bitops.le_bytes(length, 4)],
+                     0)
     return tf.strings.join([bitops.to_string(head), data])
 
 
@@ -140,13 +146,16 @@ def _assert(condition: tf.Tensor, message: str) -> tf.Operation:
 
 def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
                  fingerprint: tf.Tensor, noise_seed: tf.Tensor, config: EncoderConfig,
-                 preserve_mask: tf.Tensor | None = None, label_map_png: tf.Tensor | None = None
-                 ) -> tf.Tensor:
+                 preserve_mask: tf.Tensor | None = None, label_map_png: tf.Tensor | None = None,
+                 colour_offset: tf.Tensor | None = None) -> tf.Tensor:
     """The `.tfgc` file for int32 symbols [h, w, C] (C static): a scalar tf.string.
 
     With config.selective: preserve_mask [h, w] (nonzero = coded) and the label map as PNG
     bytes (8-bit gray, image size) are stored as sections, and only preserved symbols cost
     bits (the others are coded with a certain table; as neighbours they read as "none").
+    With config.colour_offset: colour_offset (int [3], R G B in -128..127 levels) is stored
+    as the optional colour-offset section when a channel is not 0 (else the file is as
+    without it).
     """
     L, C = config.num_centers, config.num_channels
     symbols = tf.convert_to_tensor(symbols)
@@ -181,6 +190,12 @@ def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
         _assert(tf.logical_and(noise_seed >= 0, noise_seed < (1 << 32)),
                 "the noise seed must be a uint32"),
     ]
+    if config.colour_offset:
+        colour_offset = tf.reshape(tf.cast(colour_offset, tf.int64), [COLOUR_OFFSET_BYTES])
+        checks.append(_assert(tf.logical_and(
+            tf.reduce_all(colour_offset >= MIN_COLOUR_OFFSET),
+            tf.reduce_all(colour_offset <= MAX_COLOUR_OFFSET)),
+            f"the colour offset must be in {MIN_COLOUR_OFFSET}..{MAX_COLOUR_OFFSET}"))
     if config.selective:
         preserve_mask = tf.convert_to_tensor(preserve_mask)
         checks.append(_assert(tf.reduce_all(tf.equal(tf.shape(preserve_mask, out_type=tf.int64),
@@ -274,6 +289,12 @@ def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
         flags, section_count = FLAG_SELECTIVE, 2
     else:
         sections, flags, section_count = tf.constant(""), 0, 0
+    if config.colour_offset:  # optional: readers before it decode the file without it
+        with_offset = tf.reduce_any(tf.not_equal(colour_offset, 0))
+        offset_section = _section(SECTION_COLOUR_OFFSET, bitops.to_string(
+            tf.math.floormod(colour_offset, 256)), required=False)
+        sections = tf.strings.join([sections, tf.where(with_offset, offset_section, "")])
+        section_count = section_count + tf.cast(with_offset, tf.int64)
     header = tf.concat([
         tf.constant([*MAGIC, FORMAT_VERSION, flags], tf.int64),  # magic, version, flags
         tf.where(tf.gather(tf.constant([bool(b & MODEL_TABLES_BIT) for b in model_bytes]), best),
@@ -286,7 +307,7 @@ def encode_graph(symbols: tf.Tensor, image_shape: tf.Tensor, padding: tf.Tensor,
         tf.gather(tf.constant(model_bytes, tf.int64), best)[None],
         tf.gather(precision_bytes, best)[None],
         bitops.le_bytes(noise_seed, 4),
-        tf.constant([section_count], tf.int64),
+        tf.reshape(tf.cast(section_count, tf.int64), [1]),
     ], axis=0)
     lengths_field = tf.concat([
         length_bits[best][None],

@@ -83,13 +83,20 @@ PRECISION_BITS = 0x3F
 FLAG_SELECTIVE = 0x01
 FLAG_NAMES = {FLAG_SELECTIVE: "selective compression"}
 KNOWN_FLAGS = FLAG_SELECTIVE
-# Section types (SC files carry both, with the required bit): the preservation mask, h x w
+# Section types (SC files carry 1 and 2, with the required bit): the preservation mask, h x w
 # bits MSB first (1 = coded), and the label map, a PNG (8-bit gray, H x W, one train id per
-# pixel). Readers refuse unknown required sections and skip unknown optional ones.
+# pixel). Type 3, optional in any file: a colour offset, one signed byte per channel (R, G,
+# B) in 8-bit levels, added to the decoder's output before it is rounded and clipped to 8
+# bits. Readers refuse unknown required sections and skip unknown optional ones.
 SECTION_PRESERVE_MASK = 1
 SECTION_LABEL_MAP = 2
-SECTION_NAMES = {SECTION_PRESERVE_MASK: "preservation mask", SECTION_LABEL_MAP: "label map"}
+SECTION_COLOUR_OFFSET = 3
+SECTION_NAMES = {SECTION_PRESERVE_MASK: "preservation mask", SECTION_LABEL_MAP: "label map",
+                 SECTION_COLOUR_OFFSET: "colour offset"}
 KNOWN_SECTION_TYPES: frozenset[int] = frozenset(SECTION_NAMES)
+SC_SECTION_TYPES = (SECTION_PRESERVE_MASK, SECTION_LABEL_MAP)
+COLOUR_OFFSET_BYTES = 3  # R, G, B
+MIN_COLOUR_OFFSET, MAX_COLOUR_OFFSET = -128, 127  # int8
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Signature, IHDR length and type, width, height, bit depth, colour type: what is checked.
 PNG_HEADER_BYTES = 26
@@ -253,6 +260,14 @@ class Header:
     def section(self, kind: int) -> Section | None:
         return next((s for s in self.sections if s.type == kind), None)
 
+    @property
+    def colour_offset(self) -> tuple[int, int, int]:
+        """The per-channel offset (R, G, B, 8-bit levels) the decoder adds; 0s without one."""
+        section = self.section(SECTION_COLOUR_OFFSET)
+        if section is None:
+            return (0, 0, 0)
+        return tuple(colour_offset_value(b) for b in section.data)
+
     def preserve_mask(self) -> list[list[bool]] | None:
         """The h x w preservation mask of an SC file (row-major, True = coded), else None."""
         section = self.section(SECTION_PRESERVE_MASK)
@@ -262,6 +277,16 @@ class Header:
                             "preservation mask", "section")
         w = self.latent_width
         return [[bool(b) for b in bits[y * w:(y + 1) * w]] for y in range(self.latent_height)]
+
+
+def colour_offset_bytes(offset) -> bytes:
+    """The colour-offset section's data: R, G, B as two's-complement bytes."""
+    return bytes(int(o) & 0xFF for o in offset)
+
+
+def colour_offset_value(byte: int) -> int:
+    """One byte of the colour-offset section as its signed level (two's complement)."""
+    return byte - 256 if byte >= 128 else byte
 
 
 def num_contexts(channels: int, num_centers: int, structure: int) -> int:
@@ -357,7 +382,7 @@ def _check_sections(sections: list[Section], flags: int, h: int, w: int, height:
         if kinds.count(kind) > 1:
             raise reader_error("section", f"more than one {SECTION_NAMES[kind]} section")
     selective = bool(flags & FLAG_SELECTIVE)
-    for kind in (SECTION_PRESERVE_MASK, SECTION_LABEL_MAP):
+    for kind in SC_SECTION_TYPES:
         if (kind in kinds) != selective:
             state = "present" if kind in kinds else "missing"
             raise reader_error("section", f"the selective-compression flag is {int(selective)} "
@@ -367,6 +392,9 @@ def _check_sections(sections: list[Section], flags: int, h: int, w: int, height:
             _unpack_bits(section.data, h * w, 1, "preservation mask", "section")
         elif section.type == SECTION_LABEL_MAP:
             check_label_map_png(section.data, height, width)
+        elif section.type == SECTION_COLOUR_OFFSET and len(section.data) != COLOUR_OFFSET_BYTES:
+            raise reader_error("section", f"the colour-offset section has {len(section.data)} "
+                               f"bytes, it must have {COLOUR_OFFSET_BYTES} (R, G, B)")
 
 
 def parse_header(data: bytes, fingerprint: bytes | None = None,

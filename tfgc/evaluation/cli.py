@@ -38,10 +38,11 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, metavar="RESULTS_DIR",
                         help="where results go; per_image/ there makes reruns resume")
     parser.add_argument("--baselines",
-                        type=names(BASELINE_NAMES, "baseline", aliases=BASELINE_ALIASES),
+                        type=names(BASELINE_NAMES, "baseline", allow_none=True,
+                                   aliases=BASELINE_ALIASES),
                         default=list(BASELINE_NAMES), metavar="LIST",
-                        help="comma-separated codecs (default: jpeg,webp,avif,heic,jpeg2000); "
-                             "heic stands in for BPG")
+                        help="comma-separated codecs (default: jpeg,webp,avif,heic,jpeg2000), "
+                             "or none for the model alone; heic stands in for BPG")
     parser.add_argument("--bpp-factors", type=bpp_factors, default=[1.0, 2.0], metavar="LIST",
                         help="baseline targets as multiples of the model's bpp per image "
                              "(default: 1,2)")
@@ -57,6 +58,9 @@ def register(subparsers) -> None:
         parser, "--optimize", default=0, const=optimize.DEFAULT_STEPS, metavar="STEPS",
         help="encode with up to STEPS steps of latent optimisation (as compress --optimize; "
              f"without a number {optimize.DEFAULT_STEPS}; default 0: plain encoding)")
+    parser.add_argument("--no-colour-offset", dest="colour_offset", action="store_false",
+                        help="encode without the per-image colour offset (as compress "
+                             "--no-colour-offset)")
     parser.add_argument("--no-resume", action="store_true",
                         help="recompute every image even if per_image/ has its results")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -74,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         codec = load_codec(args.model)
         if args.optimize:
             codec = codec.with_optimization(args.optimize)
+        if not args.colour_offset:
+            codec = codec.with_colour_offset(False)
         from tfgc.evaluation.runner import evaluate
 
         results = evaluate(codec, args.images, args.out, baselines=args.baselines,

@@ -29,6 +29,7 @@ from tfgc.coding.format import (
     size_mismatch_template,
 )
 from tfgc.data.padding import edge_pad, edge_padded_rows
+from tfgc.export import colour_offset as colour
 from tfgc.networks import CodecNetworks
 from tfgc.networks.semantic import one_hot_labels
 from tfgc.semantic import masks
@@ -131,6 +132,16 @@ def _map(fn, elems, signature):
     return tf.map_fn(fn, elems, fn_output_signature=signature, parallel_iterations=1)
 
 
+_IMAGES = tf.TensorSpec([None, None, None, 3], tf.uint8, name="image")
+_BITSTRINGS = tf.TensorSpec([None], tf.string, name="bitstring")
+_IMAGE = tf.TensorSpec([None, None, 3], tf.uint8)
+_INDEX = tf.TensorSpec([], tf.int32)
+_SEED = tf.TensorSpec([], tf.int64)
+_LABEL_MAP = tf.TensorSpec([None, None], tf.uint8)
+_FEATURES = tf.TensorSpec([1, None, None, None], tf.float32)
+_OFFSET = tf.TensorSpec([3], tf.int32)
+
+
 class _CodecGraphs(tf.Module):
     """The graphs both exports share, around one `CodecNetworks` (E, q, G: no D)."""
 
@@ -159,6 +170,17 @@ class _CodecGraphs(tf.Module):
         self.stride = tf.Variable(networks.stride, trainable=False, name="stride")
         tables = self._tables if self._tables is not None else np.zeros([0, 0], np.int32)
         self.model_tables = tf.Variable(tables, trainable=False, name="model_tables")
+        # Functions the graphs below call rather than inline, so that a SavedModel holds G
+        # once for compress (the colour offset), decompress and the tile functions.
+        symbols = tf.TensorSpec([None, None, networks.num_channels], tf.int32)
+        self.synthesis_features = _function(self._synthesis_features, input_signature=[
+            symbols, _SEED, _LABEL_MAP, tf.TensorSpec([None, None], tf.int32)])
+        self.synthesis_levels = _function(self._synthesis_levels,
+                                          input_signature=[_FEATURES, _INDEX])
+        self.synthesis_tile = _function(self._synthesis_tile,
+                                        input_signature=[_FEATURES, _INDEX, _OFFSET])
+        self.colour_offset = _function(self._colour_offset, input_signature=[
+            _IMAGE, symbols, _SEED, _LABEL_MAP, _LABEL_MAP])
 
     # Compress = encode(analysis tiles), decompress = synthesis tiles of decode: the
     # single-call functions run the tiles in a graph loop; a caller may drive the same tiles
@@ -180,42 +202,87 @@ class _CodecGraphs(tf.Module):
         tiles, rows = self._analysis_tiles(image)
         return tiles.map(rows, tf.int32)
 
+    def _latent_mask(self, preserve_mask: tf.Tensor) -> tf.Tensor:
+        """An SC pixel preservation mask [H, W] -> the latent mask [h, w] (int32) it stores."""
+        pixels = tf.cast(edge_pad(preserve_mask[..., tf.newaxis], self.networks.stride) > 0,
+                         tf.float32)
+        return tf.cast(masks.to_latent(pixels[tf.newaxis], self.networks.stride)[0, ..., 0],
+                       tf.int32)
+
+    def _checked_selective(self, image_size: tf.Tensor, label_map: tf.Tensor,
+                           preserve_mask: tf.Tensor) -> list[tf.Tensor]:
+        size = tf.cast(image_size, tf.int32)
+        return _checked(_label_map_checks(label_map, size, self.networks.condition_channels)
+                        + _mask_check(preserve_mask, size), label_map, preserve_mask)
+
     def _encode(self, symbols: tf.Tensor, image_size: tf.Tensor, noise_seed: tf.Tensor,
                 backend: str, label_map: tf.Tensor | None = None,
-                preserve_mask: tf.Tensor | None = None) -> tf.Tensor:
+                preserve_mask: tf.Tensor | None = None,
+                colour_offset: tf.Tensor | None = None) -> tf.Tensor:
         """int32 symbols [h, w, C] of an image of `image_size` [2] (SC: + uint8 train ids
-        and pixel mask [H, W]) -> the `.tfgc` file (scalar string); same bytes either
-        backend."""
+        and pixel mask [H, W]) and the colour offset (int32 [3]; zeros or None: none) -> the
+        `.tfgc` file (scalar string); same bytes either backend."""
         selective = {}
         if self.networks.mode == "sc":
-            size = tf.cast(image_size, tf.int32)
-            label_map, preserve_mask = _checked(
-                _label_map_checks(label_map, size, self.networks.condition_channels)
-                + _mask_check(preserve_mask, size), label_map, preserve_mask)
-            pixels = tf.cast(edge_pad(preserve_mask[..., tf.newaxis], self.networks.stride) > 0,
-                             tf.float32)
-            latent = masks.to_latent(pixels[tf.newaxis], self.networks.stride)[0, ..., 0]
-            selective = {"preserve_mask": tf.cast(latent, tf.int32),
+            label_map, preserve_mask = self._checked_selective(image_size, label_map,
+                                                               preserve_mask)
+            selective = {"preserve_mask": self._latent_mask(preserve_mask),
                          # zlib level 9: the label map is ~25% smaller than at the default
                          "label_map_png": tf.io.encode_png(label_map[..., tf.newaxis],
                                                            compression=9)}
         return coding.encode_symbols(
             symbols, num_centers=self.networks.num_centers, image_shape=image_size,
             fingerprint=self._fingerprint, stride=self.networks.stride, noise_seed=noise_seed,
-            model_tables=self._tables, backend=backend, **selective)
+            model_tables=self._tables, backend=backend, colour_offset=colour_offset,
+            **selective)
+
+    def _colour_offset(self, image: tf.Tensor, symbols: tf.Tensor, noise_seed: tf.Tensor,
+                       label_map: tf.Tensor | None = None,
+                       preserve_mask: tf.Tensor | None = None) -> tf.Tensor:
+        """The colour offset (int32 [3]) that brings the decoded image's channel means
+        nearest uint8 `image`'s [H, W, 3]: G runs once on `symbols`, tile by tile, and only
+        a histogram of its levels is kept (`colour_offset.choose`)."""
+        if self.networks.mode == "sc":
+            label_map, preserve_mask = self._checked_selective(tf.shape(image)[:2], label_map,
+                                                               preserve_mask)
+            latent_mask = self._latent_mask(preserve_mask)
+        else:
+            label_map = tf.zeros([0, 0], tf.uint8)
+            latent_mask = tf.ones(tf.shape(symbols)[:2], tf.int32)
+        features = self.synthesis_features(symbols, noise_seed, label_map, latent_mask)
+        tiles = self.networks.synthesis_tiles(features)
+        height, width = tf.shape(image)[0], tf.shape(image)[1]
+
+        def add_tile(index, histogram):
+            levels = self.synthesis_levels(features, index)
+            levels = levels[:tf.maximum(height - tiles.first_row(index), 0), :width]
+            return index + 1, histogram + colour.level_histogram(levels)
+
+        _, histogram = tf.while_loop(
+            lambda index, _: index < tiles.count(), add_tile,
+            (tf.constant(0), tf.zeros([colour.CHANNELS, colour.NUM_LEVELS], tf.int64)),
+            parallel_iterations=1)
+        return colour.choose(histogram, tf.reduce_sum(tf.cast(image, tf.int64), [0, 1]))
 
     def _compress(self, image: tf.Tensor, noise_seed: tf.Tensor, backend: str,
                   label_map: tf.Tensor | None = None,
                   preserve_mask: tf.Tensor | None = None) -> tf.Tensor:
-        """uint8 [H, W, 3] (SC: + uint8 train ids and pixel mask [H, W]) -> the `.tfgc` file."""
-        return self._encode(self._analysis(image), tf.shape(image)[:2], noise_seed, backend,
-                            label_map, preserve_mask)
+        """uint8 [H, W, 3] (SC: + uint8 train ids and pixel mask [H, W]) -> the `.tfgc` file,
+        with the colour offset."""
+        symbols = self._analysis(image)
+        no_labels = tf.zeros([0, 0], tf.uint8)
+        offset = self.colour_offset(image, symbols, noise_seed,
+                                    no_labels if label_map is None else label_map,
+                                    no_labels if preserve_mask is None else preserve_mask)
+        return self._encode(symbols, tf.shape(image)[:2], noise_seed, backend, label_map,
+                            preserve_mask, offset)
 
     def _decode(self, bitstring: tf.Tensor, backend: str,
                 max_pixels: tf.Tensor | int = DEFAULT_MAX_PIXELS) -> dict[str, tf.Tensor]:
         """A `.tfgc` file -> what synthesis needs: int32 `symbols` [h, w, C], int64
-        `noise_seed`, int32 `image_size` [2], uint8 `label_map` [H, W] (SC; else [0, 0])
-        and int32 `latent_mask` [h, w] (all ones unless SC)."""
+        `noise_seed`, int32 `image_size` [2], uint8 `label_map` [H, W] (SC; else [0, 0]),
+        int32 `latent_mask` [h, w] (all ones unless SC) and int32 `colour_offset` [3]
+        (zeros unless the file has one)."""
         symbols, header = coding.decode_symbols(
             bitstring, fingerprint=self._fingerprint,
             decoder_fingerprint=self._decoder_fingerprint, model_tables=self._tables,
@@ -229,7 +296,8 @@ class _CodecGraphs(tf.Module):
                                                     "section", LABEL_SECTION_TEMPLATE)], label_map)
         size = tf.cast(tf.stack([header["image_height"], header["image_width"]]), tf.int32)
         return {"symbols": symbols, "noise_seed": header["noise_seed"], "image_size": size,
-                "label_map": label_map, "latent_mask": header["preserve_mask"]}
+                "label_map": label_map, "latent_mask": header["preserve_mask"],
+                "colour_offset": tf.cast(header["colour_offset"], tf.int32)}
 
     def _synthesis_features(self, symbols: tf.Tensor, noise_seed: tf.Tensor,
                             label_map: tf.Tensor, latent_mask: tf.Tensor) -> tf.Tensor:
@@ -242,19 +310,35 @@ class _CodecGraphs(tf.Module):
         return tf.cast(self.networks.synthesis_features(symbols[tf.newaxis], noise_seed,
                                                         train_ids, mask), tf.float32)
 
-    def _synthesis_tiles(self, features: tf.Tensor):
-        """G's upsampling tiles over `features` and their rows function (uint8 image rows)."""
-        return (self.networks.synthesis_tiles(features),
-                self.networks.synthesis_rows(features, finish=to_uint8))
+    def _synthesis_levels(self, features: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
+        """G's output rows of tile `index` of `features` as rounded levels (int32,
+        `colour_offset.output_levels`): what the decoder's pixels and the encoder's colour
+        offset are both made from, so G's upsampling is traced once for both."""
+        tiles = self.networks.synthesis_tiles(features)
+        return tiles.tile(self.networks.synthesis_rows(features, finish=colour.output_levels),
+                          index)
+
+    def _synthesis_tile(self, features: tf.Tensor, index: tf.Tensor,
+                        colour_offset: tf.Tensor) -> tf.Tensor:
+        return colour.to_pixels(self.synthesis_levels(features, index), colour_offset)
 
     def _decompress(self, bitstring: tf.Tensor, backend: str,
                     max_pixels: tf.Tensor | int = DEFAULT_MAX_PIXELS) -> tf.Tensor:
         decoded = self._decode(bitstring, backend, max_pixels)
-        features = self._synthesis_features(decoded["symbols"], decoded["noise_seed"],
-                                            decoded["label_map"], decoded["latent_mask"])
-        tiles, rows = self._synthesis_tiles(features)
-        image = tiles.map(rows, tf.uint8)
-        return image[:decoded["image_size"][0], :decoded["image_size"][1]]
+        features = self.synthesis_features(decoded["symbols"], decoded["noise_seed"],
+                                           decoded["label_map"], decoded["latent_mask"])
+        count = self.networks.synthesis_tiles(features).count()
+
+        def add_tile(index, out):
+            return index + 1, out.write(index, self.synthesis_tile(
+                features, index, decoded["colour_offset"]))
+
+        # parallel_iterations=1: one tile in flight, or the loop would hold several in memory.
+        out = tf.TensorArray(tf.uint8, size=count, infer_shape=False,
+                             element_shape=[None, None, 3])
+        _, out = tf.while_loop(lambda index, _: index < count, add_tile, (tf.constant(0), out),
+                               parallel_iterations=1)
+        return out.concat()[:decoded["image_size"][0], :decoded["image_size"][1]]
 
     # Serving signatures: a real batch dimension N, named outputs, one result per item.
     def _compress_batch(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -302,13 +386,6 @@ def decompress_batch(decompress_one: DecompressOne, bitstrings: tf.Tensor
     return {"image": images, "png_bytes": pngs}
 
 
-_IMAGES = tf.TensorSpec([None, None, None, 3], tf.uint8, name="image")
-_BITSTRINGS = tf.TensorSpec([None], tf.string, name="bitstring")
-_IMAGE = tf.TensorSpec([None, None, 3], tf.uint8)
-_INDEX = tf.TensorSpec([], tf.int32)
-_SEED = tf.TensorSpec([], tf.int64)
-_LABEL_MAP = tf.TensorSpec([None, None], tf.uint8)
-_FEATURES = tf.TensorSpec([1, None, None, None], tf.float32)
 
 
 class _ServingModule(_CodecGraphs):
@@ -322,9 +399,7 @@ class _ServingModule(_CodecGraphs):
         # The symbols' channel count is static: the range coder needs it.
         symbols = tf.TensorSpec([None, None, networks.num_channels], tf.int32)
         self.encode = _function(self._encode_tiles, input_signature=[
-            symbols, tf.TensorSpec([2], tf.int32), _SEED, _LABEL_MAP, _LABEL_MAP])
-        self.synthesis_features = _function(self._synthesis_features, input_signature=[
-            symbols, _SEED, _LABEL_MAP, tf.TensorSpec([None, None], tf.int32)])
+            symbols, tf.TensorSpec([2], tf.int32), _SEED, _LABEL_MAP, _LABEL_MAP, _OFFSET])
 
     @_function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8),
                                   tf.TensorSpec([], tf.int64)])
@@ -360,11 +435,12 @@ class _ServingModule(_CodecGraphs):
         tiles, rows = self._analysis_tiles(image)
         return tiles.tile(rows, index)
 
-    def _encode_tiles(self, symbols, image_size, noise_seed, label_map, preserve_mask):
+    def _encode_tiles(self, symbols, image_size, noise_seed, label_map, preserve_mask,
+                      colour_offset):
         """All tiles' symbols -> the file compress_one writes (label map and pixel mask:
-        SC models; [0, 0] otherwise)."""
+        SC models; [0, 0] otherwise; colour offset: `colour_offset`'s, or zeros for none)."""
         return self._encode(symbols, image_size, noise_seed, self.backend, label_map,
-                            preserve_mask)
+                            preserve_mask, colour_offset)
 
     @_function(input_signature=[tf.TensorSpec([], tf.string), _SEED])
     def decode(self, bitstring, max_pixels):
@@ -372,13 +448,7 @@ class _ServingModule(_CodecGraphs):
 
     @_function(input_signature=[_FEATURES])
     def synthesis_tile_count(self, features):
-        return self._synthesis_tiles(features)[0].count()
-
-    @_function(input_signature=[_FEATURES, _INDEX])
-    def synthesis_tile(self, features, index):
-        """Trunk features, tile index -> uint8 image rows of the tile (before cropping)."""
-        tiles, rows = self._synthesis_tiles(features)
-        return tiles.tile(rows, index)
+        return self.networks.synthesis_tiles(features).count()
 
 
 class CodecModule(_ServingModule):

@@ -5,7 +5,8 @@
 Two signatures, both taking the file as uint8 `data` [n] and the decode-size policy as int64
 `max_pixels` (the largest H * W to decode; the API's default is `DEFAULT_MAX_PIXELS`):
 
-* `decompress_pixels` -> `image` uint8 [H, W, 3] and `error` int32;
+* `decompress_pixels` -> `image` uint8 [H, W, 3] (with the file's colour offset, if it has
+  one) and `error` int32;
 * `decode_symbols` -> `symbols` int32 [h, w, C] and `error` int32 (the range decoder alone).
 
 TFLite has no asserts that report, so a bad file is an `error` code, not an exception: 0 for
@@ -26,7 +27,7 @@ import tensorflow as tf
 
 from tfgc.coding.builtin_ops_decoder import OK, DecodingModel, decode_file
 from tfgc.errors import ConfigError, TfgcError
-from tfgc.export.modules import to_uint8
+from tfgc.export import colour_offset
 from tfgc.networks import CodecNetworks
 from tfgc.utils.files import write_bytes_atomic
 
@@ -71,7 +72,8 @@ class TFLiteDecoderModule(tf.Module):
         # read an empty tensor.
         ok = tf.equal(decoded["error"], OK)
         image = self.networks.synthesis(symbols, decoded["noise_seed"][None])[0]
-        image = to_uint8(tf.where(ok, image, tf.zeros_like(image)))  # no uint8 select op
+        image = colour_offset.to_uint8(tf.where(ok, image, tf.zeros_like(image)),  # no uint8
+                                       tf.where(ok, decoded["colour_offset"], 0))  # select op
         size = tf.where(ok, decoded["image_size"], tf.ones([2], tf.int32))
         return {"image": image[:size[0], :size[1]], "error": decoded["error"]}
 

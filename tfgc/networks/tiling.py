@@ -75,6 +75,10 @@ class RowTiles:
     def count(self) -> tf.Tensor:
         return (self.rows + self.rows_per_tile - 1) // self.rows_per_tile
 
+    def first_row(self, index) -> tf.Tensor:
+        """The first output row of tile `index` (int32)."""
+        return self.out_scale * tf.cast(index, tf.int32) * self.rows_per_tile
+
     def tile(self, fn: RowsFunction, index) -> tf.Tensor:
         """Tile `index`'s output rows (without the batch dimension)."""
         if self.whole:
