@@ -159,6 +159,37 @@ def tfgc_here(*args: str) -> tuple[int, str]:
     return code, stderr.getvalue()
 
 
+def export_py_here(*args: str) -> tuple[int, str]:
+    """`python export.py ARGS` run by its `main` in this process, with its absl flags parsed as
+    `app.run` parses them (and reset afterwards): the exit status and what it printed on
+    stderr, a traceback included. As `tfgc_here`: for variations of a command a test has
+    already run as a process."""
+    import contextlib
+    import importlib.util
+    import io
+    import traceback
+
+    from absl import flags
+
+    module = sys.modules.get("tfgc_tests_export_py")
+    if module is None:  # export.py defines its flags on import: once per process
+        spec = importlib.util.spec_from_file_location("tfgc_tests_export_py",
+                                                      os.path.join(REPO_ROOT, "export.py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[spec.name] = module
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        try:
+            code = module.main(flags.FLAGS(["export.py", *args]))
+        except Exception:
+            traceback.print_exc()
+            code = -1
+        finally:
+            flags.FLAGS.unparse_flags()
+    return code, stderr.getvalue()
+
+
 def shared_once(tmp_path_factory, name: str, build) -> pathlib.Path:
     """`build(path)` once per test run, even under pytest-xdist: the first worker to get here
     builds into `path` while the others wait on a lock, then all of them use the same `path`

@@ -18,7 +18,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO_ROOT, TF_LOG, photo, tfgc_here, with_crc, with_field
+from tests.conftest import (
+    REPO_ROOT,
+    TF_LOG,
+    export_py_here,
+    photo,
+    tfgc_here,
+    with_crc,
+    with_field,
+)
 from tfgc.errors import (
     BitstreamError,
     ModelLoadError,
@@ -249,21 +257,28 @@ def test_prior_and_g_saved_model_decompresses_like_the_api(workdir, prior_dirs, 
     from tfgc.reversal.graph_reader import error_from_graph
 
     out = tmp_path / "exports"
-
-    def export(*flags):
-        return subprocess.run(
-            [sys.executable, os.path.join(REPO_ROOT, "export.py"), f"--workdir={workdir}",
-             f"--prior={prior_dirs[0]}", f"--export_dir={out}", *flags],
-            capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
-
-    result = export("--version=2")
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "export.py"), f"--workdir={workdir}",
+         f"--prior={prior_dirs[0]}", f"--export_dir={out}", "--version=2"],
+        capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     saved = out / "tfgc_prior" / "2"
     assert str(saved) in result.stdout and not (out / "tfgc").exists()
     assert not TF_LOG.search(result.stderr), result.stderr[-3000:]  # quiet, as every command
-    result = export("--version=2")  # never over an existing version
-    assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+    # Refusals: the same command, run by export.py's `main` in this process (the run above
+    # proved the entry point; a process would cost a TensorFlow start and a model load each).
+    code, stderr = export_py_here(f"--workdir={workdir}", f"--prior={prior_dirs[0]}",
+                                  f"--export_dir={out}", "--version=2")
+    assert code == 1 and stderr.strip().splitlines() == [  # never over an existing version
         f"error: {saved} exists; choose another --version or omit it to use the next free one"]
+    # A prior trained on another GC model's codes (the bundled model's G is not the one the
+    # prior was trained for): refused in one line naming the mismatch, nothing written.
+    code, stderr = export_py_here("--saved_model=bundled", f"--prior={prior_dirs[0]}",
+                                  f"--export_dir={out}", "--version=3")
+    lines = stderr.strip().splitlines()
+    assert code == 1 and len(lines) == 1, stderr[-3000:]
+    assert lines[0].startswith("error: ") and "trained on codes of model" in lines[0], lines
+    assert not (out / "tfgc_prior" / "3").exists()
 
     tiled = load_prior_generator(str(prior_dirs[0]), workdir)
     files = _prior_files(tiled, load_prior_generator(str(prior_dirs[1]), workdir))
