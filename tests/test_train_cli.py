@@ -34,10 +34,10 @@ TINY = ["--config=" + os.path.join(REPO_ROOT, "configs", "tiny.py"),
 
 # name -> the options the run covers. Every run trains 3 steps: 1 warm-up, 2 GAN (unless set).
 # Each phase is one more compile of the train step, so the costly graphs keep to the GAN phase:
-# the XLA run (one D scale: XLA compile time grows with the graph) and the WGAN-GP run (two D
-# steps, each with a double backprop: its D warm-up phase cost ~20 CPU-s, its warm-up ~5). The
-# warm-up switch is the last run's, which also takes the D warm-up after its resume (3 -> 4,
-# then GAN 4 -> 5; ~5 CPU-s there).
+# the XLA run and the WGAN-GP run (two D steps, each with a double backprop: its D warm-up
+# phase cost ~20 CPU-s, its warm-up ~5). The warm-up switch is the last run's, which also takes
+# the D warm-up after its resume (3 -> 4, then GAN 4 -> 5; ~5 CPU-s there). D has one scale but
+# in that run (tiny's two): a second scale cost the WGAN-GP run 10 CPU-s of 28, the mirrored 4.
 RUNS = {
     "lsgan_xla_ema_noise_rate": [
         "--config.gan_loss=least_squares", "--config.jit_compile=True",
@@ -50,13 +50,13 @@ RUNS = {
         "--config.d_steps=2", "--config.model.spectral_norm=True",
         "--config.mixed_precision=True", "--config.model.upsampling=subpixel",
         "--config.model.padding=symmetric", "--config.lr_schedule=cosine",
-        "--config.warmup_steps=0"],
+        "--config.warmup_steps=0", "--config.model.discriminator_scales=1"],
     "hinge_mirrored_no_warmup": [
         "--config.gan_loss=hinge", "--config.distribution=mirrored", "--config.cpu_replicas=2",
         "--config.batch_size=4", "--config.warmup_steps=0", "--config.model.upsampling=transpose",
         "--config.model.encoder_norm=instance", "--config.model.generator_norm=instance",
         "--config.model.generator_upsample_norm=instance",
-        "--config.model.latent_init_std=0.0"],
+        "--config.model.latent_init_std=0.0", "--config.model.discriminator_scales=1"],
     "nonsat_batchnorm_vgg_warmup_dwarmup_resume": [
         "--config.gan_loss=non_saturating", "--config.model.num_channels=4",
         "--config.lambda_vgg=10.0", "--config.vgg_weights_path={vgg19_weights}",
@@ -193,8 +193,17 @@ def test_documented_options_train_from_train_py(matrix, vgg19_weights, name):
         assert all("gradient_penalty" in log for log in gan_logs)
     if config["beta_rate"] > 0:
         assert all("rate_bpp" in log for log in logs)
+    # Mixed precision trains with loss scaling (float16 gradients underflow without it): both
+    # optimizers' scales are in the checkpoint, and only then.
+    import tensorflow as tf
+
+    scaled = {name.split("/")[0] for name, _ in tf.train.list_variables(tf.train.latest_checkpoint(
+        os.path.join(workdir, "checkpoints"))) if "/loss_scale/current_loss_scale" in name}
     if config["mixed_precision"]:
         assert "compute dtype float16" in output
+        assert {"g_optimizer", "d_optimizer"} <= scaled, scaled
+    else:
+        assert not scaled, scaled
     if config["jit_compile"]:
         assert "XLA on" in output
     if config["distribution"] == "mirrored":
