@@ -187,6 +187,9 @@ def test_cli_compress_info_decompress(workdir, tmp_path):
     assert fields["stride"] == 16  # the header's; only decompress compares it with a model's
     assert fields["file_bytes"] == os.path.getsize(out / "im0.tfgc")
     assert fields["header_bytes"] + fields["payload_bytes"] == fields["file_bytes"]
+    # By default compress stores the colour offset (the tiny model's colours are far off).
+    sections = [s["name"] for s in fields["sections"]]
+    assert any(fields["colour_offset"]) and sections == ["colour offset"], fields
 
     (out / "broken.tfgc").write_bytes(b"TFGC broken")
     png = tmp_path / "png"

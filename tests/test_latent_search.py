@@ -92,7 +92,14 @@ def test_optimised_file_is_an_ordinary_file(codec):
     codec.compress(photo(33, 47, seed=7), optimize_steps=2)
     # One compiled step served every step, both images and the final scoring: no retracing.
     assert step.experimental_get_tracing_count() <= traced + 1
-    assert codec.decompress(data).shape == image.shape
+    decoded = codec.decompress(data)
+    assert decoded.shape == image.shape
+    # The optimised symbols get their own colour offset (the tiny model's colours are far
+    # off): the decoded mean is within a level of the original's.
+    from tfgc.evaluation.metrics import colour_bias
+
+    assert any(coding.parse_header(data).colour_offset)
+    assert max(map(abs, colour_bias(image, decoded))) < 1, colour_bias(image, decoded)
     with pytest.raises(TfgcError, match="optimize_steps"):
         codec.compress(image, optimize_steps=-1)
     with pytest.raises(ConfigError, match="unknown loss"):
