@@ -320,6 +320,8 @@ class _CodecGraphs(tf.Module):
 
     def _synthesis_tile(self, features: tf.Tensor, index: tf.Tensor,
                         colour_offset: tf.Tensor) -> tf.Tensor:
+        """Trunk features, tile index, the file's colour offset -> the tile's uint8 image
+        rows (before cropping)."""
         return colour.to_pixels(self.synthesis_levels(features, index), colour_offset)
 
     def _decompress(self, bitstring: tf.Tensor, backend: str,
@@ -384,8 +386,6 @@ def decompress_batch(decompress_one: DecompressOne, bitstrings: tf.Tensor
         images = tf.reshape(pixels.flat_values,
                             tf.concat([tf.shape(bitstrings), size, [3]], 0))
     return {"image": images, "png_bytes": pngs}
-
-
 
 
 class _ServingModule(_CodecGraphs):
