@@ -45,10 +45,11 @@ def test_two_workers_share_one_workdir(images, tmp_path):
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     # GAN steps only (the phase that runs every network; a warm-up phase is one more compile
-    # per worker, ~10 CPU-s), saved after each: a series of two checkpoints.
+    # per worker), saved after each: a series of two checkpoints. One D scale: a second one is
+    # more graph to compile per worker and nothing the workers share differently.
     args = ["train.py", *TINY, f"--workdir={workdir}", f"--config.data.train={images}",
             *MULTI_WORKER_FLAGS, "--config.warmup_steps=0", "--config.num_steps=2",
-            "--config.checkpoint_every=1"]
+            "--config.checkpoint_every=1", "--config.model.discriminator_scales=1"]
     procs = [_python(args, {"TF_CONFIG": json.dumps({"cluster": cluster,
                                                      "task": {"type": "worker", "index": i}})})
              for i in range(2)]
