@@ -41,9 +41,10 @@ def scene(tmp_path_factory):
 @pytest.fixture(scope="module")
 def sc_workdir(scene, tmp_path_factory):
     """train.py: one GAN step of a tiny SC model with random-instance masks (RI) on the scenes
-    (checked by `train_py`: the conditioned train_step ran)."""
+    (checked by `train_py`: the conditioned train_step ran). One D scale: this model is here
+    to be coded with (tests/test_semantic_model.py trains the conditioned D at two)."""
     path = str(tmp_path_factory.mktemp("sc_run"))
-    train_py(scene["root"], path, "sc", "ri")
+    train_py(scene["root"], path, "sc", "ri", "--config.model.discriminator_scales=1")
     return path
 
 

@@ -93,9 +93,10 @@ def test_sc_distortion_counts_preserved_pixels_only(build):
     assert float(model._distortion(x, inside, tf.zeros_like(latent_mask))) == 0.0
 
 
-def train_py(scenes_root: str, workdir: str, mode: str, preserve: str) -> None:
+def train_py(scenes_root: str, workdir: str, mode: str, preserve: str, *flags: str) -> None:
     """One GAN step of a tiny conditioned model through train.py (configs/cpu_sc_scenes.py
-    shrunk), checked: the discriminator trained, the mode and label set recorded."""
+    shrunk, then `flags`), checked: the discriminator trained, the mode and label set
+    recorded."""
     args = [sys.executable, os.path.join(REPO_ROOT, "train.py"),
             "--config=" + os.path.join(REPO_ROOT, "configs", "cpu_sc_scenes.py"),
             f"--workdir={workdir}", f"--config.data.train={scenes_root}",
@@ -103,7 +104,7 @@ def train_py(scenes_root: str, workdir: str, mode: str, preserve: str) -> None:
             "--config.data.crop_size=64", "--config.data.eval_crop_size=64",
             "--config.data.num_eval_images=1", "--config.model.width_multiplier=0.0625",
             "--config.model.num_residual_blocks=1", "--config.batch_size=2",
-            "--config.num_steps=1", "--config.warmup_steps=0", "--config.log_every=1"]
+            "--config.num_steps=1", "--config.warmup_steps=0", "--config.log_every=1", *flags]
     result = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "GAN phase: steps 0 -> 1" in result.stderr
