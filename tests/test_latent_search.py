@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO_ROOT, photo
+from tests.conftest import REPO_ROOT, photo, tfgc_here
 from tfgc.errors import ConfigError, TfgcError
 
 
@@ -198,19 +198,22 @@ def test_optimize_without_a_number_uses_the_measured_default():
         parse(["evaluate", "--optimize", "ten", "--images", "i", "--out", "o"])
 
 
+# Refusals of `python -m tfgc compress`, run by its `main` in this process (the command runs as
+# a process above, `--optimize IMG` included): each process would start TensorFlow (~3 CPU-s).
 def test_cli_compress_optimize_before_the_image(tmp_path):
-    """Through `python -m tfgc`: `--optimize IMG` no longer reads IMG as STEPS (it stops at the
-    model here, after the arguments were accepted)."""
+    """`--optimize IMG` no longer reads IMG as STEPS (it stops at the model here, after the
+    arguments were accepted)."""
     Image.fromarray(photo(16, 16)).save(tmp_path / "a.png")
-    result = _cli("compress", "--optimize", str(tmp_path / "a.png"), "-o", str(tmp_path),
-                  "--model", str(tmp_path / "no-model"))
-    assert result.returncode == 1 and "no-model" in result.stderr, result.stderr
-    assert "whole number" not in result.stderr and "Traceback" not in result.stderr
+    code, stderr = tfgc_here("compress", "--optimize", str(tmp_path / "a.png"), "-o",
+                             str(tmp_path), "--model", str(tmp_path / "no-model"))
+    assert code == 1 and "no-model" in stderr, stderr
+    assert "whole number" not in stderr and "Traceback" not in stderr
 
 
 def test_cli_refuses_a_bad_loss_before_loading_the_model(tmp_path):
     Image.fromarray(photo(16, 16)).save(tmp_path / "a.png")
-    result = _cli("compress", str(tmp_path / "a.png"), "-o", str(tmp_path), "--model",
-                  str(tmp_path / "no-model"), "--optimize", "2", "--optimize-loss", "psnr")
-    assert result.returncode == 1 and "unknown loss" in result.stderr
-    assert "Traceback" not in result.stderr
+    code, stderr = tfgc_here("compress", str(tmp_path / "a.png"), "-o", str(tmp_path),
+                             "--model", str(tmp_path / "no-model"), "--optimize", "2",
+                             "--optimize-loss", "psnr")
+    assert code == 1 and "unknown loss" in stderr
+    assert "Traceback" not in stderr
