@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT, TF_LOG, photo, with_crc
+from tests.conftest import REPO_ROOT, TF_LOG, export_py_here, photo, with_crc
 
 pytestmark = pytest.mark.slow  # converts a model
 
@@ -173,12 +173,12 @@ def test_export_tflite_refuses_what_it_cannot_convert(workdir, tmp_path):
     from tfgc.networks import CodecNetworks
 
     path = tmp_path / "decoder.tflite"
-    result = subprocess.run(
-        [sys.executable, os.path.join(REPO_ROOT, "export.py"), f"--workdir={workdir}",
-         f"--tflite={path}"], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
-    assert result.returncode == 1 and not path.exists()
-    assert result.stderr.strip().splitlines()[-1].startswith(
-        "error: --tflite converts a full export: pass --saved_model"), result.stderr[-2000:]
+    # export.py's main in this process (the fixture above runs `export.py --tflite` as one).
+    code, stderr = export_py_here(f"--workdir={workdir}", f"--tflite={path}")
+    assert code == 1 and not path.exists()
+    assert stderr.strip().splitlines() == [
+        "error: --tflite converts a full export: pass --saved_model (tfgc/<N>, or 'bundled'); "
+        "export a training run with --export_dir first"], stderr[-2000:]
     config = tiny_config()
     config.model.noise_channels = 2
     with pytest.raises(ConfigError, match="noise channels"):
