@@ -1,11 +1,12 @@
 """The training contract: every option the README or tfgc/config.py documents, run the way a user
 runs it (`python train.py ...` in a fresh process, 3 steps), then exported with `export.py` and
-used by `python -m tfgc compress/decompress`. The 2-worker multi-worker run on one workdir is
+used by `compress/decompress` (tfgc's CLI main). The 2-worker multi-worker run on one workdir is
 tests/test_train_cli_multi_worker.py.
 
-Compatible options share a run (each start costs ~10 s of TensorFlow import); the runs go two at
-a time. Which run covers which option is the table `RUNS`; the README's training options are all
-in it (tests/test_train_cli.py::test_readme_training_options_are_all_in_the_matrix).
+Compatible options share a run (each run costs a TensorFlow start, ~3 CPU-s, and a compile of
+the train step per phase, 5-30 CPU-s); the runs go two at a time. Which run covers which option
+is the table `RUNS`; the README's training options are all in it
+(tests/test_train_cli.py::test_readme_training_options_are_all_in_the_matrix).
 """
 
 from __future__ import annotations
