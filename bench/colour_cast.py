@@ -97,13 +97,20 @@ def measure(model_path: str, images: dict[str, str], with_niqe: bool = False,
     from PIL import Image
 
     from tfgc.codec import Codec, load_codec
+
+    codec = Codec.from_workdir(model_path, checkpoint) if checkpoint else load_codec(model_path)
+    return measure_codec(codec, {name: np.asarray(Image.open(path).convert("RGB"))
+                                 for name, path in images.items()}, with_niqe)
+
+
+def measure_codec(codec, images: dict[str, np.ndarray], with_niqe: bool = False
+                  ) -> dict[str, dict]:
+    """Per-image bpp, PSNR, MS-SSIM, colour bias (and NIQE) of `codec` on RGB arrays."""
     from tfgc.evaluation.metrics import reference_metrics
     from tfgc.evaluation.niqe import niqe
 
-    codec = Codec.from_workdir(model_path, checkpoint) if checkpoint else load_codec(model_path)
     out = {}
-    for name, path in images.items():
-        image = np.asarray(Image.open(path).convert("RGB"))
+    for name, image in images.items():
         data = codec.compress(image)
         decoded = np.asarray(codec.decompress(data))
         metrics = reference_metrics(image, decoded)
