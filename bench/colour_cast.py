@@ -105,10 +105,12 @@ def measure(model_path: str, images: dict[str, str], with_niqe: bool = False,
 
 def measure_codec(codec, images: dict[str, np.ndarray], with_niqe: bool = False
                   ) -> dict[str, dict]:
-    """Per-image bpp, PSNR, MS-SSIM, colour bias (and NIQE) of `codec` on RGB arrays."""
+    """Per-image bpp, PSNR, MS-SSIM, colour bias (and NIQE) of `codec` on RGB arrays: the
+    model's own colour, so files carry no colour offset (docs/bitstream.md, section type 3)."""
     from tfgc.evaluation.metrics import reference_metrics
     from tfgc.evaluation.niqe import niqe
 
+    codec = codec.with_colour_offset(False)
     out = {}
     for name, image in images.items():
         data = codec.compress(image)

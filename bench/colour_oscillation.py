@@ -77,7 +77,9 @@ def live_codec(workdir: str, checkpoint: str):
 
 
 def biases(codec, images: list[np.ndarray]) -> np.ndarray:
-    """[images, 3] mean reconstruction minus original, 8-bit levels."""
+    """[images, 3] mean reconstruction minus original, 8-bit levels: the model's own colour
+    (files without the colour offset section)."""
+    codec = codec.with_colour_offset(False)
     return np.array([np.asarray(codec.decompress(codec.compress(image)), np.float64).mean((0, 1))
                      - image.mean((0, 1)) for image in images])
 
