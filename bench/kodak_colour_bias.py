@@ -29,7 +29,7 @@ def measure(model_path: str, kodak: str) -> dict[str, dict]:
     from tfgc.data.images import read_rgb
     from tfgc.evaluation.metrics import colour_bias, psnr
 
-    codec = load_codec(model_path)
+    codec = load_codec(model_path).with_colour_offset(False)  # the model's own colour
     rows = {}
     for name in sorted(f[:-4] for f in os.listdir(kodak) if f.endswith(".png")):
         image = read_rgb(os.path.join(kodak, f"{name}.png"))
