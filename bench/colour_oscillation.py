@@ -32,7 +32,8 @@ first --model row. Rerunning measures only what the JSON does not hold yet, so i
 runs that are still training.
 
     python bench/colour_oscillation.py --kodak=kodak --photos=photos --rule=lr \
-        --results-name=colour_lr --model=v3=tfgc/assets/model --every=100 --quality-every=500 \
+        --results-name=colour_lr --model=v3=tfgc/assets/model --every=100 --ema-every=500 \
+        --quality-every=500 \
         --run A_lr5e-5=runs/lr5e-5 --run B_lr2e-5_ema0.999=runs/lr2e-5_ema0.999 \
         --run control_lr2e-4_lowpass=runs/lowpass16_w300
 
