@@ -196,8 +196,8 @@ def main() -> None:
     parser.add_argument("--results-name", default="colour_oscillation")
     parser.add_argument("--out", default=os.path.join(REPO, "bench", "results"))
     args = parser.parse_args()
-    if bool(args.workdir) == bool(args.run):
-        parser.error("give --workdir (with --step) or --run, not both")
+    if bool(args.workdir) == bool(args.run) or bool(args.workdir) != bool(args.step):
+        parser.error("give --workdir with --step, or --run")
 
     def read(path: str) -> np.ndarray:
         return np.asarray(Image.open(path).convert("RGB"))
@@ -229,7 +229,7 @@ def main() -> None:
         runs[run] = {"workdir": os.path.basename(os.path.normpath(workdir)),
                      "gan_start": config.warmup_steps + config.d_warmup_steps,
                      "lr": config.lr, "d_lr": config.d_lr, "ema_decay": config.ema_decay,
-                     "lambda_lowpass": config.lambda_lowpass, "last_step": max(steps)}
+                     "lambda_lowpass": config.lambda_lowpass, "last_step": max(steps, default=0)}
         for step in steps:
             checkpoint = os.path.join(workdir, "checkpoints", f"ckpt-{step}")
             quality = bool(args.quality_every) and (step % args.quality_every == 0
