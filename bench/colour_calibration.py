@@ -91,7 +91,8 @@ def main() -> None:
 
     with open(os.path.join(args.model, "assets.extra", "config.json")) as f:
         networks = networks_from_saved_model(args.model, from_json(f.read()).model)
-    codec = Codec.from_networks(networks)
+    # The model's own colour: files without the colour offset (compress's default writes it).
+    codec = Codec.from_networks(networks).with_colour_offset(False)
     bias = networks.generator.to_image.conv.bias
     fit_names = sorted(n for n in os.listdir(args.photos) if n.endswith(".png"))[::FIT_EVERY]
     photos = [read(os.path.join(args.photos, n)) for n in fit_names]
