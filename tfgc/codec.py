@@ -73,6 +73,13 @@ def _as_pixels(image) -> np.ndarray:
     return pixels
 
 
+def _label_inputs(selective: tuple) -> tuple[tf.Tensor, tf.Tensor]:
+    """An SC image's (label map, preservation mask), or the [0, 0] pair the graphs take for
+    GC images."""
+    no_labels = tf.zeros([0, 0], tf.uint8)
+    return selective or (no_labels, no_labels)
+
+
 def model_label(fingerprint: bytes, model_dir: str | None = None) -> str:
     """How outputs name a model: its model card's title, if it has one, and its fingerprint.
 
@@ -256,11 +263,9 @@ class Codec:
         that predates it."""
         if not self.writes_colour_offset:
             return None
-        no_labels = tf.zeros([0, 0], tf.uint8)
-        label_map, preserve_mask = selective or (no_labels, no_labels)
         return self.module.colour_offset(tf.constant(pixels), symbols,
-                                         tf.constant(noise_seed, tf.int64), label_map,
-                                         preserve_mask)
+                                         tf.constant(noise_seed, tf.int64),
+                                         *_label_inputs(selective))
 
     def symbol_optimizer(self, loss: str = DEFAULT_OPTIMIZE_LOSS):
         """The encoder-side optimiser of this model's symbols (built once per loss)."""
@@ -356,15 +361,12 @@ class Codec:
             if tile_progress:
                 tile_progress(index + 1, total)
         symbols = tf.concat(symbols, 0)
-        no_labels = tf.zeros([0, 0], tf.uint8)
-        label_map, preserve_mask = selective or (no_labels, no_labels)
-        if not self.writes_colour_offset:
-            return self.module.encode(symbols, tf.constant(pixels.shape[:2]), seed, label_map,
-                                      preserve_mask)
-        offset = (self._colour_offset(pixels, symbols, noise_seed, selective) if colour_offset
-                  else tf.zeros([3], tf.int32))
-        return self.module.encode(symbols, tf.constant(pixels.shape[:2]), seed, label_map,
-                                  preserve_mask, offset)
+        offset = ()  # exports before the colour offset take no offset argument
+        if self.writes_colour_offset:
+            offset = (self._colour_offset(pixels, symbols, noise_seed, selective)
+                      if colour_offset else tf.zeros([3], tf.int32),)
+        return self.module.encode(symbols, tf.constant(pixels.shape[:2]), seed,
+                                  *_label_inputs(selective), *offset)
 
     def _decompress_in_tiles(self, data: tf.Tensor, max_pixels: tf.Tensor,
                              tile_progress: TileProgress | None) -> np.ndarray:
