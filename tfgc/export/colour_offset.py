@@ -35,15 +35,9 @@ def output_levels(images: tf.Tensor) -> tf.Tensor:
 
 def to_pixels(levels: tf.Tensor, colour_offset: tf.Tensor) -> tf.Tensor:
     """What a decoder outputs: `output_levels` [..., 3] plus the file's offset (int [3]),
-    clipped to 8 bits."""
+    clipped to 8 bits. Offset 0 gives `modules.to_uint8`'s pixels exactly."""
     return tf.cast(tf.clip_by_value(levels + tf.cast(colour_offset, tf.int32), 0, 255),
                    tf.uint8)
-
-
-def to_uint8(images: tf.Tensor, colour_offset: tf.Tensor) -> tf.Tensor:
-    """G's output [..., 3] in [0, 1] -> the decoder's pixels with the file's colour offset
-    (int [3]). Offset 0 gives `modules.to_uint8`'s pixels exactly."""
-    return to_pixels(output_levels(images), colour_offset)
 
 
 def level_histogram(levels: tf.Tensor) -> tf.Tensor:

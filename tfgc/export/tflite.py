@@ -72,8 +72,8 @@ class TFLiteDecoderModule(tf.Module):
         # read an empty tensor.
         ok = tf.equal(decoded["error"], OK)
         image = self.networks.synthesis(symbols, decoded["noise_seed"][None])[0]
-        image = colour_offset.to_uint8(tf.where(ok, image, tf.zeros_like(image)),  # no uint8
-                                       tf.where(ok, decoded["colour_offset"], 0))  # select op
+        levels = colour_offset.output_levels(tf.where(ok, image, tf.zeros_like(image)))
+        image = colour_offset.to_pixels(levels, tf.where(ok, decoded["colour_offset"], 0))
         size = tf.where(ok, decoded["image_size"], tf.ones([2], tf.int32))
         return {"image": image[:size[0], :size[1]], "error": decoded["error"]}
 
