@@ -27,7 +27,7 @@ def plain() -> bytes:
 
 
 def _section(offset=OFFSET, required: int = 0, data: bytes | None = None) -> bytes:
-    data = fmt.colour_offset_bytes(offset) if data is None else data
+    data = bytes(o & 0xFF for o in offset) if data is None else data  # two's complement
     return fmt.SECTION_HEADER.pack(fmt.SECTION_COLOUR_OFFSET, required, len(data)) + data
 
 

@@ -279,11 +279,6 @@ class Header:
         return [[bool(b) for b in bits[y * w:(y + 1) * w]] for y in range(self.latent_height)]
 
 
-def colour_offset_bytes(offset) -> bytes:
-    """The colour-offset section's data: R, G, B as two's-complement bytes."""
-    return bytes(int(o) & 0xFF for o in offset)
-
-
 def colour_offset_value(byte: int) -> int:
     """One byte of the colour-offset section as its signed level (two's complement)."""
     return byte - 256 if byte >= 128 else byte
