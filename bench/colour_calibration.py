@@ -33,22 +33,11 @@ NEWTON_STEPS = 3
 
 
 def kodak_metrics(codec, images: dict[str, np.ndarray]) -> dict:
-    from tfgc.evaluation.metrics import reference_metrics
-    from tfgc.evaluation.niqe import niqe
+    from colour_cast import measure_codec, summarise
 
-    per_image = {}
-    for name, image in images.items():
-        decoded = np.asarray(codec.decompress(codec.compress(image)))
-        metrics = reference_metrics(image, decoded)
-        per_image[name] = {**{k: metrics[k] for k in ("psnr", "ms_ssim", "colour_bias")},
-                           "niqe": float(niqe(decoded))}
+    per_image = measure_codec(codec, images, with_niqe=True)
     bias = np.array([m["colour_bias"] for m in per_image.values()])
-    return {"psnr": float(np.mean([m["psnr"] for m in per_image.values()])),
-            "ms_ssim": float(np.mean([m["ms_ssim"] for m in per_image.values()])),
-            "niqe": float(np.mean([m["niqe"] for m in per_image.values()])),
-            "mean_bias_rgb": bias.mean(axis=0).tolist(),
-            "mean_abs_bias": float(np.abs(bias).mean()),
-            "max_abs_bias": float(np.abs(bias).max()),
+    return {**summarise(per_image), "mean_abs_bias": float(np.abs(bias).mean()),
             "images_under_2": int((np.abs(bias).max(axis=1) < 2).sum()),
             "images": per_image}
 
