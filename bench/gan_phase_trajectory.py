@@ -42,6 +42,18 @@ v3's worst for colour on Kodak-24):
         --config.gan_weight_end=0.25 --config.lambda_mse=30 --config.ema_decay=0.995 \
         --config.lambda_lowpass=300 --config.lowpass_factor=16 \
         --config.seed=0 --config.checkpoint_every=500 --config.keep_checkpoints=10
+
+`--experiment=fidelity` (session 7, bench/results/gan7_fidelity.md): the final checkpoints of
+colour_lr.md's run B continued and of B's recipe with an MS-SSIM term, screened on the same 9
+images against v3; with `--kodak24-own LABEL=RESULTS_JSON` (evaluate with
+`--no-colour-offset --baselines none`) the Kodak-24 verdict also checks the model's own colour:
+
+    python bench/gan_phase_trajectory.py --experiment=fidelity --start=tfgc/assets/model \
+        --start-label=v3 --kodak=kodak --final-only --results-name=gan7_fidelity \
+        --run B_continued=runs/Bcont --run msssim5=runs/msssim5 \
+        [--kodak24 v3=docs/results/kodak_colour_offset/results.json \
+         --kodak24 CANDIDATE=results.json --kodak24-own v3=V3_OWN/results.json \
+         --kodak24-own CANDIDATE=OWN/results.json]
 """
 
 from __future__ import annotations
@@ -172,12 +184,69 @@ def verdict_lowpass(reference: dict, candidate: dict) -> dict[str, bool]:
             "NIQE <= 1.2x originals": candidate["niqe"] <= niqe_bound}
 
 
+# Written before any checkpoint of the runs was measured (issue 14, session 7).
+FIDELITY_RULE = (
+    "Decision rule (fixed before the runs were measured): only each run's final checkpoint "
+    "(EMA G) is a candidate. Screen on the 9 images against v3's row (same script run, same "
+    "measurement: the model's own colour, files with their tables): PSNR >= v3's + 0.10 dB, "
+    "MS-SSIM >= v3's + 0.005, NIQE <= v3's + 0.05, worst per-image channel |bias| <= v3's + "
+    "1.0, bpp <= v3's + 2%. Of the runs that pass, the one with the highest MS-SSIM is "
+    "exported and run on Kodak-24; if none passes, nothing is exported or bundled. It replaces "
+    "v3 only if, on Kodak-24 through `python -m tfgc evaluate` of its export (whole files, "
+    "colour offset on, the default): PSNR >= v3's + 0.10 dB (23.02), MS-SSIM >= v3's + 0.005 "
+    "(0.8038), NIQE <= 1.2x the originals' (4.37), bpp <= v3's + 2%, every file <= 0.08 bpp, "
+    "24 of 24 images under 2 levels on every channel; and its own colour (`--no-colour-offset "
+    "--baselines none`) no worse than v3's beyond run-to-run noise: mean |bias| <= v3's + "
+    "0.20 and worst channel <= v3's + 1.0 level.")
+
+FIDELITY_TITLE = (
+    "Fidelity from v3's recipe at G lr 2e-5, EMA 0.999 (bench/results/colour_lr.md's run B): "
+    "the final checkpoint of each run, measured through the codec on whole Kodak images "
+    "{images} (means over the {count}; the images of colour_lr.md). The model's own colour "
+    "(files without the colour offset): bias = mean of reconstruction minus original per "
+    "channel, 8-bit levels; mean |bias| over images and channels; worst = largest |bias| of "
+    "any image and channel. GAN weight = G's GAN + FM weight at that step. Minutes = wall time "
+    "from config.json's write (the run's start or resume) to the checkpoint, on 2 cores shared "
+    "with the other run and two other engineers' jobs.")
+
+
+def screen_fidelity(reference: dict, row: dict) -> dict[str, bool]:
+    """FIDELITY_RULE's screen of one checkpoint row against v3's row."""
+    return {"PSNR >= v3 + 0.10": row["psnr"] >= reference["psnr"] + 0.10,
+            "MS-SSIM >= v3 + 0.005": row["ms_ssim"] >= reference["ms_ssim"] + 0.005,
+            "NIQE <= v3 + 0.05": row["niqe"] <= reference["niqe"] + 0.05,
+            "worst bias <= v3 + 1": row["max_abs_bias"] <= reference["max_abs_bias"] + 1.0,
+            "bpp <= v3 + 2%": row["bpp"] <= reference["bpp"] * 1.02}
+
+
+def verdict_fidelity(reference: dict, candidate: dict) -> dict[str, bool]:
+    """FIDELITY_RULE on Kodak-24, one condition per entry (own colour: `--kodak24-own`)."""
+    checks = {
+        "PSNR >= v3 + 0.10": candidate["psnr"] >= reference["psnr"] + 0.10,
+        "MS-SSIM >= v3 + 0.005": candidate["ms_ssim"] >= reference["ms_ssim"] + 0.005,
+        "NIQE <= 1.2x originals": (candidate["niqe"]
+                                   <= NIQE_TARGET_FACTOR * candidate["original_niqe"]),
+        "bpp <= v3 + 2%": candidate["bpp"] <= reference["bpp"] * 1.02,
+        "every file <= 0.08 bpp": candidate["max_bpp"] <= 0.08,
+        "24 of 24 under 2 (offset)": candidate["images_under_2"] == candidate["images"] == 24}
+    if "own" in reference and "own" in candidate:
+        own, reference_own = candidate["own"], reference["own"]
+        checks["own mean |bias| <= v3 + 0.2"] = (own["mean_abs_bias"]
+                                                 <= reference_own["mean_abs_bias"] + 0.2)
+        checks["own worst <= v3 + 1"] = own["max_abs_bias"] <= reference_own["max_abs_bias"] + 1
+    else:
+        checks["own colour measured"] = False
+    return checks
+
+
 # name: (title, decision rule, extra Kodak images, screen of a checkpoint row or None,
 # Kodak-24 verdict)
 EXPERIMENTS = {
     "v4": (V4_TITLE, V4_RULE, (), None, verdict_v4),
     "lowpass": (LOWPASS_TITLE, LOWPASS_RULE, ("kodim02", "kodim08", "kodim20"), screen_lowpass,
                 verdict_lowpass),
+    "fidelity": (FIDELITY_TITLE, FIDELITY_RULE, ("kodim02", "kodim08", "kodim20"),
+                 screen_fidelity, verdict_fidelity),
 }
 
 
@@ -196,6 +265,11 @@ def main() -> None:
     parser.add_argument("--kodak24", action="append", default=[],
                         help="LABEL=RESULTS_JSON of `python -m tfgc evaluate` on Kodak-24; "
                              "the first is the reference (the starting model)")
+    parser.add_argument("--kodak24-own", action="append", default=[],
+                        help="LABEL=RESULTS_JSON of the same model evaluated with "
+                             "--no-colour-offset (the model's own colour)")
+    parser.add_argument("--final-only", action="store_true",
+                        help="measure only each run's latest checkpoint")
     parser.add_argument("--results-name", default="gan_phase_trajectory")
     parser.add_argument("--out", default=os.path.join(REPO, "bench", "results"))
     args = parser.parse_args()
@@ -219,7 +293,8 @@ def main() -> None:
         configs[label] = json.loads(config.to_json())
         gan_start = config.warmup_steps + config.d_warmup_steps
         started = os.path.getmtime(os.path.join(workdir, "config.json"))
-        for checkpoint in checkpoints(workdir):
+        kept = checkpoints(workdir)
+        for checkpoint in kept[-1:] if args.final_only else kept:
             step = checkpoint_step(checkpoint)
             if (label, step) in rows:
                 continue
@@ -235,6 +310,8 @@ def main() -> None:
                   file=sys.stderr)
 
     whole = {label: kodak24(path) for label, path in (k.split("=", 1) for k in args.kodak24)}
+    for label, path in (k.split("=", 1) for k in args.kodak24_own):
+        whole[label]["own"] = kodak24(path)
     checks = {}
     if len(whole) > 1:
         reference = next(iter(whole.values()))
@@ -288,6 +365,14 @@ def main() -> None:
                 f"{'/'.join(f'{b:+.1f}' for b in w['mean_bias_rgb'])} | "
                 f"{w['mean_abs_bias']:.2f} | {w['max_abs_bias']:.1f} | "
                 f"{w['images_under_2']} of {w['images']} |")
+            if "own" in w:
+                o = w["own"]
+                lines.append(
+                    f"| {label}, own colour (no offset) | {o['bpp']:.4f} | {o['max_bpp']:.4f} | "
+                    f"{o['psnr']:.2f} | {o['ms_ssim']:.4f} | | "
+                    f"{'/'.join(f'{b:+.1f}' for b in o['mean_bias_rgb'])} | "
+                    f"{o['mean_abs_bias']:.2f} | {o['max_abs_bias']:.1f} | "
+                    f"{o['images_under_2']} of {o['images']} |")
         for label, check in checks.items():
             failed = [name for name, ok in check.items() if not ok]
             reference_label = next(iter(whole))
