@@ -259,3 +259,43 @@ def test_a_big_image_shows_progress_over_its_tiles_on_a_terminal(codec, workdir,
                  "--model", workdir, "--quiet"]) == 0
     assert "decompressed 1 file(s)" in sys.stderr.getvalue()
     assert not TILE_BAR.search(sys.stderr.getvalue()), sys.stderr.getvalue()
+
+
+COMPRESS_BAR = re.compile(r"compress wide\.png: .*?(\d+)/(\d+) \[")
+
+
+def test_compress_shows_one_bar_over_the_encoder_and_the_colour_offset_pass(codec, workdir,
+                                                                            tmp_path,
+                                                                            monkeypatch):
+    """`compress`'s bar over a big image's tiles counts the encoder's 2 tiles and then the
+    generator's 2 (the pass that chooses the colour offset), so it does not sit full while G
+    runs; without the offset only the encoder's. Hidden by --quiet and off a terminal. Run by
+    `main` with the session's codec (the command runs as a process in other tests; a bar on
+    a real terminal: the decompress test above; each tile reported and the same file as the
+    single-call graph: tests/test_tiling.py)."""
+    import io
+
+    import tfgc.codec
+    from tfgc.__main__ import main
+
+    pixels = photo(32, 26224, seed=3)  # 2 latent rows of 1639 columns: a tile each
+    Image.fromarray(pixels).save(tmp_path / "wide.png")
+    monkeypatch.setattr(tfgc.codec, "load_codec", lambda path=None: codec)
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    def compress(*options: str, stderr: io.StringIO) -> str:
+        monkeypatch.setattr(sys, "stderr", stderr)
+        assert main(["compress", str(tmp_path / "wide.png"), "-o", str(tmp_path / "wide.tfgc"),
+                     "--model", workdir, *options]) == 0, stderr.getvalue()
+        return stderr.getvalue()
+
+    shown = compress(stderr=Terminal())
+    assert {int(total) for _, total in COMPRESS_BAR.findall(shown)} == {4}, shown
+    shown = compress("--no-colour-offset", stderr=Terminal())
+    assert {int(total) for _, total in COMPRESS_BAR.findall(shown)} == {2}, shown
+    for quiet, stderr in ((["--quiet"], Terminal()), ([], io.StringIO())):
+        shown = compress(*quiet, stderr=stderr)
+        assert "compressed 1 image(s)" in shown and not COMPRESS_BAR.search(shown), shown

@@ -85,7 +85,7 @@ def test_codec_module_tiles_give_the_untiled_file_and_pixels(codec):
     """Through the codec graphs (what the API and the SavedModels run): tiles of one latent
     row give the same file, and pixels within one level, as the whole image at once; the
     Python codec, driving the same tiles one call at a time (progress), gives exactly the
-    single-call graphs' file and pixels."""
+    single-call graphs' file and pixels, and reports each tile of every pass."""
     from tests.conftest import photo
     from tfgc.codec import Codec
     from tfgc.export.modules import make_module
@@ -110,9 +110,15 @@ def test_codec_module_tiles_give_the_untiled_file_and_pixels(codec):
     assert got.shape == expected.shape == (100, 150, 3)
     assert np.abs(got - expected).max() <= 1 and (got != expected).mean() < 1e-3
 
+    # compress reports the encoder's 7 tiles, then the generator's 7 (the colour offset).
     driven, calls = Codec(tiled, "tiled"), []
     file = driven.compress_with_stats(pixels, 3, tile_progress=lambda *c: calls.append(c)).data
-    assert file == data.numpy() and calls == [(i, 7) for i in range(1, 8)]
+    assert file == data.numpy() and calls == [(i, 14) for i in range(1, 15)]
+    assert driven.encode_passes() == 2 and driven.encode_passes(colour_offset=False) == 1
+    calls.clear()
+    driven.compress_with_stats(pixels, 3, tile_progress=lambda *c: calls.append(c),
+                               colour_offset=False)
+    assert calls == [(i, 7) for i in range(1, 8)]
     calls.clear()
     np.testing.assert_array_equal(
         driven.decompress(file, tile_progress=lambda *c: calls.append(c)), got)

@@ -34,6 +34,8 @@ from tfgc.errors import (
     ResourceLimitError,
     TfgcError,
 )
+from tfgc.export import colour_offset as colour
+from tfgc.export.modules import latent_mask
 from tfgc.latent_search.gc import DEFAULT_LOSS as DEFAULT_OPTIMIZE_LOSS
 from tfgc.latent_search.gc import SymbolOptimizer
 from tfgc.networks import CodecNetworks
@@ -43,7 +45,8 @@ from tfgc.semantic.labels import label_set
 from tfgc.utils.restore import require_all_restored
 from tfgc.workdir import CONFIG_FILE, MODEL_PATH, checkpoint_step, find_checkpoint, read_config
 
-# tile_progress(done, total): called after each tile of one image's encoder or generator.
+# tile_progress(done, total): called after each tile one image's encode or decode runs through a
+# network (compress: the encoder's tiles, then the generator's for the colour offset).
 TileProgress = Callable[[int, int], None]
 SAVED_MODEL_NAME = "tfgc"  # export layout: OUT/tfgc/<version>/ and OUT/tfgc_stock/<version>/
 MAX_OPTIMIZE_STEPS = 10_000
@@ -195,7 +198,8 @@ class Codec:
                             tile_progress: TileProgress | None = None,
                             colour_offset: bool | None = None) -> CompressResult:
         """`compress` with sizes and time; progress(step, loss) after each optimisation step,
-        tile_progress(done, total) after each tile of the encoder (plain encoding)."""
+        tile_progress(done, total) after each tile of the encoder (plain encoding) and of the
+        generator (the colour offset): `total` counts both passes."""
         pixels = _as_pixels(image)
         selective = self._selective_inputs(pixels.shape[:2], labels, preserve, preserve_box,
                                            preserve_mask)
@@ -210,6 +214,7 @@ class Codec:
             raise TfgcError(f"image {pixels.shape[1]}x{pixels.shape[0]} is larger than the "
                             f"format's limit of {max_side} pixels per side")
         offset = self.colour_offset if colour_offset is None else colour_offset
+        tiles = _TileCounter(tile_progress)
         start = time.perf_counter()
         if steps:
             if selective:
@@ -218,16 +223,17 @@ class Codec:
             optimizer = self.symbol_optimizer(optimize_loss or self.optimize_loss)
             symbols, _ = optimizer.optimize(pixels, steps, noise_seed, progress)
             symbols = tf.cast(symbols, tf.int32)
+            if offset and self.writes_colour_offset:
+                tiles.total = self._synthesis_tile_count(pixels.shape[:2])
             data = coding.encode_symbols(
                 symbols, num_centers=self.num_centers, image_shape=pixels.shape[:2],
                 fingerprint=self.fingerprint, decoder_fingerprint=self.decoder_fingerprint,
                 stride=self.networks.stride, noise_seed=noise_seed,
                 model_tables=self.model_tables, colour_offset=self._colour_offset(
-                    pixels, symbols, noise_seed, ()) if offset else None)
+                    pixels, symbols, noise_seed, (), tiles) if offset else None)
         else:
             with _memory_errors("compressing this image"):
-                data = self._compress_in_tiles(pixels, noise_seed, selective, tile_progress,
-                                               offset)
+                data = self._compress_in_tiles(pixels, noise_seed, selective, tiles, offset)
         return CompressResult(bytes(data.numpy()), pixels.shape[0], pixels.shape[1],
                               time.perf_counter() - start)
 
@@ -257,15 +263,43 @@ class Codec:
         cannot; their files carry none)."""
         return hasattr(self.module, "colour_offset")
 
+    def encode_passes(self, optimize_steps: int | None = None,
+                      colour_offset: bool | None = None) -> int:
+        """How many passes over an image's tiles `compress_with_stats` reports to its
+        tile_progress (the encoder's, plain encoding; the generator's, the colour offset):
+        an image of one tile reports this many tiles in all."""
+        if not self._drives_tiles:
+            return 0
+        steps = self.optimize_steps if optimize_steps is None else optimize_steps
+        offset = self.colour_offset if colour_offset is None else colour_offset
+        return int(not steps) + int(bool(offset) and self.writes_colour_offset)
+
     def _colour_offset(self, pixels: np.ndarray, symbols: tf.Tensor, noise_seed: int,
-                       selective: tuple) -> tf.Tensor | None:
-        """The file's colour offset (int32 [3]) for these symbols; None from an export
-        that predates it."""
+                       selective: tuple, tiles: _TileCounter) -> tf.Tensor | None:
+        """The file's colour offset (int32 [3]) for these symbols, as the graphs'
+        `colour_offset` computes it, with G's tiles driven from here (`tiles` counts them);
+        None from an export that predates it."""
         if not self.writes_colour_offset:
             return None
-        return self.module.colour_offset(tf.constant(pixels), symbols,
-                                         tf.constant(noise_seed, tf.int64),
-                                         *_label_inputs(selective))
+        label_map, preserve_mask = _label_inputs(selective)
+        mask = (latent_mask(preserve_mask, self.stride) if selective
+                else tf.ones(tf.shape(symbols)[:2], tf.int32))
+        features = self.module.synthesis_features(symbols, tf.constant(noise_seed, tf.int64),
+                                                  label_map, mask)
+        height, width = pixels.shape[:2]
+        histogram, row = 0, 0
+        for index in range(int(self.module.synthesis_tile_count(features))):
+            levels = self.module.synthesis_levels(features, tf.constant(index))
+            histogram += colour.image_histogram(levels, row, height, width)
+            row += int(levels.shape[0])
+            tiles.done_one()
+        return colour.choose(histogram, tf.reduce_sum(tf.cast(pixels, tf.int64), [0, 1]))
+
+    def _synthesis_tile_count(self, image_size: Sequence[int]) -> int:
+        """G's tiles for an image of `image_size`, before its features exist: the plan
+        depends only on the latent size, so features of that size and no channels tell."""
+        latent = [-(-int(n) // self.stride) for n in image_size]
+        return int(self.module.synthesis_tile_count(tf.zeros([1, *latent, 0])))
 
     def symbol_optimizer(self, loss: str = DEFAULT_OPTIMIZE_LOSS):
         """The encoder-side optimiser of this model's symbols (built once per loss)."""
@@ -348,22 +382,22 @@ class Codec:
         return hasattr(self.module, "synthesis_tile")
 
     def _compress_in_tiles(self, pixels: np.ndarray, noise_seed: int, selective: tuple,
-                           tile_progress: TileProgress | None,
-                           colour_offset: bool = True) -> tf.Tensor:
+                           tiles: _TileCounter, colour_offset: bool = True) -> tf.Tensor:
         seed = tf.constant(noise_seed, tf.int64)
         image = tf.constant(pixels)
         if not self._drives_tiles:  # an export from before the tile functions (no offset)
             return self.module.compress_one(image, seed, *selective)
-        total = int(self.module.analysis_tile_count(image))
+        count = int(self.module.analysis_tile_count(image))
+        tiles.total = count + (self._synthesis_tile_count(pixels.shape[:2])
+                               if colour_offset and self.writes_colour_offset else 0)
         symbols = []
-        for index in range(total):
+        for index in range(count):
             symbols.append(self.module.analysis_tile(image, tf.constant(index)))
-            if tile_progress:
-                tile_progress(index + 1, total)
+            tiles.done_one()
         symbols = tf.concat(symbols, 0)
         offset = ()  # exports before the colour offset take no offset argument
         if self.writes_colour_offset:
-            offset = (self._colour_offset(pixels, symbols, noise_seed, selective)
+            offset = (self._colour_offset(pixels, symbols, noise_seed, selective, tiles)
                       if colour_offset else tf.zeros([3], tf.int32),)
         return self.module.encode(symbols, tf.constant(pixels.shape[:2]), seed,
                                   *_label_inputs(selective), *offset)
@@ -398,6 +432,20 @@ class Codec:
 
     def info(self, data: bytes) -> coding.Header:
         return coding.parse_header(bytes(data))
+
+
+@dataclass
+class _TileCounter:
+    """Calls tile_progress(done, total) after each tile, counting across an encode's passes."""
+
+    tile_progress: TileProgress | None
+    total: int = 0
+    done: int = 0
+
+    def done_one(self) -> None:
+        self.done += 1
+        if self.tile_progress:
+            self.tile_progress(self.done, self.total)
 
 
 @dataclass

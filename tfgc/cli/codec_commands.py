@@ -98,14 +98,15 @@ def _step_bar(steps: int, name: str, quiet: bool):
 
 
 class _TileBar:
-    """A progress bar over the tiles of one image, shown once it has more than one (a big
-    image: the encoder and the generator run in tiles of about 2 MP)."""
+    """A progress bar over the tiles of one image's `passes` network passes (compress: the
+    encoder's, then the generator's for the colour offset), shown once it has more than one
+    tile per pass (a big image: the networks run in tiles of about 2 MP)."""
 
-    def __init__(self, desc: str, quiet: bool):
-        self.desc, self.quiet, self.bar = desc, quiet, None
+    def __init__(self, desc: str, quiet: bool, passes: int = 1):
+        self.desc, self.quiet, self.passes, self.bar = desc, quiet, passes, None
 
     def __call__(self, done: int, total: int) -> None:
-        if self.bar is None and total > 1:
+        if self.bar is None and total > self.passes:
             self.bar = tqdm(total=total, desc=self.desc, unit="tile", leave=False,
                             file=sys.stderr, disable=shown_unless(self.quiet))
         if self.bar is not None:
@@ -145,7 +146,8 @@ def run_compress(args: argparse.Namespace) -> int:
                 conversions.append((path, loaded.conversions))
             name = os.path.basename(path)
             bar, progress = _step_bar(args.optimize, name, args.quiet)
-            with bar, _TileBar(f"compress {name}", args.quiet) as tiles:
+            passes = codec.encode_passes(args.optimize, args.colour_offset)
+            with bar, _TileBar(f"compress {name}", args.quiet, passes) as tiles:
                 result = codec.compress_with_stats(
                     loaded.pixels, args.noise_seed, optimize_steps=args.optimize,
                     progress=progress, tile_progress=tiles, colour_offset=args.colour_offset,

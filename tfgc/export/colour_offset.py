@@ -48,6 +48,13 @@ def level_histogram(levels: tf.Tensor) -> tf.Tensor:
                       [CHANNELS, NUM_LEVELS])
 
 
+def image_histogram(levels: tf.Tensor, first_row, height, width) -> tf.Tensor:
+    """`level_histogram` of the rows of one of G's tiles (`levels` [rows, W', 3], its first
+    row `first_row` of the padded image) that lie inside the height x width image: the
+    offset matches the original's mean, not the edge padding's."""
+    return level_histogram(levels[:tf.maximum(height - first_row, 0), :width])
+
+
 def _decoded_levels_np() -> np.ndarray:
     """[offsets, levels]: the 8-bit value a level gives under each offset."""
     offsets = np.arange(MIN_COLOUR_OFFSET, MAX_COLOUR_OFFSET + 1)[:, None]

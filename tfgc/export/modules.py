@@ -79,6 +79,12 @@ BATCH_SIZES_DIFFER = ("tfgc batch: the files decode to images of different sizes
                       "only) or one file per request")
 
 
+def latent_mask(preserve_mask: tf.Tensor, stride: int) -> tf.Tensor:
+    """An SC pixel preservation mask [H, W] -> the latent mask [h, w] (int32) a file stores."""
+    pixels = tf.cast(edge_pad(preserve_mask[..., tf.newaxis], stride) > 0, tf.float32)
+    return tf.cast(masks.to_latent(pixels[tf.newaxis], stride)[0, ..., 0], tf.int32)
+
+
 def _checked(checks, *tensors):
     """`tensors` once every (condition, check, template, *values) in `checks` holds, tested in
     order (the first failure is reported). Each fails under its name in
@@ -202,13 +208,6 @@ class _CodecGraphs(tf.Module):
         tiles, rows = self._analysis_tiles(image)
         return tiles.map(rows, tf.int32)
 
-    def _latent_mask(self, preserve_mask: tf.Tensor) -> tf.Tensor:
-        """An SC pixel preservation mask [H, W] -> the latent mask [h, w] (int32) it stores."""
-        pixels = tf.cast(edge_pad(preserve_mask[..., tf.newaxis], self.networks.stride) > 0,
-                         tf.float32)
-        return tf.cast(masks.to_latent(pixels[tf.newaxis], self.networks.stride)[0, ..., 0],
-                       tf.int32)
-
     def _checked_selective(self, image_size: tf.Tensor, label_map: tf.Tensor,
                            preserve_mask: tf.Tensor) -> list[tf.Tensor]:
         size = tf.cast(image_size, tf.int32)
@@ -226,7 +225,7 @@ class _CodecGraphs(tf.Module):
         if self.networks.mode == "sc":
             label_map, preserve_mask = self._checked_selective(image_size, label_map,
                                                                preserve_mask)
-            selective = {"preserve_mask": self._latent_mask(preserve_mask),
+            selective = {"preserve_mask": latent_mask(preserve_mask, self.networks.stride),
                          # zlib level 9: the label map is ~25% smaller than at the default
                          "label_map_png": tf.io.encode_png(label_map[..., tf.newaxis],
                                                            compression=9)}
@@ -245,18 +244,17 @@ class _CodecGraphs(tf.Module):
         if self.networks.mode == "sc":
             label_map, preserve_mask = self._checked_selective(tf.shape(image)[:2], label_map,
                                                                preserve_mask)
-            latent_mask = self._latent_mask(preserve_mask)
+            mask = latent_mask(preserve_mask, self.networks.stride)
         else:
             label_map = tf.zeros([0, 0], tf.uint8)
-            latent_mask = tf.ones(tf.shape(symbols)[:2], tf.int32)
-        features = self.synthesis_features(symbols, noise_seed, label_map, latent_mask)
+            mask = tf.ones(tf.shape(symbols)[:2], tf.int32)
+        features = self.synthesis_features(symbols, noise_seed, label_map, mask)
         tiles = self.networks.synthesis_tiles(features)
         height, width = tf.shape(image)[0], tf.shape(image)[1]
 
         def add_tile(index, histogram):
-            levels = self.synthesis_levels(features, index)
-            levels = levels[:tf.maximum(height - tiles.first_row(index), 0), :width]
-            return index + 1, histogram + colour.level_histogram(levels)
+            return index + 1, histogram + colour.image_histogram(
+                self.synthesis_levels(features, index), tiles.first_row(index), height, width)
 
         _, histogram = tf.while_loop(
             lambda index, _: index < tiles.count(), add_tile,
