@@ -161,32 +161,73 @@ def tfgc_here(*args: str) -> tuple[int, str]:
 
 def export_py_here(*args: str) -> tuple[int, str]:
     """`python export.py ARGS` run by its `main` in this process, with its absl flags parsed as
-    `app.run` parses them (and reset afterwards): the exit status and what it printed on
-    stderr, a traceback included. As `tfgc_here`: for variations of a command a test has
-    already run as a process."""
-    import contextlib
+    `app.run` parses them: the exit status and what it printed on stderr, a traceback
+    included. As `tfgc_here`: for variations of a command a test has already run as a
+    process."""
+    return _script_here("export.py", args)
+
+
+def train_py_here(*args: str) -> tuple[int, str]:
+    """`python train.py ARGS` run by its `main` in this process (--config.FIELD overrides
+    included), as `export_py_here`; both can run in one process (one pytest worker)."""
+    return _script_here("train.py", args)
+
+
+def _script(script: str):
+    """`script` (export.py, train.py) loaded once per process, with the absl flags it defines
+    taken out of absl's global FLAGS again and kept as `module.tfgc_tests_flags`: both
+    scripts define --workdir, and a second definition in one FlagValues is an error."""
     import importlib.util
-    import io
-    import traceback
 
     from absl import flags
 
-    module = sys.modules.get("tfgc_tests_export_py")
-    if module is None:  # export.py defines its flags on import: once per process
-        spec = importlib.util.spec_from_file_location("tfgc_tests_export_py",
-                                                      os.path.join(REPO_ROOT, "export.py"))
+    name = "tfgc_tests_" + script.replace(".", "_")
+    module = sys.modules.get(name)
+    if module is None:
+        before = set(flags.FLAGS)
+        spec = importlib.util.spec_from_file_location(name, os.path.join(REPO_ROOT, script))
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)  # defines its flags on absl's global FLAGS
+        keys = set(flags.FLAGS) - before  # names and short names
+        defined = {flags.FLAGS[key].name: flags.FLAGS[key] for key in keys}
+        for key in keys:
+            delattr(flags.FLAGS, key)
+        module.tfgc_tests_flags = list(defined.values())
+        sys.modules[name] = module
+    return module
+
+
+def _script_here(script: str, args: tuple[str, ...]) -> tuple[int, str]:
+    """Runs `script`'s main on ARGS with its flags in a FlagValues of their own, made for
+    this call (the script's `FLAGS` while it runs), and parsed as `app.run` parses them."""
+    import contextlib
+    import io
+    import traceback
+    from unittest import mock
+
+    from absl import flags
+
+    module = _script(script)
+    own = flags.FlagValues()
+    for flag in module.tfgc_tests_flags:
+        own[flag.name] = flag
+        if hasattr(flag, "flag_values"):  # ml_collections' config flag: its --config.FIELD
+            flag.flag_values = own  # overrides become flags of the holder it names
+    argv = [script, *args]
     stderr = io.StringIO()
-    with contextlib.redirect_stderr(stderr):
+    # ml_collections reads the --config.FIELD overrides from sys.argv, not from its parser's.
+    with contextlib.redirect_stderr(stderr), mock.patch.object(module, "FLAGS", own), \
+            mock.patch.object(sys, "argv", argv):
         try:
-            code = module.main(flags.FLAGS(["export.py", *args]))
+            code = module.main(own(argv))
+        except flags.Error as e:  # as app.run reports a bad command line
+            print(f"FATAL Flags parsing error: {e}", file=sys.stderr)
+            code = 1
         except Exception:
             traceback.print_exc()
             code = -1
         finally:
-            flags.FLAGS.unparse_flags()
+            own.unparse_flags()
     return code, stderr.getvalue()
 
 

@@ -104,3 +104,26 @@ def test_train_py_vgg_without_its_file_is_one_clear_error(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert f"error: VGG19 weights file not found: {missing}" in result.stderr
+
+
+def test_train_py_and_export_py_run_in_one_process_with_their_own_flags():
+    """The in-process helpers (tests/conftest.py) keep each script's absl flags apart: both
+    define --workdir, and both run in one pytest worker, each as often as a test likes, with
+    its own --config.FIELD overrides, leaving absl's global FLAGS as they were. No training:
+    the overrides are refused before any (batch_size 0; the tiny config has 4)."""
+    from absl import flags
+
+    from tests.conftest import export_py_here, train_py_here
+
+    tiny = os.path.join(REPO_ROOT, "configs", "tiny.py")
+    global_flags = set(flags.FLAGS)
+    for _ in range(2):
+        code, stderr = export_py_here("--export_dir=unused")
+        assert code == 1 and "error: pass exactly one of --workdir" in stderr, stderr
+        code, stderr = train_py_here("--workdir=unused", f"--config={tiny}",
+                                     "--config.batch_size=0")
+        assert code == 1 and "error: " in stderr and "batch_size" in stderr, stderr
+        assert "Traceback" not in stderr
+    code, stderr = train_py_here(f"--config={tiny}")
+    assert code == 1 and "FATAL Flags parsing error" in stderr and "--workdir" in stderr, stderr
+    assert set(flags.FLAGS) == global_flags and "workdir" not in flags.FLAGS
