@@ -9,6 +9,8 @@
 # KODAK_DIR holds kodim01.png ... kodim24.png and their SHA256SUMS. Extra flags go to `python -m tfgc evaluate` and override the defaults below. Rerunning into
 # the same OUT resumes: finished images are reused. Takes ~30 s per image on 2 CPU cores
 # (AVIF/HEIC rate searches and the no-reference metrics dominate), plus the model's time.
+# The interpreter: $PYTHON if set, else this checkout's .venv, else (a git worktree) the
+# main checkout's .venv, else python3; one without requirements.txt's packages is refused.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,8 +22,37 @@ KODAK="$(cd "$1" && pwd)"
 shift
 OUT="${OUT:-$REPO/runs/evaluate-kodak}"  # runs/ is git-ignored
 if [[ -z "${PYTHON:-}" ]]; then
-  PYTHON="$REPO/.venv/bin/python"
-  [[ -x "$PYTHON" ]] || PYTHON=python3
+  PYTHON=python3
+  common="$(git -C "$REPO" rev-parse --git-common-dir 2>/dev/null || true)"  # worktrees: main's
+  main_checkout="$([[ -n "$common" ]] && cd "$REPO" && cd "$common/.." && pwd || true)"
+  for venv in "$REPO/.venv" ${main_checkout:+"$main_checkout/.venv"}; do
+    if [[ -x "$venv/bin/python" ]]; then
+      PYTHON="$venv/bin/python"
+      break
+    fi
+  done
+fi
+# requirements.txt's packages that $PYTHON lacks (by distribution name; nothing imported).
+if ! missing="$("$PYTHON" - "$REPO/requirements.txt" 2>/dev/null <<'CHECK'
+import importlib.metadata, re, sys
+names = [re.split(r"[=<>!~;\[ #]", line.strip(), maxsplit=1)[0] for line in open(sys.argv[1])]
+missing = []
+for name in filter(None, names):
+    try:
+        importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        missing.append(name)
+print(", ".join(missing) or "-")
+CHECK
+)"; then
+  echo "bench/evaluate_kodak.sh: cannot run the interpreter $PYTHON; set PYTHON= to one that" \
+       "has requirements.txt installed" >&2
+  exit 2
+fi
+if [[ "$missing" != "-" ]]; then
+  echo "bench/evaluate_kodak.sh: the interpreter $PYTHON lacks tfgc's requirements" \
+       "($missing); set PYTHON= to one that has requirements.txt installed" >&2
+  exit 2
 fi
 
 if [[ ! -f "$KODAK/SHA256SUMS" ]]; then

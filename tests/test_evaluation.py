@@ -563,3 +563,42 @@ def test_cli_runs_with_the_loaded_codec(tmp_path, monkeypatch, capsys):
                                  "--out", str(tmp_path / "out2"), "--quiet"])
     assert run(missing) == 2
     assert "no images found" in capsys.readouterr().err
+
+
+def test_evaluate_kodak_sh_finds_or_refuses_its_interpreter(tmp_path):
+    """bench/evaluate_kodak.sh as documented (DRY_RUN=1: it prints the evaluate command and
+    stops). Without PYTHON it picks an interpreter that has requirements.txt installed (this
+    checkout's .venv, a git worktree's main checkout's, or python3); one without them (here
+    `python -S`: no site-packages) is refused in one line naming it, what it lacks and
+    PYTHON=, instead of failing inside evaluate."""
+    import hashlib
+    import re
+    import subprocess
+
+    from tests.conftest import REPO_ROOT
+
+    kodak = tmp_path / "kodak"
+    kodak.mkdir()
+    (kodak / "kodim01.png").write_bytes(b"x")
+    (kodak / "SHA256SUMS").write_text(f"{hashlib.sha256(b'x').hexdigest()}  kodim01.png\n")
+    script = os.path.join(REPO_ROOT, "bench", "evaluate_kodak.sh")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHON"}
+    env.update(DRY_RUN="1", PATH=os.path.dirname(sys.executable) + os.pathsep + env["PATH"])
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", script, str(kodak), *args], env=dict(env, **extra),
+                              capture_output=True, text=True, timeout=120)
+
+    found = run("--limit", "1")
+    assert found.returncode == 0, found.stderr
+    assert re.fullmatch(r"\+ \S+ -m tfgc evaluate --images \S+ --out \S+ .* --limit 1\n",
+                        found.stderr), found.stderr
+    bare = tmp_path / "python"
+    bare.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    bare.chmod(0o755)
+    refused = run(PYTHON=str(bare))
+    lines = refused.stderr.splitlines()
+    assert refused.returncode == 2 and len(lines) == 1, refused.stderr
+    assert str(bare) in lines[0] and "tensorflow" in lines[0] and "PYTHON=" in lines[0]
+    refused = run(PYTHON=str(tmp_path / "no-such-python"))
+    assert refused.returncode == 2 and "cannot run the interpreter" in refused.stderr
