@@ -230,7 +230,7 @@ class Codec:
                 fingerprint=self.fingerprint, decoder_fingerprint=self.decoder_fingerprint,
                 stride=self.networks.stride, noise_seed=noise_seed,
                 model_tables=self.model_tables, colour_offset=self._colour_offset(
-                    pixels, symbols, noise_seed, (), tiles) if offset else None)
+                    tf.constant(pixels), symbols, noise_seed, (), tiles) if offset else None)
         else:
             with _memory_errors("compressing this image"):
                 data = self._compress_in_tiles(pixels, noise_seed, selective, tiles, offset)
@@ -274,11 +274,11 @@ class Codec:
         offset = self.colour_offset if colour_offset is None else colour_offset
         return int(not steps) + int(bool(offset) and self.writes_colour_offset)
 
-    def _colour_offset(self, pixels: np.ndarray, symbols: tf.Tensor, noise_seed: int,
+    def _colour_offset(self, image: tf.Tensor, symbols: tf.Tensor, noise_seed: int,
                        selective: tuple, tiles: _TileCounter) -> tf.Tensor | None:
-        """The file's colour offset (int32 [3]) for these symbols, as the graphs'
-        `colour_offset` computes it, with G's tiles driven from here (`tiles` counts them);
-        None from an export that predates it."""
+        """The file's colour offset (int32 [3]) for these symbols of uint8 `image`, as the
+        graphs' `colour_offset` computes it, with G's tiles driven from here (`tiles` counts
+        them); None from an export that predates it."""
         if not self.writes_colour_offset:
             return None
         label_map, preserve_mask = _label_inputs(selective)
@@ -286,14 +286,13 @@ class Codec:
                 else tf.ones(tf.shape(symbols)[:2], tf.int32))
         features = self.module.synthesis_features(symbols, tf.constant(noise_seed, tf.int64),
                                                   label_map, mask)
-        height, width = pixels.shape[:2]
-        histogram, row = 0, 0
+        histogram, sums, row = 0, 0, 0
         for index in range(int(self.module.synthesis_tile_count(features))):
             levels = self.module.synthesis_levels(features, tf.constant(index))
-            histogram += colour.image_histogram(levels, row, height, width)
-            row += int(levels.shape[0])
+            tile_histogram, tile_sums = colour.tile_statistics(levels, image, row)
+            histogram, sums, row = histogram + tile_histogram, sums + tile_sums, row + len(levels)
             tiles.done_one()
-        return colour.choose(histogram, tf.reduce_sum(tf.cast(pixels, tf.int64), [0, 1]))
+        return colour.choose(histogram, sums)
 
     def _synthesis_tile_count(self, image_size: Sequence[int]) -> int:
         """G's tiles for an image of `image_size`, before its features exist: the plan
@@ -397,7 +396,7 @@ class Codec:
         symbols = tf.concat(symbols, 0)
         offset = ()  # exports before the colour offset take no offset argument
         if self.writes_colour_offset:
-            offset = (self._colour_offset(pixels, symbols, noise_seed, selective, tiles)
+            offset = (self._colour_offset(image, symbols, noise_seed, selective, tiles)
                       if colour_offset else tf.zeros([3], tf.int32),)
         return self.module.encode(symbols, tf.constant(pixels.shape[:2]), seed,
                                   *_label_inputs(selective), *offset)

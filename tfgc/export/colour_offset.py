@@ -48,11 +48,16 @@ def level_histogram(levels: tf.Tensor) -> tf.Tensor:
                       [CHANNELS, NUM_LEVELS])
 
 
-def image_histogram(levels: tf.Tensor, first_row, height, width) -> tf.Tensor:
-    """`level_histogram` of the rows of one of G's tiles (`levels` [rows, W', 3], its first
-    row `first_row` of the padded image) that lie inside the height x width image: the
-    offset matches the original's mean, not the edge padding's."""
-    return level_histogram(levels[:tf.maximum(height - first_row, 0), :width])
+def tile_statistics(levels: tf.Tensor, image: tf.Tensor, first_row) -> tuple[tf.Tensor,
+                                                                               tf.Tensor]:
+    """What one of G's tiles adds to `choose`'s inputs: the histogram of its levels
+    ([rows, W', 3], from row `first_row` of the padded image) inside the uint8 image [H, W, 3]
+    (the offset matches the original's mean, not the edge padding's), and the original's
+    channel sums (int64 [3]) over the same rows. Tile by tile, so no int64 copy of a whole
+    big image is made."""
+    original = image[first_row:first_row + tf.shape(levels)[0]]
+    inside = levels[:tf.shape(original)[0], :tf.shape(image)[1]]
+    return level_histogram(inside), tf.reduce_sum(tf.cast(original, tf.int64), [0, 1])
 
 
 def _decoded_levels_np() -> np.ndarray:

@@ -250,17 +250,17 @@ class _CodecGraphs(tf.Module):
             mask = tf.ones(tf.shape(symbols)[:2], tf.int32)
         features = self.synthesis_features(symbols, noise_seed, label_map, mask)
         tiles = self.networks.synthesis_tiles(features)
-        height, width = tf.shape(image)[0], tf.shape(image)[1]
 
-        def add_tile(index, histogram):
-            return index + 1, histogram + colour.image_histogram(
-                self.synthesis_levels(features, index), tiles.first_row(index), height, width)
+        def add_tile(index, histogram, sums):
+            tile = colour.tile_statistics(self.synthesis_levels(features, index), image,
+                                          tiles.first_row(index))
+            return index + 1, histogram + tile[0], sums + tile[1]
 
-        _, histogram = tf.while_loop(
-            lambda index, _: index < tiles.count(), add_tile,
-            (tf.constant(0), tf.zeros([colour.CHANNELS, colour.NUM_LEVELS], tf.int64)),
-            parallel_iterations=1)
-        return colour.choose(histogram, tf.reduce_sum(tf.cast(image, tf.int64), [0, 1]))
+        _, histogram, sums = tf.while_loop(
+            lambda index, *_: index < tiles.count(), add_tile,
+            (tf.constant(0), tf.zeros([colour.CHANNELS, colour.NUM_LEVELS], tf.int64),
+             tf.zeros([colour.CHANNELS], tf.int64)), parallel_iterations=1)
+        return colour.choose(histogram, sums)
 
     def _compress(self, image: tf.Tensor, noise_seed: tf.Tensor, backend: str,
                   label_map: tf.Tensor | None = None,
