@@ -300,6 +300,18 @@ def _environment_of_a_users_shell():
         os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _temporary_files_below_pytests_temp(tmp_path_factory):
+    """This process and every command a test starts make their temporary files (TMPDIR) below
+    pytest's temp root, which pytest prunes to its last few runs: what a process killed by a
+    test cannot remove at exit (TensorFlow's __autograph_generated_file*.py, about 20 per
+    killed train.py; Beam's temp folders) no longer piles up in /tmp."""
+    import tempfile
+
+    os.environ["TMPDIR"] = str(tmp_path_factory.mktemp("tmp", numbered=False))
+    tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+
+
 EXPORT_UMASK = 0o027
 
 
