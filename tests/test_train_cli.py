@@ -57,7 +57,8 @@ RUNS = {
         "--config.batch_size=4", "--config.warmup_steps=0", "--config.model.upsampling=transpose",
         "--config.model.encoder_norm=instance", "--config.model.generator_norm=instance",
         "--config.model.generator_upsample_norm=instance",
-        "--config.model.latent_init_std=0.0", "--config.model.discriminator_scales=1"],
+        "--config.model.latent_init_std=0.0", "--config.model.discriminator_scales=1",
+        "--config.lambda_ms_ssim=1.0"],
     "nonsat_batchnorm_vgg_warmup_dwarmup_resume": [
         "--config.gan_loss=non_saturating", "--config.model.num_channels=4",
         "--config.lambda_vgg=10.0", "--config.vgg_weights_path={vgg19_weights}",
@@ -194,6 +195,8 @@ def test_documented_options_train_from_train_py(matrix, vgg19_weights, name):
         assert all("gradient_penalty" in log for log in gan_logs)
     if config["beta_rate"] > 0:
         assert all("rate_bpp" in log for log in logs)
+    if config["lambda_ms_ssim"] > 0:  # the term is in G's loss from the first step on
+        assert all(0 < log["ms_ssim_loss"] <= 1 for log in logs), output[-3000:]
     # Mixed precision trains with loss scaling (float16 gradients underflow without it): both
     # optimizers' scales are in the checkpoint, and only then.
     import tensorflow as tf

@@ -186,6 +186,7 @@ def test_beta_rate_lowers_the_soft_rate(beta_rate):
     ("batch_size", 0, "batch_size"),
     ("cpu_replicas", 2, "only applies to distribution=mirrored"),
     ("log_every", 0, "log_every"),
+    ("lambda_ms_ssim", -1.0, "lambda_ms_ssim"),
 ])
 def test_validate_config_refuses_what_training_cannot_honour(field, value, message):
     config = tiny_config()
@@ -280,6 +281,29 @@ def test_lowpass_mse_costs_a_colour_shift_and_not_texture_inside_its_squares():
     assert float(tf.reduce_mean(tf.square(texture - x))) > 0.05  # per-pixel MSE sees it
     assert float(lowpass_mse(x, texture, 8)) < 1e-10
     assert float(lowpass_mse(x, texture, 1)) > 0.05  # factor 1 is plain MSE
+
+
+def test_ms_ssim_distortion_is_zero_for_the_image_and_has_finite_gradients():
+    from tfgc.losses.distortion import ms_ssim_distortion
+
+    x = tf.random.uniform([2, 128, 128, 3], -1.0, 1.0, seed=4)  # 128 px: 4 scales
+    assert abs(float(ms_ssim_distortion(x, x))) < 1e-5
+    blurred = tf.nn.avg_pool2d(x, 3, 1, "SAME")
+    with tf.GradientTape() as tape:
+        tape.watch(blurred)
+        loss = ms_ssim_distortion(x, blurred)
+    assert 0.05 < float(loss) <= 1.0
+    assert np.all(np.isfinite(tape.gradient(loss, blurred).numpy()))
+
+
+def test_validate_config_keeps_ms_ssim_to_gc_modes():
+    config = tiny_config()
+    config.lambda_ms_ssim = 1.0
+    validate_config(config)
+    config.model.mode, config.model.label_set = "sc", "cityscapes"
+    config.model.condition_channels, config.data.layout = 19, "cityscapes"
+    with pytest.raises(ConfigError, match=r"lambda_ms_ssim is for model\.mode=gc"):
+        validate_config(config)
 
 
 @pytest.mark.parametrize("cache", [True, False])

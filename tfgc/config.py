@@ -76,6 +76,9 @@ def default_config() -> ml_collections.ConfigDict:
     # pins local mean colour, which the GAN terms may shift (bench/colour_cast.py).
     c.lambda_lowpass = 0.0
     c.lowpass_factor = 16
+    # Weight of 1 - MS-SSIM (the evaluation's scales; 4 of 5 at 128-px crops) between the crops
+    # and their reconstructions: a structure term beside MSE (bench/results/gan7_fidelity.md).
+    c.lambda_ms_ssim = 0.0
     c.beta_rate = 0.0  # paper: 0, rate controlled by C and L only
     c.gradient_penalty_weight = 10.0
     c.ema_decay = 0.0  # >0: keep an EMA of G's weights for evaluation and export

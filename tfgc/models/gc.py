@@ -3,13 +3,14 @@
 E encodes an image to H/16 x W/16 x C latents, q quantises them to L centers, G decodes the
 quantised latents (plus optional noise) to an image, and a multi-scale D judges it. `train_step`
 updates E and G together on  GAN + lambda_mse * MSE + lambda_fm * FM [+ lambda_vgg * VGG]
-[+ beta * rate], then D `d_steps` times (pix2pixHD's schedule: one forward pass serves both
-updates). Every D update of a step sees the same real batch and the same reconstructions, made by
-E and G before their update in that step; with d_steps > 1 D is optimised further on that pair
-(with a fresh interpolation draw for WGAN-GP each time). This is not WGAN's n_critic, which draws
-new real and fake batches per critic update: a Keras step receives one batch. While `gan_active`
-is False (the distortion-only warm-up) the discriminator is neither run nor updated; while
-`d_warmup` is also True, D learns but E and G still see distortion only (no GAN or FM gradient).
+[+ lambda_ms_ssim * (1 - MS-SSIM)] [+ beta * rate], then D `d_steps` times (pix2pixHD's
+schedule: one forward pass serves both updates). Every D update of a step sees the same real
+batch and the same reconstructions, made by E and G before their update in that step; with
+d_steps > 1 D is optimised further on that pair (with a fresh interpolation draw for WGAN-GP
+each time). This is not WGAN's n_critic, which draws new real and fake batches per critic
+update: a Keras step receives one batch. While `gan_active` is False (the distortion-only
+warm-up) the discriminator is neither run nor updated; while `d_warmup` is also True, D learns
+but E and G still see distortion only (no GAN or FM gradient).
 An optional `gan_weight` schedule of the step scales G's GAN and FM terms (e.g. a decay).
 
 Semantic modes (paper Sec. 4.1-4.2), chosen by `mode`: "gc_dplus" feeds the one-hot label map
@@ -28,7 +29,7 @@ import tensorflow as tf
 
 from tfgc.layers.noise import latent_noise
 from tfgc.losses import gan as gan_losses
-from tfgc.losses.distortion import lowpass_mse
+from tfgc.losses.distortion import lowpass_mse, ms_ssim_distortion
 from tfgc.losses.perceptual import VGGLoss
 from tfgc.metrics import ms_ssim, psnr
 from tfgc.networks import CodecNetworks, Generator, MultiScaleDiscriminator
@@ -40,8 +41,8 @@ from tfgc.networks.codec_networks import (
 )
 from tfgc.semantic import masks
 
-_G_TRACKERS = ("g_loss", "mse", "lowpass_mse", "psnr", "gan_g", "feature_matching", "gan_weight",
-               "vgg", "rate_bpp", "entropy_bpp", "bpp_bound", "preserved_fraction")
+_G_TRACKERS = ("g_loss", "mse", "lowpass_mse", "ms_ssim_loss", "psnr", "gan_g", "feature_matching",
+               "gan_weight", "vgg", "rate_bpp", "entropy_bpp", "bpp_bound", "preserved_fraction")
 _D_TRACKERS = ("d_loss", "gan_d", "gradient_penalty")
 
 
@@ -183,7 +184,8 @@ class GenerativeCompression(tf.keras.Model):
                 d_optimizer: tf.keras.optimizers.Optimizer, gan_loss: str = "least_squares",
                 lambda_mse: float = 10.0, lambda_fm: float = 10.0, lambda_vgg: float = 0.0,
                 vgg_weights_path: str = "", lambda_lowpass: float = 0.0,
-                lowpass_factor: int = 16, beta_rate: float = 0.0, d_steps: int = 1,
+                lowpass_factor: int = 16, lambda_ms_ssim: float = 0.0,
+                beta_rate: float = 0.0, d_steps: int = 1,
                 gradient_penalty_weight: float = 10.0, ema_decay: float = 0.0,
                 gan_weight: Callable[[tf.Tensor], tf.Tensor] | None = None, **kwargs):
         """gan_weight: step -> multiplier of G's GAN and FM terms (None: 1)."""
@@ -198,6 +200,7 @@ class GenerativeCompression(tf.keras.Model):
         self.lambda_vgg = lambda_vgg
         self.lambda_lowpass = lambda_lowpass
         self.lowpass_factor = lowpass_factor
+        self.lambda_ms_ssim = lambda_ms_ssim
         self.beta_rate = beta_rate
         self.d_steps = d_steps
         self.gradient_penalty_weight = gradient_penalty_weight
@@ -274,6 +277,9 @@ class GenerativeCompression(tf.keras.Model):
             if self.lambda_lowpass > 0:
                 terms["lowpass_mse"] = lowpass_mse(x, x_hat, self.lowpass_factor)
                 g_loss += self.lambda_lowpass * terms["lowpass_mse"]
+            if self.lambda_ms_ssim > 0:
+                terms["ms_ssim_loss"] = ms_ssim_distortion(x, x_hat)
+                g_loss += self.lambda_ms_ssim * terms["ms_ssim_loss"]
             if self.gan_active and not self.d_warmup:
                 fake = self.discriminator(x_hat, condition, training=True)
                 real = self.discriminator(x, condition, training=True)

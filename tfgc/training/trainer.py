@@ -69,6 +69,7 @@ def build_model(config: ml_collections.ConfigDict, strategy=None):
             lambda_mse=config.lambda_mse, lambda_fm=config.lambda_fm,
             lambda_vgg=config.lambda_vgg, vgg_weights_path=config.vgg_weights_path,
             lambda_lowpass=config.lambda_lowpass, lowpass_factor=config.lowpass_factor,
+            lambda_ms_ssim=config.lambda_ms_ssim,
             beta_rate=config.beta_rate, d_steps=config.d_steps,
             gradient_penalty_weight=config.gradient_penalty_weight,
             ema_decay=config.ema_decay, jit_compile=config.jit_compile,

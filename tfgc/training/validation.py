@@ -109,9 +109,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                           "norm couples across the batch (Gulrajani et al. 2017, sec. 4); use "
                           "model.discriminator_norm=instance or none")
     _positive("lowpass_factor", config.lowpass_factor)
-    for field in ("lambda_mse", "lambda_fm", "lambda_vgg", "lambda_lowpass", "beta_rate",
-                  "gradient_penalty_weight"):
+    for field in ("lambda_mse", "lambda_fm", "lambda_vgg", "lambda_lowpass", "lambda_ms_ssim",
+                  "beta_rate", "gradient_penalty_weight"):
         _at_least(field, config[field], 0.0)
+    if config.lambda_ms_ssim > 0 and config.model.mode == "sc":
+        raise ConfigError("lambda_ms_ssim is for model.mode=gc or gc_dplus: sc restricts the "
+                          "distortion to the preserved pixels, which MS-SSIM's windows cross")
     _fraction("ema_decay", config.ema_decay)
     _positive("lr", config.lr)
     _positive("d_lr", config.d_lr)
