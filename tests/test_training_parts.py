@@ -283,17 +283,23 @@ def test_lowpass_mse_costs_a_colour_shift_and_not_texture_inside_its_squares():
     assert float(lowpass_mse(x, texture, 1)) > 0.05  # factor 1 is plain MSE
 
 
-def test_ms_ssim_distortion_is_zero_for_the_image_and_has_finite_gradients():
+def test_ms_ssim_distortion_is_one_minus_the_evaluations_ms_ssim_with_finite_gradients():
     from tfgc.losses.distortion import ms_ssim_distortion
+    from tfgc.metrics import ms_ssim
 
     x = tf.random.uniform([2, 128, 128, 3], -1.0, 1.0, seed=4)  # 128 px: 4 scales
     assert abs(float(ms_ssim_distortion(x, x))) < 1e-5
     blurred = tf.nn.avg_pool2d(x, 3, 1, "SAME")
-    with tf.GradientTape() as tape:
-        tape.watch(blurred)
-        loss = ms_ssim_distortion(x, blurred)
-    assert 0.05 < float(loss) <= 1.0
-    assert np.all(np.isfinite(tape.gradient(loss, blurred).numpy()))
+    expected = 1 - float(tf.reduce_mean(ms_ssim((x + 1) / 2, (blurred + 1) / 2)))
+    np.testing.assert_allclose(float(ms_ssim_distortion(x, blurred)), expected, rtol=1e-4)
+    # An inverted reconstruction drives contrast-structure below 0, where the powers of
+    # tf.image.ssim_multiscale have NaN gradients.
+    for x_hat in (blurred, -x):
+        with tf.GradientTape() as tape:
+            tape.watch(x_hat)
+            loss = ms_ssim_distortion(x, x_hat)
+        assert 0.05 < float(loss) <= 1.0
+        assert np.all(np.isfinite(tape.gradient(loss, x_hat).numpy()))
 
 
 def test_validate_config_keeps_ms_ssim_to_gc_modes():
