@@ -14,7 +14,9 @@ is not timed); times are medians. Modes: "api" is what the Python API and the CL
 codec drives the tiles, one call each, with progress); "graph" runs the same tiles inside one
 graph call (the SavedModels' compress_one / decompress_one; the API before it drove tiles);
 "whole" runs the networks on the whole image at once (what tfgc did before tiling). Writes
-bench/results/big_images.{json,md}.
+bench/results/NAME.{json,md} (--output; default big_images) after each measurement, so a run
+stopped early keeps its rows. bench/results/big_images.md is the summary of all runs, edited
+by hand: write a new run under another name (the published ones are listed there).
 """
 
 from __future__ import annotations
@@ -213,6 +215,12 @@ def main() -> None:
                 row = measure(model, megapixels, mode, args)
                 print(json.dumps(row), flush=True)
                 rows.append(row)
+                text = write(rows, args)  # after each row: a stopped run keeps what it measured
+    print(text)
+
+
+def write(rows: list[dict], args) -> str:
+    """Writes bench/results/NAME.{json,md} of the rows measured so far; the Markdown."""
     os.makedirs(RESULTS, exist_ok=True)
     configs = {model: os.path.relpath(CONFIGS[model], ROOT) for model in args.models}
     with open(os.path.join(RESULTS, f"{args.output}.json"), "w") as f:
@@ -259,7 +267,7 @@ def main() -> None:
                  "NOT identical across the modes at some size: see the JSON.")]
     with open(os.path.join(RESULTS, f"{args.output}.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
