@@ -143,6 +143,8 @@ def main() -> None:
     parser.add_argument("--quantization", default="0.1")
     parser.add_argument("--finetune-steps", type=int, default=ReversalSettings.finetune_steps)
     parser.add_argument("--learning-rate", type=float, default=ReversalSettings.learning_rate)
+    parser.add_argument("--no-encoder-start", dest="encoder_start", action="store_false",
+                        help="random starts only, even for a generator with an encoder")
     parser.add_argument("--out", default="bench/results/reversal_table1")
     args = parser.parse_args()
     if bool(args.generator) == bool(args.prior):
@@ -163,12 +165,12 @@ def main() -> None:
         unseen = (unseen_scenes((h, w), args.count, args.scene_seed) if args.unseen_scenes
                   else unseen_crops(args.unseen, (h, w), args.scale_to, args.count))
     sets = {"seen": (seen, args.seen_loss), "unseen": (unseen, args.unseen_loss)}
-    results, examples, cpu = {}, {}, {}
+    results, examples, cpu, chosen = {}, {}, {}, {}
     for name, (images, loss) in sets.items():
         settings = ReversalSettings(
             loss=loss, steps=args.steps, restarts=args.restarts,
             quantization=args.quantization, finetune_steps=args.finetune_steps,
-            learning_rate=args.learning_rate)
+            learning_rate=args.learning_rate, encoder_start=args.encoder_start)
         reversers: dict[tuple[int, int], Reverser] = {}
         rows: dict[str, list[dict]] = {}
         for i, image in enumerate(images):
@@ -188,6 +190,9 @@ def main() -> None:
             result = reverser.reverse(image)
             seconds = time.perf_counter() - start
             cpu.setdefault(name, []).append(time.process_time() - cpu_start)
+            chosen.setdefault(name, []).append(
+                "encoder" if result.restart == 0 and result.start == "encoder"
+                else result.restart)
             data = reversal_file(reverser.generator, result.code)
             outputs["GAN reversal (ours)"] = (result.reconstruction, len(data))
             for method, (out, size) in outputs.items():
@@ -204,7 +209,8 @@ def main() -> None:
                 examples.setdefault(name, []).append([half(o) for o, _ in outputs.values()])
             ours = rows["GAN reversal (ours)"][-1]
             print(f"{name} {i}: reversal {len(data)} B, {ours['psnr']:.2f} dB, SSIM "
-                  f"{ours['ssim']:.3f}, {seconds:.1f} s", flush=True)
+                  f"{ours['ssim']:.3f}, {seconds:.1f} s, restart {chosen[name][-1]}",
+                  flush=True)
         results[name] = {m: {k: statistics.fmean(r[k] for r in v) for k in v[0]}
                          for m, v in rows.items()}
     os.makedirs(args.out, exist_ok=True)
@@ -217,6 +223,8 @@ def main() -> None:
            "image_shape": list(generator.image_shape),
            "latent_shape": list(generator.latent_shape),
            "cpu_seconds_per_image": {k: [round(v, 1) for v in vs] for k, vs in cpu.items()},
+           "has_encoder": generator.encode is not None,
+           "restart_kept_per_image": chosen,
            "unseen": ("procedural scenes" if args.unseen_scenes
                       else os.path.basename(os.path.normpath(args.unseen))),
            **{k: v for k, v in vars(args).items() if k not in unused},
@@ -231,7 +239,8 @@ def main() -> None:
              f"steps (+ {args.finetune_steps} quantisation-aware), quantisation "
              f"{args.quantization}, range coder; losses: seen {args.seen_loss}, unseen "
              f"{args.unseen_loss} ({run['unseen']}). Load average {run['load_average']}; "
-             f"reversal CPU-s per image: {run['cpu_seconds_per_image']}.",
+             f"reversal CPU-s per image: {run['cpu_seconds_per_image']}; restart kept per "
+             f"image (\"encoder\": the encoder's start): {chosen}.",
              ""]
     for name, table in results.items():
         lines += [f"## {name}", "", "| scheme | bpp | CR | PSNR dB | MSE | SSIM | s/image |",

@@ -3,7 +3,6 @@ restarts, bad input, and the commands (training a generator, reverse, decompress
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -132,9 +131,53 @@ def test_bad_files_and_images_get_tfgc_errors(tiny_generator):
 
 
 @pytest.mark.slow
+def test_a_generator_saved_with_an_encoder_starts_the_search_there(tmp_path):
+    """The `encode` signature: reversal's first restart starts at its z (unless turned off);
+    the fingerprint leaves the encoder out, so the same G without it decodes the files."""
+    import json
+
+    import tensorflow as tf
+
+    from tfgc.networks.dcgan import DCGANEncoder, DCGANGenerator
+    from tfgc.reversal import ReversalSettings, compress_reversal, decompress_reversal
+    from tfgc.reversal.generators import load_generator, save_generator
+
+    tf.keras.utils.set_random_seed(2)
+    model, encoder = DCGANGenerator(8, 16, 8), DCGANEncoder(8, 16, 8)
+    info = {"kind": "dcgan", **model.get_config(), "prior": "uniform"}
+    save_generator(model, str(tmp_path / "plain"), info)
+    save_generator(model, str(tmp_path / "encoder"), info, encoder)
+    plain, generator = (load_generator(str(tmp_path / name)) for name in ("plain", "encoder"))
+    assert plain.encode is None and generator.encode is not None
+    assert generator.fingerprint == plain.fingerprint
+    assert json.loads((tmp_path / "encoder" / "assets.extra" / "generator.json").read_text()
+                      )["encoder"] is True
+
+    image = photo(16, 16, seed=3)
+    z = generator.encode(image[np.newaxis] / 255.0).numpy()
+    np.testing.assert_allclose(z, encoder(image[np.newaxis] / 127.5 - 1.0).numpy(), atol=1e-5)
+    still = ReversalSettings(steps=0, restarts=2, finetune_steps=0, prune_after=0)
+    data, result = compress_reversal(generator, image, still)
+    assert result.start == "encoder" and result.restart_losses.shape == (2,)
+    assert result.restart == int(np.argmin(result.restart_losses))
+    if result.restart == 0:
+        np.testing.assert_allclose(result.code.values(), np.round(z[0] / 0.1) * 0.1, atol=1e-6)
+    np.testing.assert_array_equal(decompress_reversal(data, plain), result.reconstruction)
+    _, off = compress_reversal(generator, image, ReversalSettings(
+        steps=0, restarts=2, finetune_steps=0, prune_after=0, encoder_start=False))
+    _, given = compress_reversal(generator, image, still, initial_z=np.zeros(8))
+    assert (off.start, given.start) == ("random", "given")
+    assert off.restart_losses[1] == result.restart_losses[1]  # the other restart: the same
+    assert off.restart_losses[0] != result.restart_losses[0]
+
+
+@pytest.mark.slow
 def test_train_a_generator_then_reverse_and_decompress_through_the_cli(tmp_path):
+    import json
+
     from tfgc.evaluation.metrics import psnr
     from tfgc.reversal import decompress_reversal, load_generator
+    from tfgc.reversal.fileformat import decode_file
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -143,11 +186,30 @@ def test_train_a_generator_then_reverse_and_decompress_through_the_cli(tmp_path)
     generator_dir = tmp_path / "generator"
     result = _cli("--images", str(photos), "--out", str(generator_dir), "--steps", "2",
                   "--image-size", "16", "--scale-to", "24", "--latent-dim", "8", "--width", "8",
-                  "--batch-size", "4", module="tfgc.training.dcgan")
+                  "--batch-size", "4", "--encoder-weight", "10", "--encoder-loss",
+                  "mse+0.05*ssim", module="tfgc.training.dcgan")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert os.path.exists(generator_dir / "assets.extra" / "model_card.md")
+    assert "encode` signature" in (generator_dir / "assets.extra" / "model_card.md").read_text()
     generator = load_generator(str(generator_dir))
     assert generator.latent_shape == (8,) and generator.image_shape == (16, 16)
+    assert "reconstruction" in json.loads(
+        (generator_dir / "assets.extra" / "generator.json").read_text())["training"][
+            "final_losses"]
+
+    # The encoder trained with G is where `tfgc reverse` starts (no search steps: the stored
+    # code is the quantised start), unless --no-encoder-start.
+    Image.fromarray(photo(16, 16, seed=5)).save(tmp_path / "unseen.png")
+    encoded = generator.encode(photo(16, 16, seed=5)[np.newaxis] / 255.0).numpy()[0]
+    random = generator.sample_latents(1, 0).numpy()[0]
+    for flags, start in (((), encoded), (("--no-encoder-start",), random)):
+        result = _cli("reverse", str(tmp_path / "unseen.png"), "--generator", str(generator_dir),
+                      "-o", str(tmp_path / "start.tfgz"), "--steps", "0", "--restarts", "1",
+                      "--finetune-steps", "0", *flags)
+        assert result.returncode == 0, result.stderr[-2000:]
+        code, _ = decode_file((tmp_path / "start.tfgz").read_bytes(),
+                              fingerprint=generator.fingerprint, prior_range=(-1.0, 1.0),
+                              image_shape=(16, 16), latent_size=8)
+        np.testing.assert_allclose(code.values(), np.round(start / 0.1) * 0.1, atol=1e-6)
 
     image = _sample(generator, 3)
     Image.fromarray(image).save(tmp_path / "seen.png")

@@ -59,6 +59,9 @@ def register(subparsers) -> None:
                    help=f"quantisation-aware steps after the search ({d.finetune_steps})")
     p.add_argument("--coder", choices=("range", "bzip2"), default=d.coder)
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--no-encoder-start", dest="encoder_start", action="store_false",
+                   help="random starts only, even when the generator has an `encode` "
+                        "signature (by default the first restart starts from its z)")
     p.set_defaults(run=run_reverse)
 
 
@@ -83,7 +86,7 @@ def run_reverse(args: argparse.Namespace) -> int:
         restarts=args.restarts, clipping=args.clipping, patience=args.patience,
         tolerance=args.tolerance, prune_after=args.prune_after,
         quantization=args.quantization, finetune_steps=args.finetune_steps, coder=args.coder,
-        seed=args.seed)
+        seed=args.seed, encoder_start=args.encoder_start)
     # A prior + G generator exists at every size; a generator SavedModel has one (the
     # reverser checks each image against it).
     tiled = load_prior_generator(args.prior, args.generator) if args.prior else None

@@ -7,7 +7,11 @@ file is never decoded by a generator it was not made with.
 A generator SavedModel (written by `save_generator`) has a `generate` signature (z [B, D] ->
 image [B, H, W, 3] in [0, 1]), a `decompress` signature (`.tfgz` files [N] -> uint8 images and
 PNGs, stock TF ops only: a server without tensorflow_compression decodes reversal files) and
-`assets.extra/generator.json` describing z's prior.
+`assets.extra/generator.json` describing z's prior. It may also have an `encode` signature
+(image [B, H, W, 3] in [0, 1] -> z [B, D] in the prior's range; generator.json then says
+"encoder": true): an encoder trained with G, where reversal starts its first restart. The
+encoder is an encoder-side aid only, so the fingerprint leaves it out: files do not depend on it,
+and a generator with or without it decodes the same files.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from tfgc.utils.files import atomic_directory, write_text_atomic
 
 GENERATOR_INFO = "generator.json"
 SIGNATURE = "generate"
+ENCODE_SIGNATURE = "encode"
 _FINGERPRINT_TAG = b"tfgc-generator-fingerprint-v1"
 
 
@@ -54,6 +59,9 @@ class ReversibleGenerator:
     # otherwise).
     model_fingerprint: bytes | None = None
     render: Callable[[tf.Tensor], tf.Tensor] | None = None
+    # An encoder trained with G: images [B, H, W, 3] in [0, 1] -> z [B, *latent_shape] in the
+    # prior's range, the reversal search's first start. None: random starts only.
+    encode: Callable[[tf.Tensor], tf.Tensor] | None = None
 
     @property
     def latent_size(self) -> int:
@@ -239,7 +247,8 @@ def load_prior_generator(prior_path: str, model_path: str | None = None
 
 
 class _GeneratorModule(tf.Module):
-    """generate (z -> image) and decompress (`.tfgz` files -> images, stock TF ops only)."""
+    """generate (z -> image), decompress (`.tfgz` files -> images, stock TF ops only) and
+    optionally encode (image -> z)."""
 
     def __init__(self, model: tf.keras.Model, latent_dim: int,
                  prior_range: tuple[float, float]):
@@ -249,6 +258,16 @@ class _GeneratorModule(tf.Module):
         self.generate = tf.function(
             lambda z: {"image": self._image(z)},
             input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")])
+
+    def add_encode(self, encoder: tf.keras.Model, image_shape: tuple[int, int]) -> None:
+        """The `encode` signature: image [B, H, W, 3] in [0, 1] -> z [B, D] in the prior's
+        range (a tanh encoder of [-1, 1] images)."""
+        self.encoder = encoder
+        low, high = self.prior_range
+        self.encode = tf.function(
+            lambda image: {"z": tf.clip_by_value(
+                encoder(image * 2.0 - 1.0, training=False), low, high)},
+            input_signature=[tf.TensorSpec([None, *image_shape, 3], tf.float32, name="image")])
 
     def _image(self, z: tf.Tensor) -> tf.Tensor:
         return (self.model(z, training=False) + 1.0) / 2.0
@@ -280,9 +299,11 @@ class _GeneratorModule(tf.Module):
             tf.TensorSpec([None], tf.string, name="bitstring")])
 
 
-def save_generator(model: tf.keras.Model, path: str, info: dict) -> None:
+def save_generator(model: tf.keras.Model, path: str, info: dict,
+                   encoder: tf.keras.Model | None = None) -> None:
     """A tanh generator z [B, D] -> [B, S, S, 3] as a generator SavedModel at `path` (new),
-    with `generate` and a stock-ops `decompress` for the `.tfgz` files it makes.
+    with `generate` and a stock-ops `decompress` for the `.tfgz` files it makes, and with
+    an `encoder` (images [B, S, S, 3] in [-1, 1] -> z [B, D]) an `encode` signature.
 
     info: at least latent_dim; prior "uniform" means z in [-1, 1]^D. A model card is written
     beside it from the rest of `info`."""
@@ -292,17 +313,21 @@ def save_generator(model: tf.keras.Model, path: str, info: dict) -> None:
     image = module.generate(tf.zeros([1, latent_dim]))["image"]
     info = {**info, "latent_shape": [latent_dim], "image_shape": list(image.shape[1:3]),
             "prior_range": list(prior)}
+    signatures = {SIGNATURE: module.generate}
+    if encoder is not None:
+        module.add_encode(encoder, tuple(info["image_shape"]))
+        info["encoder"] = True
+        signatures[ENCODE_SIGNATURE] = module.encode
     with atomic_directory(path) as tmp:
         # The fingerprint hashes the weights in the order a loaded `generate` lists them;
         # `decompress` needs it before the final save, so a first save tells the order.
         first = os.path.join(tmp, "first")
-        tf.saved_model.save(module, first, signatures={SIGNATURE: module.generate})
+        tf.saved_model.save(module, first, signatures=signatures)
         fingerprint = load_generator(first).fingerprint
         shutil.rmtree(first)
         module.add_decompress(fingerprint, tuple(info["image_shape"]), latent_dim)
         tf.saved_model.save(module, tmp, signatures={
-            SIGNATURE: module.generate, "decompress": module.decompress,
-            "serving_default": module.generate})
+            **signatures, "decompress": module.decompress, "serving_default": module.generate})
         extra = os.path.join(tmp, "assets.extra")
         os.makedirs(extra, exist_ok=True)
         info["fingerprint"] = fingerprint.hex()
@@ -323,7 +348,9 @@ def _card(info: dict) -> str:
              f"- architecture: {info.get('kind', '?')}, z: {info['latent_shape']} uniform in "
              f"{info['prior_range']}, image {info['image_shape'][0]}x{info['image_shape'][1]}, "
              f"width {info.get('width', '?')}",
-             "- use: GAN-reversal compression (`python -m tfgc reverse IMG --generator PATH`)",
+             "- use: GAN-reversal compression (`python -m tfgc reverse IMG --generator PATH`)"
+             + (", whose search starts from this SavedModel's `encode` signature (an encoder "
+                "trained with G)" if info.get("encoder") else ""),
              "- decoding: `python -m tfgc decompress FILE.tfgz --generator PATH`, or this "
              "SavedModel's `decompress` signature (stock TF ops, no tensorflow_compression; "
              "range-coded files only)"]
@@ -369,5 +396,10 @@ def load_generator(path: str) -> ReversibleGenerator:
     if "fingerprint" in info and info["fingerprint"] != fingerprint.hex():
         raise ModelLoadError(f"{path}: the weights do not match the fingerprint in "
                              f"{GENERATOR_INFO} (the generator was modified or is corrupted)")
+    encode = None
+    if ENCODE_SIGNATURE in module.signatures:
+        def encode(images):  # holds `module` too
+            return module.signatures[ENCODE_SIGNATURE](tf.cast(images, tf.float32))["z"]
     return ReversibleGenerator(generate, latent_shape, (int(image.shape[1]), int(image.shape[2])),
-                               prior, fingerprint, os.path.basename(os.path.normpath(path)))
+                               prior, fingerprint, os.path.basename(os.path.normpath(path)),
+                               encode=encode)

@@ -1,7 +1,8 @@
 """GAN reversal: find z with G(z) close to an image, quantise it, and fine-tune the quantised z.
 
-1. Search (Lipton & Tripathi 2017; the seed paper): `restarts` random z from the prior (plus
-   optionally an encoder's guess) are optimised together with Adam under a cosine step-size
+1. Search (Lipton & Tripathi 2017; the seed paper): `restarts` random z from the prior (the
+   first replaced by a given z, or by the generator's encoder's z when it has one and
+   `encoder_start` is on) are optimised together with Adam under a cosine step-size
    schedule, each clipped to the prior's range after every step ("clip"), resampled there where
    they leave it ("stochastic", Lipton & Tripathi's stochastic clipping), or left free ("none").
    Each restart keeps its best iterate. After `prune_after` steps only the restart with the
@@ -40,6 +41,8 @@ class ReversalResult:
     restart_losses: np.ndarray  # [restarts] loss per restart when they were compared
     steps: int  # search steps made (early stopping may cut them)
     finetune_steps: int  # quantisation-aware steps made
+    restart: int = 0  # the restart whose code was stored
+    start: str = "random"  # where restart 0 started: "random", "given" or "encoder"
 
 
 # The search back-propagates through G over the whole image for every restart: above this
@@ -139,17 +142,22 @@ class Reverser:
         s = self.settings
         target = tf.constant(pixels, tf.float32)[tf.newaxis] / 255.0
         starts = self.generator.sample_latents(s.restarts, s.seed).numpy()
+        start = "random" if initial_z is None else "given"
+        if initial_z is None and s.encoder_start and self.generator.encode is not None:
+            initial_z, start = self.generator.encode(target).numpy(), "encoder"
         if initial_z is not None:
             starts[0] = np.asarray(initial_z, np.float32).reshape(starts[0].shape)
         search = SearchSettings(s.steps, s.learning_rate, patience=s.patience,
                                 tolerance=s.tolerance)
         targets, resume, restart_losses = tf.repeat(target, s.restarts, axis=0), None, None
+        pruned = None  # the restart that went on alone
         if 0 < s.prune_after < s.steps and s.restarts > 1:
             # All restarts for prune_after steps, then the best goes on alone along its own
             # trajectory (its Adam moments and schedule position: as if still in the batch).
             explored = self._search.run(starts, (targets,), dataclasses.replace(
                 search, patience=0), progress, until=s.prune_after)
             best, (latent, m, v) = explored.best_item, explored.state
+            pruned = best
             restart_losses, targets = explored.loss, target
             starts, resume = latent[best:best + 1], (m[best:best + 1], v[best:best + 1],
                                                      explored.steps)
@@ -167,4 +175,5 @@ class Reverser:
                               float(tuned.loss[best]),
                               float(continuous[k]),
                               tuned.loss if restart_losses is None else restart_losses,
-                              found.steps, tuned.steps)
+                              found.steps, tuned.steps, best if pruned is None else pruned,
+                              start)

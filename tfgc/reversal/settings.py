@@ -26,6 +26,7 @@ class ReversalSettings:
     finetune_learning_rate: float = 0.02
     coder: str = "range"
     seed: int = 0
+    encoder_start: bool = True  # the first restart starts at the generator's encoder's z, if any
 
     def __post_init__(self):
         if self.clipping not in CLIPPING:
