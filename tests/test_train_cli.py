@@ -66,10 +66,12 @@ RUNS = {
         "--config.model.generator_norm=none", "--config.model.discriminator_norm=none",
         "--config.model.padding=zero", "--config.warmup_steps=3",
         "--config.d_warmup_steps=1", "--config.data.eval_crop_size=0",
-        "--config.data.on_corrupt=fail", "--config.data.cache=False"],
+        "--config.data.on_corrupt=fail", "--config.data.cache=False",
+        "--config.lr_schedule=linear_decay", "--config.gan_weight_end=0.5"],
 }
 # The run that stops at the end of its warm-up (3 steps) and is resumed to RESUMED_STEPS: past
-# the D warm-up (step 3 -> 4) into the GAN phase (4 -> 5).
+# the D warm-up (step 3 -> 4) into the GAN phase (4 -> 5). The longer num_steps re-evaluates its
+# decaying lr and its GAN-weight ramp, which the resume says and records.
 RESUMED = "nonsat_batchnorm_vgg_warmup_dwarmup_resume"
 RESUMED_STEPS = 5
 # Refused at start with a one-line error (what cannot work yet, or on this machine). Run with
@@ -240,6 +242,33 @@ def test_a_resumed_run_removes_stale_checkpoint_temps(matrix):
     assert "resumed from" in resumed and "at step 3" in resumed
     assert "removed 1 stale checkpoint temp dir(s)" in resumed and STALE_TEMP in resumed
     assert not any(f.endswith("_temp") for f in _checkpoints(workdir))
+
+
+def test_a_resume_with_another_num_steps_says_what_it_reevaluates_and_records_it(matrix):
+    """The lr schedule and the GAN-weight ramp are functions of num_steps, not checkpoint state:
+    the resumed run (3 -> 5 steps) says so in one line and appends it to config_changes.jsonl.
+    Its linear decay ran from step 1 to 0 at step 3; with 5 steps it runs from step 2, so the
+    lr at step 3 jumps from 0 to 2/3 of the base lr."""
+    code, output, workdir = matrix[RESUMED]
+    assert code == 0, output[-3000:]
+    first, resumed = output.split("--- resumed ---")
+    assert "resumed with changed settings" not in first
+    lines = [line for line in resumed.splitlines()
+             if line.startswith("resumed with changed settings: ")]
+    assert len(lines) == 1, resumed[-3000:]
+    assert f"num_steps 3 -> {RESUMED_STEPS}; re-evaluated from the new values:" in lines[0]
+    assert "G's GAN + FM weight at step 3" in lines[0]
+    assert f"(1 at step 4 -> 0.5 at step {RESUMED_STEPS})" in lines[0]
+    assert f"(linear_decay from step 2 to 0 at step {RESUMED_STEPS})" in lines[0]
+    with open(os.path.join(workdir, "config.json")) as f:
+        lr = json.load(f)["lr"]
+    with open(os.path.join(workdir, "config_changes.jsonl")) as f:
+        records = [json.loads(line) for line in f]
+    assert len(records) == 1
+    record = records[0]
+    assert record["step"] == 3 and record["changed"] == {"num_steps": [3, RESUMED_STEPS]}
+    assert record["reevaluated"]["lr"] == pytest.approx([0.0, lr * 2 / 3])
+    assert record["reevaluated"]["gan_weight"] == pytest.approx([1.0, 1.0])
 
 
 @pytest.mark.parametrize("name", list(REFUSALS))

@@ -1,6 +1,8 @@
 """The layout of a training workdir: written by the trainer, read by inference.
 
-    WORKDIR/config.json          the full config the run was started with
+    WORKDIR/config.json          the full config the run was (last) started with
+    WORKDIR/config_changes.jsonl one line per resume with other settings: the step, each
+                                 changed field [old, new] and the schedules re-evaluated
     WORKDIR/checkpoints/ckpt-N   tf.train.Checkpoint(model=GenerativeCompression,
                                                      g_optimizer=..., d_optimizer=...)
 
@@ -18,6 +20,7 @@ import tensorflow as tf
 from tfgc.errors import ModelLoadError
 
 CONFIG_FILE = "config.json"
+CONFIG_CHANGES_FILE = "config_changes.jsonl"
 CHECKPOINT_DIR = "checkpoints"
 MODEL_PATH = "model"  # the GenerativeCompression; its .encoder, .generator, .ema_generator
 STEP_KEY = "g_optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"  # E/G updates so far

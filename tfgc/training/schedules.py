@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import ml_collections
 import tensorflow as tf
 
 from tfgc.errors import ConfigError
@@ -61,3 +62,40 @@ def gan_weight_schedule(gan_start: int, num_steps: int, weight_end: float) -> Li
     if weight_end == 1.0:
         return None
     return LinearRamp(1.0, weight_end, gan_start, num_steps)
+
+
+
+def gan_start(config: ml_collections.ConfigDict) -> int:
+    """The first step at which G sees the GAN terms."""
+    return config.warmup_steps + config.d_warmup_steps
+
+
+def resume_reevaluation(previous: ml_collections.ConfigDict, current: ml_collections.ConfigDict,
+                        step: int) -> dict[str, tuple[float, float]]:
+    """What a resumed run computes from the new config instead of the one it ran with: the
+    phases, the GAN-weight ramp and the lr schedules are functions of the step and config fields,
+    not state in the checkpoint. Name -> (value at `step` under `previous`, under `current`),
+    for each of them a change touches."""
+    def changed(*fields: str) -> bool:
+        return any(previous[k] != current[k] for k in fields)
+
+    configs = (previous, current)
+    out = {}
+    if changed("warmup_steps", "d_warmup_steps"):
+        out["gan_start"] = tuple(gan_start(c) for c in configs)
+    if (changed("num_steps", "warmup_steps", "d_warmup_steps", "gan_weight_end")
+            and {previous.gan_weight_end, current.gan_weight_end} != {1.0}):
+        out["gan_weight"] = tuple(_gan_weight_at(c, step) for c in configs)
+    decaying = {previous.lr_schedule, current.lr_schedule} != {"constant"}
+    if changed("lr", "d_lr", "lr_schedule", "lr_decay_start") or (decaying
+                                                                   and changed("num_steps")):
+        for name in ("lr", "d_lr"):
+            out[name] = tuple(current_value(make_schedule(c.lr_schedule, c[name], c.num_steps,
+                                                          c.lr_decay_start), step)
+                              for c in configs)
+    return out
+
+
+def _gan_weight_at(config: ml_collections.ConfigDict, step: int) -> float:
+    ramp = gan_weight_schedule(gan_start(config), config.num_steps, config.gan_weight_end)
+    return 1.0 if ramp is None else float(ramp(step))

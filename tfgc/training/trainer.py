@@ -19,35 +19,98 @@ import sys
 import ml_collections
 import tensorflow as tf
 
-from tfgc.config import to_json
+from tfgc.config import from_json, to_json
 from tfgc.data import labeled, pipeline
 from tfgc.errors import ConfigError
 from tfgc.models.gc import GenerativeCompression
 from tfgc.training import callbacks
 from tfgc.training.checkpoints import CheckpointWriter, writer_lock
 from tfgc.training.distribute import is_chief, make_strategy, task
-from tfgc.training.schedules import gan_weight_schedule, make_schedule
+from tfgc.training.schedules import (
+    gan_start,
+    gan_weight_schedule,
+    make_schedule,
+    resume_reevaluation,
+)
 from tfgc.training.validation import validate_config
 from tfgc.training.warm_start import warm_start
 from tfgc.utils.files import write_text_atomic
-from tfgc.workdir import CHECKPOINT_DIR, CONFIG_FILE
+from tfgc.workdir import CHECKPOINT_DIR, CONFIG_CHANGES_FILE, CONFIG_FILE
 
 log = logging.getLogger(__name__)
 
 
-def _check_resumable(workdir: str, config: ml_collections.ConfigDict) -> None:
-    """A workdir's checkpoints only fit the architecture they were trained with."""
-    path = os.path.join(workdir, CONFIG_FILE)
+def _previous_text(path: str) -> str | None:
     if not os.path.exists(path):
-        return
+        return None
     with open(path) as f:
-        previous = json.load(f).get("model", {})
+        return f.read()
+
+
+def _check_resumable(workdir: str, previous: str | None, config: ml_collections.ConfigDict
+                     ) -> None:
+    """A workdir's checkpoints only fit the architecture they were trained with."""
+    if previous is None:
+        return
+    before = json.loads(previous).get("model", {})
     current = json.loads(to_json(config))["model"]
-    changed = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+    changed = sorted(k for k in set(before) | set(current) if before.get(k) != current.get(k))
     if changed and tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR)):
         raise ConfigError(
             f"{workdir} holds checkpoints of a different architecture (changed: "
             f"{', '.join('model.' + k for k in changed)}); use a new --workdir")
+
+
+def _changed_settings(previous: dict, current: dict, prefix: str = "") -> dict[str, list]:
+    """Dotted name -> [old, new] for every config field whose value differs."""
+    out = {}
+    for key in sorted(set(previous) | set(current)):
+        old, new = previous.get(key), current.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            out.update(_changed_settings(old, new, f"{prefix}{key}."))
+        elif old != new:
+            out[prefix + key] = [old, new]
+    return out
+
+
+def _describe_reevaluated(name: str, old: float, new: float, step: int,
+                          config: ml_collections.ConfigDict) -> str:
+    """'G lr at step 2800 2e-05 -> 2e-05 (linear_decay from step 2800 to 0 at step 5600)'."""
+    if name == "gan_start":
+        return f"GAN terms from step {old:g} -> {new:g}"
+    if name == "gan_weight":
+        ramp = ("held at 1" if config.gan_weight_end == 1.0 else
+                f"1 at step {gan_start(config)} -> {config.gan_weight_end:g} at step "
+                f"{config.num_steps}")
+        return f"G's GAN + FM weight at step {step} {old:.4g} -> {new:.4g} ({ramp})"
+    schedule = ("constant" if config.lr_schedule == "constant" else
+                f"{config.lr_schedule} from step "
+                f"{int(config.lr_decay_start * config.num_steps)} to 0 at step {config.num_steps}")
+    label = {"lr": "G lr", "d_lr": "D lr"}[name]
+    return f"{label} at step {step} {old:.4g} -> {new:.4g} ({schedule})"
+
+
+def _report_config_changes(workdir: str, previous: str, config: ml_collections.ConfigDict,
+                           step: int, chief: bool) -> None:
+    """One line, and a record in the workdir, when a resume runs with other settings: the
+    schedules are re-evaluated from the new ones, which a user who only meant to train longer
+    (a new num_steps) may not expect."""
+    changed = _changed_settings(json.loads(previous), json.loads(to_json(config)))
+    if not changed:
+        return
+    reevaluated = resume_reevaluation(from_json(previous), config, step)
+    what = ("re-evaluated from the new values: " + ", ".join(
+        _describe_reevaluated(k, old, new, step, config) for k, (old, new) in reevaluated.items())
+        if reevaluated else "the phases, GAN-weight ramp and lr schedules are unchanged")
+    print("resumed with changed settings: " + ", ".join(
+        f"{k} {old} -> {new}" for k, (old, new) in changed.items()) + f"; {what}",
+        file=sys.stderr)
+    if chief:
+        path = os.path.join(workdir, CONFIG_CHANGES_FILE)
+        record = json.dumps({"step": step, "changed": changed,
+                             "reevaluated": {k: list(v) for k, v in reevaluated.items()}})
+        earlier = _previous_text(path) or ""
+        write_text_atomic(path, earlier + record + "\n")
 
 
 def build_model(config: ml_collections.ConfigDict, strategy=None):
@@ -73,7 +136,7 @@ def build_model(config: ml_collections.ConfigDict, strategy=None):
             beta_rate=config.beta_rate, d_steps=config.d_steps,
             gradient_penalty_weight=config.gradient_penalty_weight,
             ema_decay=config.ema_decay, jit_compile=config.jit_compile,
-            gan_weight=gan_weight_schedule(_gan_start(config), config.num_steps,
+            gan_weight=gan_weight_schedule(gan_start(config), config.num_steps,
                                            config.gan_weight_end))
         # train_step returns metric results that are already means over every replica and
         # worker; Keras' default ("sum" across workers) would add them up once per worker.
@@ -83,11 +146,6 @@ def build_model(config: ml_collections.ConfigDict, strategy=None):
         g_optimizer.build(model.generator_variables)
         d_optimizer.build(model.discriminator.trainable_variables)
     return model, {"generator": g_schedule, "discriminator": d_schedule}
-
-
-def _gan_start(config: ml_collections.ConfigDict) -> int:
-    """The first step at which G sees the GAN terms."""
-    return config.warmup_steps + config.d_warmup_steps
 
 
 def make_checkpoint(model: GenerativeCompression) -> tf.train.Checkpoint:
@@ -168,7 +226,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> GenerativeCompress
 def _train(config: ml_collections.ConfigDict, workdir: str, strategy: tf.distribute.Strategy,
            chief: bool) -> GenerativeCompression:
     os.makedirs(workdir, exist_ok=True)
-    _check_resumable(workdir, config)
+    previous = _previous_text(os.path.join(workdir, CONFIG_FILE))  # before it is rewritten
+    _check_resumable(workdir, previous, config)
     if chief:
         write_text_atomic(os.path.join(workdir, CONFIG_FILE), to_json(config))
     tf.keras.utils.set_random_seed(config.seed)
@@ -191,6 +250,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, strategy: tf.distrib
         checkpoint.restore(writer.latest_checkpoint).assert_existing_objects_matched()
         print(f"resumed from {writer.latest_checkpoint} at step {model.current_step()}",
               file=sys.stderr)
+        if previous is not None:
+            _report_config_changes(workdir, previous, config, model.current_step(), chief)
     elif config.init_from:
         source = warm_start(model, config.init_from, config)
         print(f"starting a new run in {workdir}, E and G from {source}", file=sys.stderr)
@@ -208,7 +269,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, strategy: tf.distrib
     common[0].set_model(model)  # the final save below also runs when no phase fits (0 steps)
     progress = callbacks.StepLog(config.num_steps)  # before Monitor: its line excludes eval
     phases = [("distortion-only warm-up", False, False, config.warmup_steps),
-              ("discriminator warm-up", True, True, _gan_start(config)),
+              ("discriminator warm-up", True, True, gan_start(config)),
               ("GAN", True, False, config.num_steps)]
     for name, gan_active, d_warmup, end in phases:
         step, end = model.current_step(), min(end, config.num_steps)
