@@ -54,6 +54,13 @@ images against v3; with `--kodak24-own LABEL=RESULTS_JSON` (evaluate with
         [--kodak24 v3=docs/results/kodak_colour_offset/results.json \
          --kodak24 CANDIDATE=results.json --kodak24-own v3=V3_OWN/results.json \
          --kodak24-own CANDIDATE=OWN/results.json]
+
+The follow-up (gan7b): msssim5's step 2,800 resumed to 3,800 steps with `--config.gan_weight_end=1
+--config.beta_rate=10` and `--config.lambda_ms_ssim=1.5` or `0`, screened the same way:
+
+    python bench/gan_phase_trajectory.py --experiment=fidelity --start=tfgc/assets/model \
+        --start-label=v3 --kodak=kodak --final-only --results-name=gan7b_fidelity_screen \
+        --run msssim5=runs/msssim5 --run ms1p5_g1_r10=runs/ms1p5 --run ms0_g1_r10=runs/ms0
 """
 
 from __future__ import annotations
