@@ -139,8 +139,14 @@ def test_a_generator_saved_with_an_encoder_starts_the_search_there(tmp_path):
     import tensorflow as tf
 
     from tfgc.networks.dcgan import DCGANEncoder, DCGANGenerator
-    from tfgc.reversal import ReversalSettings, compress_reversal, decompress_reversal
+    from tfgc.reversal import (
+        ReversalSettings,
+        Reverser,
+        compress_reversal,
+        decompress_reversal,
+    )
     from tfgc.reversal.generators import load_generator, save_generator
+    from tfgc.reversal.reverse import reversal_file
 
     tf.keras.utils.set_random_seed(2)
     model, encoder = DCGANGenerator(8, 16, 8), DCGANEncoder(8, 16, 8)
@@ -156,17 +162,19 @@ def test_a_generator_saved_with_an_encoder_starts_the_search_there(tmp_path):
     image = photo(16, 16, seed=3)
     z = generator.encode(image[np.newaxis] / 255.0).numpy()
     np.testing.assert_allclose(z, encoder(image[np.newaxis] / 127.5 - 1.0).numpy(), atol=1e-5)
-    still = ReversalSettings(steps=0, restarts=2, finetune_steps=0, prune_after=0)
-    data, result = compress_reversal(generator, image, still)
+    reverser = Reverser(generator, ReversalSettings(steps=0, restarts=2, finetune_steps=0,
+                                                    prune_after=0))
+    result = reverser.reverse(image)
+    data = reversal_file(generator, result.code)
     assert result.start == "encoder" and result.restart_losses.shape == (2,)
     assert result.restart == int(np.argmin(result.restart_losses))
-    if result.restart == 0:
-        np.testing.assert_allclose(result.code.values(), np.round(z[0] / 0.1) * 0.1, atol=1e-6)
+    given = reverser.reverse(image, initial_z=z)  # restart 0 at E(x), by hand
+    assert given.start == "given"
+    np.testing.assert_array_equal(given.restart_losses, result.restart_losses)
     np.testing.assert_array_equal(decompress_reversal(data, plain), result.reconstruction)
     _, off = compress_reversal(generator, image, ReversalSettings(
         steps=0, restarts=2, finetune_steps=0, prune_after=0, encoder_start=False))
-    _, given = compress_reversal(generator, image, still, initial_z=np.zeros(8))
-    assert (off.start, given.start) == ("random", "given")
+    assert off.start == "random"
     assert off.restart_losses[1] == result.restart_losses[1]  # the other restart: the same
     assert off.restart_losses[0] != result.restart_losses[0]
 
@@ -197,19 +205,17 @@ def test_train_a_generator_then_reverse_and_decompress_through_the_cli(tmp_path)
             "final_losses"]
 
     # The encoder trained with G is where `tfgc reverse` starts (no search steps: the stored
-    # code is the quantised start), unless --no-encoder-start.
+    # code is the quantised start); the search below runs with random starts only.
     Image.fromarray(photo(16, 16, seed=5)).save(tmp_path / "unseen.png")
+    result = _cli("reverse", str(tmp_path / "unseen.png"), "--generator", str(generator_dir),
+                  "-o", str(tmp_path / "start.tfgz"), "--steps", "0", "--restarts", "1",
+                  "--finetune-steps", "0")
+    assert result.returncode == 0, result.stderr[-2000:]
+    code, _ = decode_file((tmp_path / "start.tfgz").read_bytes(),
+                          fingerprint=generator.fingerprint, prior_range=(-1.0, 1.0),
+                          image_shape=(16, 16), latent_size=8)
     encoded = generator.encode(photo(16, 16, seed=5)[np.newaxis] / 255.0).numpy()[0]
-    random = generator.sample_latents(1, 0).numpy()[0]
-    for flags, start in (((), encoded), (("--no-encoder-start",), random)):
-        result = _cli("reverse", str(tmp_path / "unseen.png"), "--generator", str(generator_dir),
-                      "-o", str(tmp_path / "start.tfgz"), "--steps", "0", "--restarts", "1",
-                      "--finetune-steps", "0", *flags)
-        assert result.returncode == 0, result.stderr[-2000:]
-        code, _ = decode_file((tmp_path / "start.tfgz").read_bytes(),
-                              fingerprint=generator.fingerprint, prior_range=(-1.0, 1.0),
-                              image_shape=(16, 16), latent_size=8)
-        np.testing.assert_allclose(code.values(), np.round(start / 0.1) * 0.1, atol=1e-6)
+    np.testing.assert_allclose(code.values(), np.round(encoded / 0.1) * 0.1, atol=1e-6)
 
     image = _sample(generator, 3)
     Image.fromarray(image).save(tmp_path / "seen.png")
@@ -218,7 +224,7 @@ def test_train_a_generator_then_reverse_and_decompress_through_the_cli(tmp_path)
     result = _cli("reverse", str(tmp_path / "seen.png"), str(tmp_path / "wrong_size.png"),
                   "--generator", str(generator_dir), "-o", str(out), "--steps", "60",
                   "--restarts", "2", "--finetune-steps", "10", "--prune-after", "20",
-                  "--patience", "10", "--tolerance", "0.001")
+                  "--patience", "10", "--tolerance", "0.001", "--no-encoder-start")
     assert result.returncode == 1  # the wrong-sized image fails, the other is written
     assert "wrong_size.png" in result.stderr and "16x16" in result.stderr
     assert "Traceback" not in result.stderr
