@@ -132,6 +132,16 @@ def checkpoints(workdir: str) -> list[str]:
     return list(state.all_model_checkpoint_paths) if state else []
 
 
+def portable(config: dict) -> dict:
+    """A run's config as published: data folders by name only (the runs read them from this
+    machine's paths, which mean nothing to a reader)."""
+    data = config.get("data", {})
+    for field in ("train", "eval"):
+        if os.path.isabs(data.get(field, "")):
+            data[field] = os.path.basename(os.path.normpath(data[field]))
+    return config
+
+
 def summarise(per_image: dict[str, dict]) -> dict:
     from colour_cast import summarise as colour_summary
 
@@ -260,6 +270,7 @@ EXPERIMENTS = {
 def main() -> None:
     from colour_cast import KODAK_SUBSET, measure
 
+    from tfgc.training.schedules import gan_start, gan_weight_at
     from tfgc.workdir import checkpoint_step, read_config
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -297,8 +308,8 @@ def main() -> None:
                                        "images": per_image, **summarise(per_image)}
     for label, workdir in (r.split("=", 1) for r in args.run):
         config = read_config(workdir)
-        configs[label] = json.loads(config.to_json())
-        gan_start = config.warmup_steps + config.d_warmup_steps
+        configs[label] = portable(json.loads(config.to_json()))
+        start = gan_start(config)
         started = os.path.getmtime(os.path.join(workdir, "config.json"))
         kept = checkpoints(workdir)
         for checkpoint in kept[-1:] if args.final_only else kept:
@@ -306,11 +317,9 @@ def main() -> None:
             if (label, step) in rows:
                 continue
             per_image = measure(workdir, images, with_niqe=True, checkpoint=checkpoint)
-            fraction = min(1.0, max(0.0, (step - gan_start) / (config.num_steps - gan_start)))
             rows[(label, step)] = {
-                "run": label, "step": step, "gan_steps": max(0, step - gan_start),
-                "gan_weight": (1 - fraction * (1 - config.gan_weight_end)
-                               if step > gan_start else 0.0),
+                "run": label, "step": step, "gan_steps": max(0, step - start),
+                "gan_weight": gan_weight_at(config, step) if step > start else 0.0,
                 "minutes": (os.path.getmtime(checkpoint + ".index") - started) / 60,
                 "images": per_image, **summarise(per_image)}
             print(label, step, {k: v for k, v in rows[(label, step)].items() if k != "images"},

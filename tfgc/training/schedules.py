@@ -64,7 +64,6 @@ def gan_weight_schedule(gan_start: int, num_steps: int, weight_end: float) -> Li
     return LinearRamp(1.0, weight_end, gan_start, num_steps)
 
 
-
 def gan_start(config: ml_collections.ConfigDict) -> int:
     """The first step at which G sees the GAN terms."""
     return config.warmup_steps + config.d_warmup_steps
@@ -85,7 +84,7 @@ def resume_reevaluation(previous: ml_collections.ConfigDict, current: ml_collect
         out["gan_start"] = tuple(gan_start(c) for c in configs)
     if (changed("num_steps", "warmup_steps", "d_warmup_steps", "gan_weight_end")
             and {previous.gan_weight_end, current.gan_weight_end} != {1.0}):
-        out["gan_weight"] = tuple(_gan_weight_at(c, step) for c in configs)
+        out["gan_weight"] = tuple(gan_weight_at(c, step) for c in configs)
     decaying = {previous.lr_schedule, current.lr_schedule} != {"constant"}
     if changed("lr", "d_lr", "lr_schedule", "lr_decay_start") or (decaying
                                                                    and changed("num_steps")):
@@ -96,6 +95,7 @@ def resume_reevaluation(previous: ml_collections.ConfigDict, current: ml_collect
     return out
 
 
-def _gan_weight_at(config: ml_collections.ConfigDict, step: int) -> float:
+def gan_weight_at(config: ml_collections.ConfigDict, step: int) -> float:
+    """G's GAN and feature-matching weight at `step` once the GAN phase has started."""
     ramp = gan_weight_schedule(gan_start(config), config.num_steps, config.gan_weight_end)
     return 1.0 if ramp is None else float(ramp(step))
