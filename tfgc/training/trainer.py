@@ -47,18 +47,13 @@ def _previous_text(path: str) -> str | None:
         return f.read()
 
 
-def _check_resumable(workdir: str, previous: str | None, config: ml_collections.ConfigDict
-                     ) -> None:
+def _check_resumable(workdir: str, changed: dict[str, list]) -> None:
     """A workdir's checkpoints only fit the architecture they were trained with."""
-    if previous is None:
-        return
-    before = json.loads(previous).get("model", {})
-    current = json.loads(to_json(config))["model"]
-    changed = sorted(k for k in set(before) | set(current) if before.get(k) != current.get(k))
-    if changed and tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR)):
+    architecture = [k for k in changed if k.split(".")[0] == "model"]
+    if architecture and tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR)):
         raise ConfigError(
             f"{workdir} holds checkpoints of a different architecture (changed: "
-            f"{', '.join('model.' + k for k in changed)}); use a new --workdir")
+            f"{', '.join(architecture)}); use a new --workdir")
 
 
 def _changed_settings(previous: dict, current: dict, prefix: str = "") -> dict[str, list]:
@@ -90,12 +85,11 @@ def _describe_reevaluated(name: str, old: float, new: float, step: int,
     return f"{label} at step {step} {old:.4g} -> {new:.4g} ({schedule})"
 
 
-def _report_config_changes(workdir: str, previous: str, config: ml_collections.ConfigDict,
-                           step: int, chief: bool) -> None:
+def _report_config_changes(workdir: str, previous: str, changed: dict[str, list],
+                           config: ml_collections.ConfigDict, step: int, chief: bool) -> None:
     """One line, and a record in the workdir, when a resume runs with other settings: the
     schedules are re-evaluated from the new ones, which a user who only meant to train longer
     (a new num_steps) may not expect."""
-    changed = _changed_settings(json.loads(previous), json.loads(to_json(config)))
     if not changed:
         return
     reevaluated = resume_reevaluation(from_json(previous), config, step)
@@ -227,7 +221,9 @@ def _train(config: ml_collections.ConfigDict, workdir: str, strategy: tf.distrib
            chief: bool) -> GenerativeCompression:
     os.makedirs(workdir, exist_ok=True)
     previous = _previous_text(os.path.join(workdir, CONFIG_FILE))  # before it is rewritten
-    _check_resumable(workdir, previous, config)
+    changed = ({} if previous is None else
+               _changed_settings(json.loads(previous), json.loads(to_json(config))))
+    _check_resumable(workdir, changed)
     if chief:
         write_text_atomic(os.path.join(workdir, CONFIG_FILE), to_json(config))
     tf.keras.utils.set_random_seed(config.seed)
@@ -251,7 +247,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, strategy: tf.distrib
         print(f"resumed from {writer.latest_checkpoint} at step {model.current_step()}",
               file=sys.stderr)
         if previous is not None:
-            _report_config_changes(workdir, previous, config, model.current_step(), chief)
+            _report_config_changes(workdir, previous, changed, config, model.current_step(),
+                                   chief)
     elif config.init_from:
         source = warm_start(model, config.init_from, config)
         print(f"starting a new run in {workdir}, E and G from {source}", file=sys.stderr)
