@@ -45,6 +45,7 @@ def parse_loss(spec: str | Mapping[str, float],
 
 
 _K1, _K2, _SIGMA = 0.01, 0.03, 1.5  # tf.image.ssim's constants (Wang et al. 2004)
+_MS_SSIM_FLOOR = 1e-6
 
 
 def _gaussian_blur(x: tf.Tensor, size: int) -> tf.Tensor:
@@ -90,15 +91,19 @@ def _halve(x: tf.Tensor) -> tf.Tensor:
 
 def _ms_ssim(target: tf.Tensor, image: tf.Tensor) -> tf.Tensor:
     """tf.image.ssim_multiscale(target, image, 1.0) with `ms_ssim_settings`' scales, from
-    static shapes (no run-time branches)."""
+    static shapes (no run-time branches); the same value wherever every scale's term is
+    positive."""
     size, _, weights = ms_ssim_settings(int(target.shape[1]), int(target.shape[2]))
     factors = []
     for scale in range(len(weights)):
         if scale:
             target, image = _halve(target), _halve(image)
         ssim, cs = _ssim_terms(target, image, size)
-        factors.append(tf.nn.relu(cs if scale < len(weights) - 1 else ssim))
-    values = tf.reduce_prod(tf.pow(tf.stack(factors, -1), weights), -1)
+        factors.append(cs if scale < len(weights) - 1 else ssim)
+    # tf.image.ssim_multiscale clips the terms at 0, where their fractional powers have NaN
+    # gradients (an inverted or young reconstruction reaches it); a small floor keeps them finite.
+    floored = tf.maximum(tf.stack(factors, -1), _MS_SSIM_FLOOR)
+    values = tf.reduce_prod(tf.pow(floored, weights), -1)
     return tf.reduce_mean(values, -1)
 
 
