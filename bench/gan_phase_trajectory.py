@@ -55,6 +55,20 @@ images against v3; with `--kodak24-own LABEL=RESULTS_JSON` (evaluate with
          --kodak24 CANDIDATE=results.json --kodak24-own v3=V3_OWN/results.json \
          --kodak24-own CANDIDATE=OWN/results.json]
 
+`--experiment=capacity` (session 9, bench/results/gan9_capacity.md): C=4/L=13 warm-started
+from v3's body; the end of the distortion phase and the final checkpoint only:
+
+    python bench/gan_phase_trajectory.py --experiment=capacity --start=tfgc/assets/model \
+        --start-label=v3 --kodak=kodak --steps=1500,4500 --results-name=gan9_capacity_screen \
+        --run c4_l13=runs/c4_l13
+
+    python train.py --config=configs/cpu_gc_c4_l13.py --workdir=runs/c4_l13 \
+        --config.data.train=photos --config.init_from=tfgc/assets/model \
+        --config.init_from_new_bottleneck=True --config.num_steps=4500 \
+        --config.warmup_steps=1200 --config.d_warmup_steps=300 --config.gan_weight_end=0.25 \
+        --config.lambda_mse=30 --config.ema_decay=0.995 --config.seed=0 \
+        --config.checkpoint_every=500 --config.keep_checkpoints=10
+
 The follow-up (gan7b): msssim5's step 2,800 resumed to 3,800 steps with `--config.gan_weight_end=1
 --config.beta_rate=10` and `--config.lambda_ms_ssim=1.5` or `0`, screened the same way:
 
@@ -256,6 +270,35 @@ def verdict_fidelity(reference: dict, candidate: dict) -> dict[str, bool]:
     return checks
 
 
+# Written before any checkpoint of the run was measured (issue 14, session 9,
+# bench/results/gan9_capacity.md): the session-7 screen and Kodak-24 verdict, for a C=4/L=13
+# bottleneck warm-started from v3's body.
+CAPACITY_RULE = (
+    "Decision rule (fixed before the run was measured): only the run's final checkpoint (step "
+    "4,500, EMA G) is a candidate; the end-of-distortion checkpoint (step 1,500) is a "
+    "trajectory point, not a candidate, and no checkpoint is picked on Kodak. Screen on the 9 "
+    "images against v3's row (same script run, same measurement: the model's own colour, files "
+    "with their tables): PSNR >= v3's + 0.10 dB, MS-SSIM >= v3's + 0.005, NIQE <= v3's + 0.05, "
+    "worst per-image channel |bias| <= v3's + 1.0, bpp <= v3's + 2%. If it fails, nothing is "
+    "exported or bundled. If it passes, it is exported and replaces v3 only if, on Kodak-24 "
+    "through `python -m tfgc evaluate` of its export (whole files, colour offset on, the "
+    "default): PSNR >= v3's + 0.10 dB (23.02), MS-SSIM >= v3's + 0.005 (0.8038), NIQE <= 1.2x "
+    "the originals' (4.37), bpp <= v3's + 2%, every file <= 0.08 bpp, 24 of 24 images under 2 "
+    "levels on every channel; and its own colour (`--no-colour-offset --baselines none`) no "
+    "worse than v3's beyond run-to-run noise: mean |bias| <= v3's + 0.20 and worst channel <= "
+    "v3's + 1.0 level.")
+
+CAPACITY_TITLE = (
+    "Rate: C=4, L=13 centers (-3..3 step 0.5; configs/cpu_gc_c4_l13.py) warm-started from v3's "
+    "E and G body (`--config.init_from_new_bottleneck`: E's last conv and G's first conv fresh, "
+    "D fresh), 1,200 distortion-only + 300 D warm-up + 3,000 GAN steps (v3's recipe): "
+    "checkpoints measured through the codec on whole Kodak images {images} (means over the "
+    "{count}; gan7_fidelity.md's images). The model's own colour (files without the colour "
+    "offset): bias = mean of reconstruction minus original per channel, 8-bit levels; mean "
+    "|bias| over images and channels; worst = largest |bias| of any image and channel. GAN "
+    "weight = G's GAN + FM weight at that step (0 = distortion only). Minutes = wall time from "
+    "the run's start to the checkpoint, on 2 cores shared with two other engineers' jobs.")
+
 # name: (title, decision rule, extra Kodak images, screen of a checkpoint row or None,
 # Kodak-24 verdict)
 EXPERIMENTS = {
@@ -263,6 +306,8 @@ EXPERIMENTS = {
     "lowpass": (LOWPASS_TITLE, LOWPASS_RULE, ("kodim02", "kodim08", "kodim20"), screen_lowpass,
                 verdict_lowpass),
     "fidelity": (FIDELITY_TITLE, FIDELITY_RULE, ("kodim02", "kodim08", "kodim20"),
+                 screen_fidelity, verdict_fidelity),
+    "capacity": (CAPACITY_TITLE, CAPACITY_RULE, ("kodim02", "kodim08", "kodim20"),
                  screen_fidelity, verdict_fidelity),
 }
 
@@ -288,6 +333,8 @@ def main() -> None:
                              "--no-colour-offset (the model's own colour)")
     parser.add_argument("--final-only", action="store_true",
                         help="measure only each run's latest checkpoint")
+    parser.add_argument("--steps", type=lambda text: {int(s) for s in text.split(",")},
+                        help="measure only the checkpoints of these steps (e.g. 1500,4500)")
     parser.add_argument("--results-name", default="gan_phase_trajectory")
     parser.add_argument("--out", default=os.path.join(REPO, "bench", "results"))
     args = parser.parse_args()
@@ -314,7 +361,7 @@ def main() -> None:
         kept = checkpoints(workdir)
         for checkpoint in kept[-1:] if args.final_only else kept:
             step = checkpoint_step(checkpoint)
-            if (label, step) in rows:
+            if (label, step) in rows or (args.steps and step not in args.steps):
                 continue
             per_image = measure(workdir, images, with_niqe=True, checkpoint=checkpoint)
             rows[(label, step)] = {
