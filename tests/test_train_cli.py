@@ -329,7 +329,8 @@ def test_readme_training_options_are_all_in_the_matrix():
     # Warm starts and the low-pass colour term run through train.py in tests/test_warm_start.py.
     with open(os.path.join(REPO_ROOT, "tests", "test_warm_start.py")) as f:
         warm_start_test = f.read()
-    covered |= {k for k in ("init_from", "lambda_lowpass", "lowpass_factor")
+    covered |= {k for k in ("init_from", "init_from_new_bottleneck", "lambda_lowpass",
+                          "lowpass_factor")
                 if f"--config.{k}=" in warm_start_test}
     assert documented <= covered, sorted(documented - covered)
 

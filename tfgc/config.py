@@ -98,6 +98,10 @@ def default_config() -> ml_collections.ConfigDict:
     # A training workdir or full tfgc SavedModel whose E and G (and EMA) start a new run; same
     # config.model required; D and optimizers start fresh. Ignored when resuming.
     c.init_from = ""
+    # True: init_from may have another bottleneck (model.num_channels, model.centers); the
+    # variables whose shapes depend on C (E's last conv, G's first layer) start fresh and are
+    # named in one line. Off, any config.model difference is refused.
+    c.init_from_new_bottleneck = False
 
     c.log_every = 100  # steps per Keras "epoch": logs, progress bar line, TensorBoard scalars
     c.checkpoint_every = 500

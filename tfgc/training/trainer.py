@@ -250,8 +250,15 @@ def _train(config: ml_collections.ConfigDict, workdir: str, strategy: tf.distrib
             _report_config_changes(workdir, previous, changed, config, model.current_step(),
                                    chief)
     elif config.init_from:
-        source = warm_start(model, config.init_from, config)
+        source, fresh = warm_start(model, config.init_from, config)
         print(f"starting a new run in {workdir}, E and G from {source}", file=sys.stderr)
+        if fresh:
+            print("new bottleneck: re-initialised " + "; ".join(
+                f"{net} {', '.join(names)}" for net, names in fresh.items()), file=sys.stderr)
+        if "encoder" in fresh:  # a fresh last conv needs the latent rescaling of a new run
+            first = next(iter(train_data(start_step=0)))
+            _initialise(model, first["image"] if isinstance(first, dict) else first,
+                        config.model.latent_init_std, strategy)
     else:
         print(f"starting a new run in {workdir}", file=sys.stderr)
         first = next(iter(train_data(start_step=0)))
