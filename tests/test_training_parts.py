@@ -339,3 +339,25 @@ def test_a_resumed_stream_continues_and_without_cache_reads_no_skipped_file(
     np.testing.assert_array_equal(resumed[0], whole[start])
     if not cache:  # skipping 80 files by reading them takes 80+ decodes; prefetch reads a few
         assert len(reads) < start * batch // 2, len(reads)
+
+
+
+def test_a_resume_does_not_report_fields_newer_than_the_run_as_changed():
+    """A workdir written before a config field existed trained with its default: resuming it
+    with that default is no change; setting the field to something else is."""
+    import json
+
+    from tfgc.config import default_config, to_json
+    from tfgc.training.trainer import _changed_settings
+
+    current = json.loads(to_json(tiny_config()))
+    defaults = json.loads(to_json(default_config()))
+    older = json.loads(to_json(tiny_config()))
+    del older["init_from_new_bottleneck"], older["model"]["quantizer_temperature"]
+    assert current["model"]["quantizer_temperature"] == defaults["model"]["quantizer_temperature"]
+    assert _changed_settings(older, current, defaults) == {}
+    current["init_from_new_bottleneck"] = True
+    current["model"]["quantizer_temperature"] = 0.5
+    assert _changed_settings(older, current, defaults) == {
+        "init_from_new_bottleneck": [False, True],
+        "model.quantizer_temperature": [defaults["model"]["quantizer_temperature"], 0.5]}
