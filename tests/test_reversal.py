@@ -130,11 +130,38 @@ def test_bad_files_and_images_get_tfgc_errors(tiny_generator):
         compress_reversal(tiny_generator, photo(20, 16))
 
 
+# The generator the module's tests train with an encoder: G and E of latent 8, 16 px, width 8.
+GENERATOR = {"latent_dim": 8, "image_size": 16, "width": 8}
+
+
+@pytest.fixture(scope="module")
+def trained_generator(tmp_path_factory):
+    """2 steps of `python -m tfgc.training.dcgan --encoder-weight 10` on two photos: the
+    generator SavedModel (with the `encode` signature) that the CLI test below reverses with
+    and the encoder API test searches from; its folder."""
+    root = tmp_path_factory.mktemp("generator")
+    photos = root / "photos"
+    photos.mkdir()
+    for i in range(2):
+        Image.fromarray(photo(40, 48, seed=i)).save(photos / f"p{i}.png")
+    generator_dir = root / "generator"
+    result = _cli("--images", str(photos), "--out", str(generator_dir), "--steps", "2",
+                  "--image-size", str(GENERATOR["image_size"]), "--scale-to", "24",
+                  "--latent-dim", str(GENERATOR["latent_dim"]), "--width",
+                  str(GENERATOR["width"]), "--batch-size", "4", "--encoder-weight", "10",
+                  "--encoder-loss", "mse+0.05*ssim", module="tfgc.training.dcgan")
+    assert result.returncode == 0, result.stderr[-2000:]
+    return generator_dir
+
+
 @pytest.mark.slow
-def test_a_generator_saved_with_an_encoder_starts_the_search_there(tmp_path):
+def test_a_generator_saved_with_an_encoder_starts_the_search_there(trained_generator, tmp_path):
     """The `encode` signature: reversal's first restart starts at its z (unless turned off);
-    the fingerprint leaves the encoder out, so the same G without it decodes the files."""
+    the fingerprint leaves the encoder out, so the same G without it decodes the files. On
+    the generator the CLI trained, its G and E restored into Keras models from its SavedModel
+    (G saved again without E is the `plain` one)."""
     import json
+    import os
 
     import tensorflow as tf
 
@@ -148,15 +175,20 @@ def test_a_generator_saved_with_an_encoder_starts_the_search_there(tmp_path):
     from tfgc.reversal.generators import load_generator, save_generator
     from tfgc.reversal.reverse import reversal_file
 
-    tf.keras.utils.set_random_seed(2)
-    model, encoder = DCGANGenerator(8, 16, 8), DCGANEncoder(8, 16, 8)
+    size, latent = GENERATOR["image_size"], GENERATOR["latent_dim"]
+    model = DCGANGenerator(latent, size, GENERATOR["width"])
+    encoder = DCGANEncoder(latent, size, GENERATOR["width"])
+    model(tf.zeros([1, latent]))  # built, then given the trained weights
+    encoder(tf.zeros([1, size, size, 3]))
+    tf.train.Checkpoint(model=model, encoder=encoder).read(
+        os.path.join(trained_generator, "variables", "variables")).assert_existing_objects_matched()
     info = {"kind": "dcgan", **model.get_config(), "prior": "uniform"}
     save_generator(model, str(tmp_path / "plain"), info)
-    save_generator(model, str(tmp_path / "encoder"), info, encoder)
-    plain, generator = (load_generator(str(tmp_path / name)) for name in ("plain", "encoder"))
+    plain = load_generator(str(tmp_path / "plain"))
+    generator = load_generator(str(trained_generator))
     assert plain.encode is None and generator.encode is not None
     assert generator.fingerprint == plain.fingerprint
-    assert json.loads((tmp_path / "encoder" / "assets.extra" / "generator.json").read_text()
+    assert json.loads((trained_generator / "assets.extra" / "generator.json").read_text()
                       )["encoder"] is True
 
     image = photo(16, 16, seed=3)
@@ -180,23 +212,15 @@ def test_a_generator_saved_with_an_encoder_starts_the_search_there(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_a_generator_then_reverse_and_decompress_through_the_cli(tmp_path):
+def test_train_a_generator_then_reverse_and_decompress_through_the_cli(trained_generator,
+                                                                        tmp_path):
     import json
 
     from tfgc.evaluation.metrics import psnr
     from tfgc.reversal import decompress_reversal, load_generator
     from tfgc.reversal.fileformat import decode_file
 
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for i in range(2):
-        Image.fromarray(photo(40, 48, seed=i)).save(photos / f"p{i}.png")
-    generator_dir = tmp_path / "generator"
-    result = _cli("--images", str(photos), "--out", str(generator_dir), "--steps", "2",
-                  "--image-size", "16", "--scale-to", "24", "--latent-dim", "8", "--width", "8",
-                  "--batch-size", "4", "--encoder-weight", "10", "--encoder-loss",
-                  "mse+0.05*ssim", module="tfgc.training.dcgan")
-    assert result.returncode == 0, result.stderr[-2000:]
+    generator_dir = trained_generator  # its command's run: the fixture
     assert "encode` signature" in (generator_dir / "assets.extra" / "model_card.md").read_text()
     generator = load_generator(str(generator_dir))
     assert generator.latent_shape == (8,) and generator.image_shape == (16, 16)
@@ -205,12 +229,14 @@ def test_train_a_generator_then_reverse_and_decompress_through_the_cli(tmp_path)
             "final_losses"]
 
     # The encoder trained with G is where `tfgc reverse` starts (no search steps: the stored
-    # code is the quantised start); the search below runs with random starts only.
+    # code is the quantised start); the search below runs with random starts only. This one
+    # by `main` in this process: the command runs as a process below (a TensorFlow start and
+    # a generator load less).
     Image.fromarray(photo(16, 16, seed=5)).save(tmp_path / "unseen.png")
-    result = _cli("reverse", str(tmp_path / "unseen.png"), "--generator", str(generator_dir),
-                  "-o", str(tmp_path / "start.tfgz"), "--steps", "0", "--restarts", "1",
-                  "--finetune-steps", "0")
-    assert result.returncode == 0, result.stderr[-2000:]
+    status, stderr = tfgc_here("reverse", str(tmp_path / "unseen.png"), "--generator",
+                               str(generator_dir), "-o", str(tmp_path / "start.tfgz"),
+                               "--steps", "0", "--restarts", "1", "--finetune-steps", "0")
+    assert status == 0 and "Traceback" not in stderr, stderr[-2000:]
     code, _ = decode_file((tmp_path / "start.tfgz").read_bytes(),
                           fingerprint=generator.fingerprint, prior_range=(-1.0, 1.0),
                           image_shape=(16, 16), latent_size=8)
