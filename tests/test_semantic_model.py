@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import REPO_ROOT, tiny_config
+from tests.conftest import REPO_ROOT, tiny_config, train_py_here
 from tfgc.models.gc import GenerativeCompression
 from tfgc.semantic import scenes
 
@@ -126,13 +126,14 @@ def test_train_py_runs_a_conditioned_gan_step(scenes_root, tmp_path, mode, prese
 
 
 def test_train_refuses_labels_without_a_labelled_layout(tmp_path):
-    args = [sys.executable, os.path.join(REPO_ROOT, "train.py"),
-            "--config=" + os.path.join(REPO_ROOT, "configs", "tiny.py"),
-            f"--workdir={tmp_path / 'run'}", "--config.model.mode=sc",
-            "--config.model.condition_channels=19"]
-    result = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 1
-    assert "error: model.mode=sc trains on label maps" in result.stderr
+    """train.py's `main` in this process (the command runs as a process above; a process
+    would cost a TensorFlow start to refuse the config before any work)."""
+    code, stderr = train_py_here("--config=" + os.path.join(REPO_ROOT, "configs", "tiny.py"),
+                                 f"--workdir={tmp_path / 'run'}", "--config.model.mode=sc",
+                                 "--config.model.condition_channels=19")
+    assert code == 1 and "Traceback" not in stderr
+    assert "error: model.mode=sc trains on label maps" in stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_fingerprint_covers_f():
