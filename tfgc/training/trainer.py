@@ -245,6 +245,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, strategy: tf.distrib
         checkpoint = make_checkpoint(model)
     writer = CheckpointWriter(checkpoint, os.path.join(workdir, CHECKPOINT_DIR),
                               config.keep_checkpoints, chief, task_id)
+    rescale = not writer.latest_checkpoint  # a new run's latents get the target std
     if writer.latest_checkpoint:
         checkpoint.restore(writer.latest_checkpoint).assert_existing_objects_matched()
         print(f"resumed from {writer.latest_checkpoint} at step {model.current_step()}",
@@ -258,12 +259,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str, strategy: tf.distrib
         if fresh:
             print("new bottleneck: re-initialised " + "; ".join(
                 f"{net} {', '.join(names)}" for net, names in fresh.items()), file=sys.stderr)
-        if "encoder" in fresh:  # a fresh last conv needs the latent rescaling of a new run
-            first = next(iter(train_data(start_step=0)))
-            _initialise(model, first["image"] if isinstance(first, dict) else first,
-                        config.model.latent_init_std, strategy)
+        rescale = "encoder" in fresh  # only a fresh last conv of E needs it
     else:
         print(f"starting a new run in {workdir}", file=sys.stderr)
+    if rescale:
         first = next(iter(train_data(start_step=0)))
         _initialise(model, first["image"] if isinstance(first, dict) else first,
                     config.model.latent_init_std, strategy)
