@@ -6,7 +6,9 @@ generator never saw: centre crops of a held-out photo folder (scaled like the tr
 or procedural street scenes drawn from a seed the training did not use (for a generator trained
 with `python -m tfgc.training.dcgan --scenes N`, which draws scenes (seed, 0..N-1)).
 Columns: bpp, compression ratio against PNG, PSNR, MSE, SSIM (means over images), and
-seconds per image for reversal. Writes results.json / results.md and a figure of examples.
+seconds per image for reversal. Writes results.json (the means, and under "per_image" every
+image's figures per scheme, so a comparison can be paired image by image) / results.md and a
+figure of examples.
 
     python bench/reversal_table1.py --generator runs/gen64 --unseen KODAK_DIR \
         --out bench/results/reversal_table1 [--count 8] [--steps 300] [--restarts 4]
@@ -84,9 +86,9 @@ def quality(original: np.ndarray, out: np.ndarray) -> dict:
 
 
 def unseen_crops(folder: str, shape: tuple[int, int], scale_to: int, count: int
-                 ) -> list[np.ndarray]:
-    """Centre crops [h, w] of the first `count` images that hold one, scaled to a shorter side
-    of `scale_to` first (0: as they are)."""
+                 ) -> list[tuple[str, np.ndarray]]:
+    """(file name, centre crop [h, w]) of the first `count` images that hold one, scaled to a
+    shorter side of `scale_to` first (0: as they are)."""
     crops, (h, w) = [], shape
     for path in list_images(folder):
         image = Image.fromarray(read_rgb(path))
@@ -97,20 +99,22 @@ def unseen_crops(folder: str, shape: tuple[int, int], scale_to: int, count: int
         if image.height < h or image.width < w:
             continue
         top, left = (image.height - h) // 2, (image.width - w) // 2
-        crops.append(np.asarray(image)[top:top + h, left:left + w])
+        crops.append((os.path.basename(path), np.asarray(image)[top:top + h, left:left + w]))
         if len(crops) == count:
             break
     return crops
 
 
-def unseen_scenes(shape: tuple[int, int], count: int, seed: int) -> list[np.ndarray]:
+def unseen_scenes(shape: tuple[int, int], count: int, seed: int
+                  ) -> list[tuple[str, np.ndarray]]:
     from tfgc.semantic.scenes import generate_scene
 
-    return [generate_scene(*shape, (seed, i)).image for i in range(count)]
+    return [(f"scene ({seed}, {i})", generate_scene(*shape, (seed, i)).image)
+            for i in range(count)]
 
 
-def whole_images(folder: str, count: int) -> list[np.ndarray]:
-    return [read_rgb(path) for path in list_images(folder)[:count]]
+def whole_images(folder: str, count: int) -> list[tuple[str, np.ndarray]]:
+    return [(os.path.basename(path), read_rgb(path)) for path in list_images(folder)[:count]]
 
 
 def half(image: np.ndarray) -> np.ndarray:
@@ -155,17 +159,18 @@ def main() -> None:
     tiled = load_prior_generator(args.prior, args.model) if args.prior else None
     if args.whole:
         unseen = whole_images(args.unseen, args.count)
-        generator = tiled.at(unseen[0].shape[:2])
+        generator = tiled.at(unseen[0][1].shape[:2])
     else:
         generator = tiled.at(tiled.tile_shape) if tiled else load_generator(args.generator)
     h, w = generator.image_shape
-    seen = [generator.picture(generator.sample_latents(1, 1000 + i).numpy())
+    seen = [(f"sample (seed {1000 + i})",
+             generator.picture(generator.sample_latents(1, 1000 + i).numpy()))
             for i in range(args.count)]
     if not args.whole:
         unseen = (unseen_scenes((h, w), args.count, args.scene_seed) if args.unseen_scenes
                   else unseen_crops(args.unseen, (h, w), args.scale_to, args.count))
     sets = {"seen": (seen, args.seen_loss), "unseen": (unseen, args.unseen_loss)}
-    results, examples, cpu, chosen = {}, {}, {}, {}
+    results, per_image, examples, cpu, chosen = {}, {}, {}, {}, {}
     for name, (images, loss) in sets.items():
         settings = ReversalSettings(
             loss=loss, steps=args.steps, restarts=args.restarts,
@@ -173,7 +178,7 @@ def main() -> None:
             learning_rate=args.learning_rate, encoder_start=args.encoder_start)
         reversers: dict[tuple[int, int], Reverser] = {}
         rows: dict[str, list[dict]] = {}
-        for i, image in enumerate(images):
+        for i, (image_id, image) in enumerate(images):
             shape = image.shape[:2]
             if shape not in reversers:
                 reversers[shape] = Reverser(tiled.at(shape) if args.whole else generator,
@@ -195,6 +200,7 @@ def main() -> None:
                 else result.restart)
             data = reversal_file(reverser.generator, result.code)
             outputs["GAN reversal (ours)"] = (result.reconstruction, len(data))
+            per_image.setdefault(name, []).append({"image": image_id, "schemes": {}})
             for method, (out, size) in outputs.items():
                 bpp = 8 * size / (h * w)
                 row = {"bytes": size, "bpp": bpp, "ratio": (8 * png / (h * w)) / bpp,
@@ -203,6 +209,7 @@ def main() -> None:
                 if method.startswith("GAN"):
                     row["seconds"] = seconds
                 rows.setdefault(method, []).append(row)
+                per_image[name][-1]["schemes"][method] = row
             if i < 4 and h * w <= 256 * 256:
                 examples.setdefault(name, []).append([o for o, _ in outputs.values()])
             elif i < 2 and (h, w) == tuple(generator.image_shape):  # whole images: half size
@@ -230,7 +237,8 @@ def main() -> None:
            **{k: v for k, v in vars(args).items() if k not in unused},
            "load_average": [round(v, 1) for v in os.getloadavg()]}
     write_text_atomic(os.path.join(args.out, "results.json"),
-                      json.dumps({"run": run, "results": results}, indent=1))
+                      json.dumps({"run": run, "results": results, "per_image": per_image},
+                                indent=1))
     h, w = generator.image_shape
     lines = ["# GAN reversal, Table 1 protocol (seed paper)", "",
              f"Generator `{generator.name}` ({h}x{w}, z {list(generator.latent_shape)}"

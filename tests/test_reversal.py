@@ -3,6 +3,7 @@ restarts, bad input, and the commands (training a generator, reverse, decompress
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -280,6 +281,40 @@ def test_train_a_generator_then_reverse_and_decompress_through_the_cli(trained_g
         decompress(bitstring=tf.constant([v2]))
     assert "tfgc reversal file: fingerprint:" in failed.value.message
     assert isinstance(error_from_graph(failed.value), ModelMismatchError)
+
+
+@pytest.mark.slow
+def test_table1_bench_writes_each_images_figures_beside_the_means(trained_generator, tmp_path,
+                                                                   monkeypatch, capsys):
+    """bench/reversal_table1.py (run in this process: a TensorFlow start less) on the trained
+    generator, 2 images per set: results.json keeps its means and adds every image's row per
+    scheme, whose mean is the table's."""
+    import json
+    import runpy
+
+    out = tmp_path / "table1"
+    monkeypatch.setattr(sys, "argv", [
+        "reversal_table1.py", "--generator", str(trained_generator), "--unseen-scenes",
+        "--count", "2", "--steps", "2", "--restarts", "1", "--finetune-steps", "0",
+        "--out", str(out)])
+    runpy.run_path(os.path.join(REPO_ROOT, "bench", "reversal_table1.py"), run_name="__main__")
+    printed = capsys.readouterr().out
+    report = json.loads((out / "results.json").read_text())
+    assert set(report) == {"run", "results", "per_image"}
+    for name in ("seen", "unseen"):
+        images = report["per_image"][name]
+        assert [i["image"] for i in images] == (
+            ["sample (seed 1000)", "sample (seed 1001)"] if name == "seen"
+            else ["scene (1000, 0)", "scene (1000, 1)"])
+        means = report["results"][name]
+        assert set(images[0]["schemes"]) == set(means)
+        for scheme, mean in means.items():
+            for key in ("bpp", "psnr", "ssim", "mse"):
+                values = [i["schemes"][scheme][key] for i in images]
+                assert mean[key] == pytest.approx(sum(values) / 2), (name, scheme, key)
+        ours = means["GAN reversal (ours)"]
+        assert (f"| GAN reversal (ours) | {ours['bpp']:.4f} | {ours['ratio']:.2f} | "
+                f"{ours['psnr']:.2f} |") in printed
 
 
 @pytest.mark.slow
