@@ -135,24 +135,108 @@ def test_bad_files_and_images_get_tfgc_errors(tiny_generator):
 GENERATOR = {"latent_dim": 8, "image_size": 16, "width": 8}
 
 
+# The trainer's command for the module's generator, without --out and --steps.
+TRAINING = ["--image-size", str(GENERATOR["image_size"]), "--scale-to", "24",
+            "--latent-dim", str(GENERATOR["latent_dim"]), "--width", str(GENERATOR["width"]),
+            "--batch-size", "4", "--encoder-weight", "10", "--encoder-loss", "mse+0.05*ssim",
+            "--checkpoint-every", "1", "--snapshot-every", "2"]
+
+
 @pytest.fixture(scope="module")
-def trained_generator(tmp_path_factory):
-    """2 steps of `python -m tfgc.training.dcgan --encoder-weight 10` on two photos: the
-    generator SavedModel (with the `encode` signature) that the CLI test below reverses with
-    and the encoder API test searches from; its folder."""
+def training_runs(tmp_path_factory):
+    """`python -m tfgc.training.dcgan --encoder-weight 10` on two photos, as a run that is
+    killed and resumed: 2 steps (checkpoints at 1 and 2, a snapshot at 2), then rolled back to
+    its step-1 checkpoint with the debris a kill leaves (a run killed during step 2), then the
+    same command with --steps 3. The run's folder, the step-2 checkpoint of the first run and
+    its generator.json, and the resumed command's result."""
+    import json
+    import shutil
+
     root = tmp_path_factory.mktemp("generator")
     photos = root / "photos"
     photos.mkdir()
     for i in range(2):
         Image.fromarray(photo(40, 48, seed=i)).save(photos / f"p{i}.png")
-    generator_dir = root / "generator"
-    result = _cli("--images", str(photos), "--out", str(generator_dir), "--steps", "2",
-                  "--image-size", str(GENERATOR["image_size"]), "--scale-to", "24",
-                  "--latent-dim", str(GENERATOR["latent_dim"]), "--width",
-                  str(GENERATOR["width"]), "--batch-size", "4", "--encoder-weight", "10",
-                  "--encoder-loss", "mse+0.05*ssim", module="tfgc.training.dcgan")
-    assert result.returncode == 0, result.stderr[-2000:]
-    return generator_dir
+    out = root / "generator"
+    first = _cli("--images", str(photos), "--out", str(out), "--steps", "2", *TRAINING,
+                 module="tfgc.training.dcgan")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "resumed" not in first.stderr
+    checkpoints, uninterrupted = out / "checkpoints", root / "uninterrupted"
+    uninterrupted.mkdir()
+    for path in checkpoints.glob("ckpt-2.*"):
+        shutil.move(path, uninterrupted / path.name)
+    (checkpoints / "checkpoint").write_text(
+        'model_checkpoint_path: "ckpt-1"\nall_model_checkpoint_paths: "ckpt-1"\n')
+    # What a kill leaves: TF's checkpoint temporary, a half export and a half snapshot.
+    debris = [checkpoints / "ckpt-2_temp", out / ".tmp-tfgc-999999999-export",
+              out / "snapshots" / ".tmp-tfgc-999999999-a1b2c3d4-step-000004"]
+    for path in debris:
+        path.mkdir()
+    first_info = json.loads((out / "assets.extra" / "generator.json").read_text())
+    resumed = _cli("--images", str(photos), "--out", str(out), "--steps", "3", *TRAINING,
+                   module="tfgc.training.dcgan")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert not any(path.exists() for path in debris)
+    return {"out": out, "uninterrupted": uninterrupted / "ckpt-2", "first_info": first_info,
+            "resumed": resumed, "photos": photos}
+
+
+@pytest.fixture(scope="module")
+def trained_generator(training_runs):
+    """The generator SavedModel (with the `encode` signature) of that run, 3 steps: the one
+    the CLI test below reverses with and the encoder API test searches from; its folder."""
+    return training_runs["out"]
+
+
+@pytest.mark.slow
+def test_a_killed_generator_training_resumes_as_if_uninterrupted(training_runs, capsys):
+    """The resumed run says where it resumed, and its step-2 state (G, D, E, both optimisers,
+    the noise generator, the losses) equals the uninterrupted run's bit for bit: z and the
+    data stream continue where they were (measured deterministic on CPU at this size). The
+    step-2 snapshot, a generator SavedModel, is what the first run exported at --out (its
+    last step); the resumed run replaced that with step 3's. A resume with other settings is
+    refused, naming them."""
+    import json
+
+    import tensorflow as tf
+
+    from tfgc.reversal import load_generator
+    from tfgc.training.dcgan import main
+
+    out, resumed = training_runs["out"], training_runs["resumed"]
+    assert "resumed from step 1 (" in resumed.stderr
+    expected = tf.train.load_checkpoint(str(training_runs["uninterrupted"]))
+    actual = tf.train.load_checkpoint(str(out / "checkpoints" / "ckpt-2"))
+    names = set(expected.get_variable_to_shape_map())
+    assert names == set(actual.get_variable_to_shape_map())
+    compared = [n for n in names if not n.startswith(("_CHECKPOINTABLE", "minutes/"))]
+    assert any(n.startswith("encoder/") for n in compared)
+    assert any(n.startswith("d_optimizer/") for n in compared)
+    for name in compared:
+        np.testing.assert_array_equal(actual.get_tensor(name), expected.get_tensor(name), name)
+
+    info = json.loads((out / "assets.extra" / "generator.json").read_text())
+    assert info["training"]["steps"] == 3 and "checkpoint_every" not in info["training"]
+    assert json.loads((out / "training.json").read_text())["steps"] == 3
+    snapshot = load_generator(str(out / "snapshots" / "step-000002"))
+    assert snapshot.fingerprint.hex() == training_runs["first_info"]["fingerprint"]
+    assert snapshot.encode is not None
+    assert info["fingerprint"] != snapshot.fingerprint.hex()  # step 3's
+    assert sorted(p.name for p in (out / "checkpoints").glob("ckpt-*.index")) == [
+        "ckpt-1.index", "ckpt-2.index", "ckpt-3.index"]
+
+    # Other settings: refused before anything is built or written.
+    before = sorted(p.name for p in out.rglob("*"))
+    assert main(["--images", str(training_runs["photos"]), "--out", str(out), "--steps", "4",
+                 *TRAINING, "--width", "16", "--loss", "wgan_gp"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error == (f"error: --out {out} holds a run trained with other settings (--loss "
+                     "non_saturating -> wgan_gp, --width 8 -> 16); resume it with its settings "
+                     "(training.json there) or use a new --out"), error
+    assert sorted(p.name for p in out.rglob("*")) == before
+    assert main(["--scenes", "2", "--out", str(out / "assets.extra"), *TRAINING]) == 1
+    assert "holds no training.json: not a run of this trainer" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -33,8 +33,9 @@ WORKER_TEMP = "workertemp_{}"
 
 
 @contextlib.contextmanager
-def writer_lock(directory: str) -> Iterator[None]:
-    """Holds `directory`'s writer lock; a ConfigError if another live run holds it."""
+def writer_lock(directory: str, flag: str = "--workdir") -> Iterator[None]:
+    """Holds `directory`'s writer lock; a ConfigError if another live run holds it (naming
+    the command's `flag` that chose the directory)."""
     os.makedirs(directory, exist_ok=True)
     if fcntl is None:
         yield
@@ -47,7 +48,7 @@ def writer_lock(directory: str) -> Iterator[None]:
             f.seek(0)
             owner = f.read().strip() or "unknown"
             raise ConfigError(f"another training run (pid {owner}) is writing to {directory}; "
-                              "wait for it to finish or use another --workdir") from None
+                              f"wait for it to finish or use another {flag}") from None
         f.seek(0)
         f.truncate()
         f.write(str(os.getpid()))

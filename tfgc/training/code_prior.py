@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     generator = CodePriorGenerator(codes.shape[1:], networks.quantizer.centers_list,
                                    args.latent_dim, args.width, args.num_upsamplings)
     critic = CodePriorCritic(args.width, args.num_upsamplings)
-    gan = ImageGAN(generator, critic, "wgan_gp", args.d_steps)
+    gan = ImageGAN(generator, critic, "wgan_gp", args.d_steps, seed=args.seed)
     gan.compile(tf.keras.optimizers.Adam(1e-4, 0.0, 0.9), tf.keras.optimizers.Adam(1e-4, 0.0, 0.9))
     data = (tf.data.Dataset.from_tensor_slices(codes).shuffle(len(codes), seed=args.seed)
             .repeat().batch(args.batch_size, drop_remainder=True))
