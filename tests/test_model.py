@@ -121,6 +121,21 @@ def test_gan_losses_all_train(config):
             assert "gradient_penalty" in logs
 
 
+def test_d_scale_weights_weight_g_terms_per_scale_at_an_average_of_one():
+    """(1, 3) over two scales is (0.5, 1.5): the scales' share changes, the total does not."""
+    from tfgc.losses import gan
+
+    fake = [tf.fill([1, 2, 2, 1], 0.0), tf.fill([1, 1, 1, 1], 2.0)]  # LSGAN terms 1 and 1
+    assert float(gan.generator_loss("least_squares", fake)) == pytest.approx(2.0)
+    fake[1] = tf.fill([1, 1, 1, 1], 3.0)  # terms 1 and 4
+    assert float(gan.generator_loss("least_squares", fake, (1, 3))) == pytest.approx(6.5)
+    real = [[tf.zeros([1, 2, 2, 1]), tf.zeros([1, 2, 2, 1])]] * 2
+    fakes = [[tf.ones([1, 2, 2, 1]), tf.zeros([1, 2, 2, 1])],
+             [tf.fill([1, 2, 2, 1], 3.0), tf.zeros([1, 2, 2, 1])]]  # L1 1 and 3 (logits out)
+    assert float(gan.feature_matching_loss(real, fakes)) == pytest.approx(2.0)
+    assert float(gan.feature_matching_loss(real, fakes, (0, 2))) == pytest.approx(3.0)
+
+
 def test_test_step_reports_rates_and_quality(config):
     model, _ = build_model(config)
     logs = model.test_step(tf.random.uniform([2, 64, 64, 3], seed=6))

@@ -67,7 +67,8 @@ RUNS = {
         "--config.model.padding=zero", "--config.warmup_steps=3",
         "--config.d_warmup_steps=1", "--config.data.eval_crop_size=0",
         "--config.data.on_corrupt=fail", "--config.data.cache=False",
-        "--config.lr_schedule=linear_decay", "--config.gan_weight_end=0.5"],
+        "--config.lr_schedule=linear_decay", "--config.gan_weight_end=0.5",
+        "--config.d_scale_weights=[0.5, 1.0]"],
 }
 # The run that stops at the end of its warm-up (3 steps) and is resumed to RESUMED_STEPS: past
 # the D warm-up (step 3 -> 4) into the GAN phase (4 -> 5). The longer num_steps re-evaluates its
@@ -79,6 +80,8 @@ RESUMED_STEPS = 5
 REFUSALS = {
     "condition_channels": (["--config.model.condition_channels=4", "--verbosity=0"],
                            "model.mode=gc_dplus or sc"),
+    "d_scale_weights": (["--config.d_scale_weights=(1.0,2.0,4.0)"],
+                        "has 3 weights but D has model.discriminator_scales=2"),
 }
 STALE_TEMP = "ckpt-9_temp"
 # The XLA run's XLA builds its CPU code without LLVM's optimisations: that run's CPU 42 -> 19

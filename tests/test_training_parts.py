@@ -187,6 +187,9 @@ def test_beta_rate_lowers_the_soft_rate(beta_rate):
     ("cpu_replicas", 2, "only applies to distribution=mirrored"),
     ("log_every", 0, "log_every"),
     ("lambda_ms_ssim", -1.0, "lambda_ms_ssim"),
+    ("d_scale_weights", (1.0,), "has 1 weights but D has model.discriminator_scales=2"),
+    ("d_scale_weights", (0.0, -1.0), "d_scale_weights=(0.0, -1.0) must be >= 0"),
+    ("d_scale_weights", (0.0, 0.0), "not all 0"),
 ])
 def test_validate_config_refuses_what_training_cannot_honour(field, value, message):
     config = tiny_config()

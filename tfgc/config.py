@@ -66,6 +66,10 @@ def default_config() -> ml_collections.ConfigDict:
     # Weight of G's GAN and feature-matching terms at num_steps: linear from 1 after the D
     # warm-up down to this (1 = constant, the paper).
     c.gan_weight_end = 1.0
+    # Relative weights of the D scales (full resolution first, then 1/2, 1/4, ...) in G's GAN
+    # and feature-matching terms, rescaled to average 1 so gan_weight_end and lambda_fm keep
+    # their meaning; () = equal (the paper). D's own loss is unweighted (models/gc.py).
+    c.d_scale_weights = ()
     c.d_steps = 1  # D updates per G update, all on the step's batch (see models/gc.py)
     c.gan_loss = "least_squares"  # least_squares (paper) | non_saturating | hinge | wgan_gp
     c.lambda_mse = 10.0

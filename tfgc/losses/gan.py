@@ -35,17 +35,30 @@ def discriminator_loss(kind: str, real: Logits, fake: Logits) -> tf.Tensor:
     return total
 
 
-def generator_loss(kind: str, fake: Logits) -> tf.Tensor:
+def scale_weights(weights: Sequence[float], num_scales: int) -> list[float]:
+    """Per-scale multipliers averaging 1 (() = all 1): relative weights that leave the
+    overall strength of the GAN and FM terms to their own weights."""
+    if not weights:
+        return [1.0] * num_scales
+    if len(weights) != num_scales:
+        raise ValueError(f"{len(weights)} scale weights for {num_scales} discriminator scales")
+    total = float(sum(weights))
+    return [float(w) * num_scales / total for w in weights]
+
+
+def generator_loss(kind: str, fake: Logits, weights: Sequence[float] = ()) -> tf.Tensor:
+    """Sum over scales; `weights` as `scale_weights`."""
     total = 0.0
-    for f in fake:
+    for f, w in zip(fake, scale_weights(weights, len(fake))):
         if kind == "least_squares":
-            total += _mean(tf.square(f - 1.0))
+            term = _mean(tf.square(f - 1.0))
         elif kind == "non_saturating":
-            total += _mean(tf.nn.softplus(-f))
+            term = _mean(tf.nn.softplus(-f))
         elif kind in ("hinge", "wgan_gp"):
-            total += -_mean(f)
+            term = -_mean(f)
         else:
             raise ValueError(f"unknown GAN loss {kind!r}; choose one of {GAN_LOSSES}")
+        total += w * term
     return total
 
 
@@ -78,12 +91,15 @@ def gradient_penalty(critic_logits: Callable[[tf.Tensor], Logits], real: tf.Tens
 
 
 def feature_matching_loss(real_features: Sequence[Sequence[tf.Tensor]],
-                          fake_features: Sequence[Sequence[tf.Tensor]]) -> tf.Tensor:
-    """pix2pixHD's L1 between D's intermediate features, averaged over layers and scales."""
+                          fake_features: Sequence[Sequence[tf.Tensor]],
+                          weights: Sequence[float] = ()) -> tf.Tensor:
+    """pix2pixHD's L1 between D's intermediate features (every layer but the logits),
+    averaged over layers and scales; `weights` as `scale_weights`."""
     total = 0.0
     num_scales = len(real_features)
-    for real_scale, fake_scale in zip(real_features, fake_features):
+    for real_scale, fake_scale, w in zip(real_features, fake_features,
+                                         scale_weights(weights, num_scales)):
         layers = list(zip(real_scale[:-1], fake_scale[:-1]))  # logits excluded
         for r, f in layers:
-            total += _mean(tf.abs(tf.stop_gradient(r) - f)) / (len(layers) * num_scales)
+            total += w * _mean(tf.abs(tf.stop_gradient(r) - f)) / (len(layers) * num_scales)
     return total

@@ -22,7 +22,7 @@ and restricts the pixel distortion to the preserved region (FM, VGG and GAN stay
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import tensorflow as tf
@@ -187,8 +187,13 @@ class GenerativeCompression(tf.keras.Model):
                 lowpass_factor: int = 16, lambda_ms_ssim: float = 0.0,
                 beta_rate: float = 0.0, d_steps: int = 1,
                 gradient_penalty_weight: float = 10.0, ema_decay: float = 0.0,
-                gan_weight: Callable[[tf.Tensor], tf.Tensor] | None = None, **kwargs):
-        """gan_weight: step -> multiplier of G's GAN and FM terms (None: 1)."""
+                gan_weight: Callable[[tf.Tensor], tf.Tensor] | None = None,
+                d_scale_weights: Sequence[float] = (), **kwargs):
+        """gan_weight: step -> multiplier of G's GAN and FM terms (None: 1). d_scale_weights:
+        relative weights of D's scales in those two terms only (() = equal). D's own loss
+        stays unweighted: each scale is its own network with its own Adam moments, so a
+        constant factor on its loss would barely change its updates; the lever is what G
+        is pushed by."""
         super().compile(**kwargs)
         if gan_loss not in gan_losses.GAN_LOSSES:
             raise ValueError(f"unknown gan_loss {gan_loss!r}; choose from {gan_losses.GAN_LOSSES}")
@@ -206,6 +211,8 @@ class GenerativeCompression(tf.keras.Model):
         self.gradient_penalty_weight = gradient_penalty_weight
         self.ema_decay = ema_decay
         self.gan_weight = gan_weight
+        self.d_scale_weights = gan_losses.scale_weights(d_scale_weights,
+                                                        len(self.discriminator.scales))
         self.vgg_loss = VGGLoss(vgg_weights_path) if lambda_vgg > 0 else None
         if ema_decay > 0 and self.ema_generator is None:
             self.ema_generator = make_generator(self.model_config, "ema_generator")
@@ -283,8 +290,10 @@ class GenerativeCompression(tf.keras.Model):
             if self.gan_active and not self.d_warmup:
                 fake = self.discriminator(x_hat, condition, training=True)
                 real = self.discriminator(x, condition, training=True)
-                terms["gan_g"] = gan_losses.generator_loss(self.gan_loss, [f[-1] for f in fake])
-                terms["feature_matching"] = gan_losses.feature_matching_loss(real, fake)
+                terms["gan_g"] = gan_losses.generator_loss(
+                    self.gan_loss, [f[-1] for f in fake], self.d_scale_weights)
+                terms["feature_matching"] = gan_losses.feature_matching_loss(
+                    real, fake, self.d_scale_weights)
                 adversarial = terms["gan_g"] + self.lambda_fm * terms["feature_matching"]
                 if self.gan_weight is not None:
                     terms["gan_weight"] = tf.cast(self.gan_weight(self.step), adversarial.dtype)

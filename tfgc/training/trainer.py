@@ -132,6 +132,7 @@ def build_model(config: ml_collections.ConfigDict, strategy=None):
             beta_rate=config.beta_rate, d_steps=config.d_steps,
             gradient_penalty_weight=config.gradient_penalty_weight,
             ema_decay=config.ema_decay, jit_compile=config.jit_compile,
+            d_scale_weights=tuple(config.d_scale_weights),
             gan_weight=gan_weight_schedule(gan_start(config), config.num_steps,
                                            config.gan_weight_end))
         # train_step returns metric results that are already means over every replica and

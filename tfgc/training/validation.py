@@ -47,6 +47,18 @@ def _widths(name: str, values: Sequence[int]) -> None:
         raise ConfigError(f"{name}={tuple(values)!r} must be a non-empty list of positive widths")
 
 
+def _validate_scale_weights(weights: Sequence[float], scales: int) -> None:
+    """d_scale_weights: () or one non-negative weight per D scale, not all zero."""
+    if not weights:
+        return
+    if len(weights) != scales:
+        raise ConfigError(f"d_scale_weights={tuple(weights)!r} has {len(weights)} weights but D "
+                          f"has model.discriminator_scales={scales}; give one per scale "
+                          "(full resolution first) or () for equal weights")
+    if any(float(w) < 0 for w in weights) or not sum(float(w) for w in weights) > 0:
+        raise ConfigError(f"d_scale_weights={tuple(weights)!r} must be >= 0 and not all 0")
+
+
 def _validate_model(m: ml_collections.ConfigDict) -> int:
     """Checks config.model; returns the encoder's downsampling factor."""
     if not 1 <= m.num_channels <= MAX_CHANNELS:
@@ -103,6 +115,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     _at_least("gan_weight_end", config.gan_weight_end, 0.0)
     _positive("batch_size", config.batch_size)
     _at_least("d_steps", config.d_steps, 1)
+    _validate_scale_weights(config.d_scale_weights, config.model.discriminator_scales)
     _one_of("gan_loss", config.gan_loss, GAN_LOSSES)
     if config.gan_loss == "wgan_gp" and config.model.discriminator_norm == "batch":
         raise ConfigError("gan_loss=wgan_gp penalises each sample's critic gradient, which batch "
