@@ -69,6 +69,24 @@ from v3's body; the end of the distortion phase and the final checkpoint only:
         --config.lambda_mse=30 --config.ema_decay=0.995 --config.seed=0 \
         --config.checkpoint_every=500 --config.keep_checkpoints=10
 
+`--experiment=dscale` (session 10, bench/results/gan10_dscale.md): per-scale D weights in G's
+GAN and FM terms favouring the coarse scales, against an equal-weights control of the same
+length; the final checkpoints (and the lever's verdict against the control):
+
+    python bench/gan_phase_trajectory.py --experiment=dscale --start=tfgc/assets/model \
+        --start-label=v3 --kodak=kodak --steps=2000 --results-name=gan10_dscale_screen \
+        --run coarse=runs/coarse --run equal=runs/equal
+
+    python train.py --config=configs/cpu_gc_c8.py --workdir=runs/coarse \
+        --config.data.train=photos --config.init_from=tfgc/assets/model \
+        --config.num_steps=2000 --config.warmup_steps=0 --config.d_warmup_steps=300 \
+        --config.gan_weight_end=0.25 --config.lambda_mse=30 --config.ema_decay=0.995 \
+        --config.seed=0 --config.log_every=50 --config.checkpoint_every=500 \
+        --config.keep_checkpoints=10 --config.sample_every=2000 --config.eval_every=2000 \
+        --config.d_scale_weights="(0.25,0.5,1.0)"
+
+(the control: the same without `d_scale_weights`, in `runs/equal`).
+
 The follow-up (gan7b): msssim5's step 2,800 resumed to 3,800 steps with `--config.gan_weight_end=1
 --config.beta_rate=10` and `--config.lambda_ms_ssim=1.5` or `0`, screened the same way:
 
@@ -299,6 +317,51 @@ CAPACITY_TITLE = (
     "weight = G's GAN + FM weight at that step (0 = distortion only). Minutes = wall time from "
     "the run's start to the checkpoint, on 2 cores shared with two other engineers' jobs.")
 
+# Written before any checkpoint of the runs was measured (issue 14, session 10,
+# bench/results/gan10_dscale.md): the session-7 screen for the coarse-weighted arm, and the
+# lever's own question against the equal-weights control of the same length.
+DSCALE_RULE = (
+    "Decision rule (fixed before the runs were measured): only the coarse arm's final "
+    "checkpoint (step 2,000, EMA G) is a candidate; the equal-weights arm is the control. "
+    "Screen on the 9 images against v3's row (same script run, same measurement: the model's "
+    "own colour, files with their tables): PSNR >= v3's + 0.10 dB, MS-SSIM >= v3's + 0.005, "
+    "NIQE <= v3's + 0.05, worst per-image channel |bias| <= v3's + 1.0, bpp <= v3's + 2%. If it "
+    "fails, nothing is exported or bundled; if it passes, Kodak-24 decides as in "
+    "gan7_fidelity.md (not this session: no bundling). The lever against the control (final "
+    "checkpoints): off the line if (PSNR >= control's + 0.10 and MS-SSIM >= control's + 0.005 "
+    "and NIQE <= control's + 0.05) or (NIQE <= control's - 0.10 and PSNR >= control's - 0.05 "
+    "and MS-SSIM >= control's - 0.0025); did not help if it is worse than the control on "
+    "fidelity (PSNR < control's - 0.05 or MS-SSIM < control's - 0.0025) and NIQE > control's - "
+    "0.10; otherwise along the line (one side gained, the other lost).")
+
+DSCALE_TITLE = (
+    "Per-scale D weights in G's GAN and feature-matching terms (`d_scale_weights`; scales 1, "
+    "1/2, 1/4), from v3 with v3's recipe shortened to 300 D warm-up + 1,700 GAN steps (GAN + FM "
+    "weight 1 -> 0.25, MSE weight 30, EMA 0.995, seed 0): coarse = (0.25, 0.5, 1.0), equal = "
+    "() (the control). Checkpoints measured through the codec on whole Kodak images {images} "
+    "(means over the {count}; gan7_fidelity.md's images). The model's own colour (files "
+    "without the colour offset): bias = mean of reconstruction minus original per channel, "
+    "8-bit levels; mean |bias| over images and channels; worst = largest |bias| of any image "
+    "and channel. GAN weight = G's GAN + FM weight at that step. Minutes = wall time from the "
+    "run's start to the checkpoint; the two arms ran side by side at nice 5 on 2 cores shared "
+    "with the lead's training and other engineers' tests.")
+
+
+def verdict_against_control(control: dict, row: dict) -> str:
+    """DSCALE_RULE's lever question: 'off the line', 'along the line' or 'did not help'."""
+    fidelity_up = (row["psnr"] >= control["psnr"] + 0.10
+                   and row["ms_ssim"] >= control["ms_ssim"] + 0.005
+                   and row["niqe"] <= control["niqe"] + 0.05)
+    fidelity_kept = (row["psnr"] >= control["psnr"] - 0.05
+                     and row["ms_ssim"] >= control["ms_ssim"] - 0.0025)
+    texture_up = row["niqe"] <= control["niqe"] - 0.10
+    if fidelity_up or (texture_up and fidelity_kept):
+        return "off the line"
+    if not fidelity_kept and not texture_up:
+        return "did not help"
+    return "along the line"
+
+
 # name: (title, decision rule, extra Kodak images, screen of a checkpoint row or None,
 # Kodak-24 verdict)
 EXPERIMENTS = {
@@ -309,7 +372,11 @@ EXPERIMENTS = {
                  screen_fidelity, verdict_fidelity),
     "capacity": (CAPACITY_TITLE, CAPACITY_RULE, ("kodim02", "kodim08", "kodim20"),
                  screen_fidelity, verdict_fidelity),
+    "dscale": (DSCALE_TITLE, DSCALE_RULE, ("kodim02", "kodim08", "kodim20"),
+               screen_fidelity, verdict_fidelity),
 }
+# Experiments with a control arm: name -> (control run label, candidate run label).
+CONTROLS = {"dscale": ("equal", "coarse")}
 
 
 def main() -> None:
@@ -415,6 +482,14 @@ def main() -> None:
                          + (f"fails {', '.join(failed)}" if failed else "passes"))
         lines += ["", "Checkpoints passing the screen: "
                   + (", ".join(passing) if passing else "none") + "."]
+    if args.experiment in CONTROLS:
+        control_label, candidate_label = CONTROLS[args.experiment]
+        finals = {r["run"]: r for r in ordered}  # sorted by step: the last row is the final
+        if control_label in finals and candidate_label in finals:
+            control, candidate = finals[control_label], finals[candidate_label]
+            lines += ["", f"Against the control ({control_label} step {control['step']}): "
+                      f"{candidate_label} step {candidate['step']} is "
+                      f"**{verdict_against_control(control, candidate)}**."]
     if whole:
         lines += ["", "Kodak-24, whole files, plain encoding (`python -m tfgc evaluate`, exported "
                   "models; means over 24 images; under 2 = images whose every channel's |bias| "
