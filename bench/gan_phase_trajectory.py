@@ -85,7 +85,8 @@ length; the final checkpoints (and the lever's verdict against the control):
         --config.keep_checkpoints=10 --config.sample_every=2000 --config.eval_every=2000 \
         --config.d_scale_weights="(0.25,0.5,1.0)"
 
-(the control: the same without `d_scale_weights`, in `runs/equal`).
+(the control: the same without `d_scale_weights`, in `runs/equal`; the seed-1 replication:
+both again with `--config.seed=1`, as `--run coarse_seed1=... --run equal_seed1=...`).
 
 The follow-up (gan7b): msssim5's step 2,800 resumed to 3,800 steps with `--config.gan_weight_end=1
 --config.beta_rate=10` and `--config.lambda_ms_ssim=1.5` or `0`, screened the same way:
@@ -375,8 +376,8 @@ EXPERIMENTS = {
     "dscale": (DSCALE_TITLE, DSCALE_RULE, ("kodim02", "kodim08", "kodim20"),
                screen_fidelity, verdict_fidelity),
 }
-# Experiments with a control arm: name -> (control run label, candidate run label).
-CONTROLS = {"dscale": ("equal", "coarse")}
+# Experiments with control arms: name -> (control run label, treated run label) per seed.
+CONTROLS = {"dscale": [("equal", "coarse"), ("equal_seed1", "coarse_seed1")]}
 
 
 def main() -> None:
@@ -482,14 +483,13 @@ def main() -> None:
                          + (f"fails {', '.join(failed)}" if failed else "passes"))
         lines += ["", "Checkpoints passing the screen: "
                   + (", ".join(passing) if passing else "none") + "."]
-    if args.experiment in CONTROLS:
-        control_label, candidate_label = CONTROLS[args.experiment]
-        finals = {r["run"]: r for r in ordered}  # sorted by step: the last row is the final
-        if control_label in finals and candidate_label in finals:
-            control, candidate = finals[control_label], finals[candidate_label]
+    finals = {r["run"]: r for r in ordered}  # sorted by step: the last row is the final
+    for control_label, treated_label in CONTROLS.get(args.experiment, []):
+        if control_label in finals and treated_label in finals:
+            control, treated = finals[control_label], finals[treated_label]
             lines += ["", f"Against the control ({control_label} step {control['step']}): "
-                      f"{candidate_label} step {candidate['step']} is "
-                      f"**{verdict_against_control(control, candidate)}**."]
+                      f"{treated_label} step {treated['step']} is "
+                      f"**{verdict_against_control(control, treated)}**."]
     if whole:
         lines += ["", "Kodak-24, whole files, plain encoding (`python -m tfgc evaluate`, exported "
                   "models; means over 24 images; under 2 = images whose every channel's |bias| "
