@@ -358,8 +358,11 @@ def _check_out(out: str, settings: dict, defaults: dict) -> bool:
                               "run of this trainer to resume (a generator saved by an "
                               "earlier tfgc has no checkpoints); use a new --out")
         return False
-    with open(os.path.join(out, SETTINGS_FILE)) as f:
-        previous = json.load(f)
+    try:
+        with open(os.path.join(out, SETTINGS_FILE)) as f:
+            previous = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot read {os.path.join(out, SETTINGS_FILE)}: {e}") from None
     changed = {k: v for k, v in _changed_settings(previous, settings, defaults).items()
                if k not in RESUMABLE_CHANGES}
     if changed and (resumable or set(names) - {SETTINGS_FILE}):
