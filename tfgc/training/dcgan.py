@@ -282,13 +282,13 @@ class _Run:
         from tfgc.reversal.generators import save_generator
 
         path = self._snapshot_path()
-        if not os.path.exists(path):  # a resumed run redoing the step: the same weights
+        if not os.path.exists(path):  # else a run resumed before this step wrote it
             save_generator(self.gan.generator, path, self.info(), self.gan.encoder)
-        self.snapshot_step = int(self.step)
+            self.snapshot_step = int(self.step)  # what `export` may copy
 
     def export(self) -> dict:
         """The generator SavedModel at --out, replacing an earlier export of the run (a copy
-        of this step's snapshot if there is one)."""
+        of this step's snapshot if this invocation wrote one)."""
         from tfgc.reversal.generators import GENERATOR_INFO, save_generator
 
         out = self.args.out
