@@ -402,18 +402,39 @@ def test_table1_bench_writes_each_images_figures_beside_the_means(trained_genera
 
 
 @pytest.mark.slow
-def test_train_a_generator_on_procedural_scenes_within_a_time_budget(tmp_path):
+def test_train_a_generator_on_procedural_scenes_within_a_time_budget(tmp_path, monkeypatch,
+                                                                     capsys):
     """By the trainer's `main` in this process (its command runs as a process in the
-    `training_runs` fixture): a TensorFlow start less."""
+    `training_runs` fixture): a TensorFlow start less. A SIGTERM during step 1 stops the run
+    after that step with a checkpoint (exit status 143); the rerun resumes, and --max-minutes 0
+    stops it after one more step."""
+    import signal
+
     from tfgc.reversal import load_generator
-    from tfgc.training.dcgan import main
+    from tfgc.training import dcgan
 
     out = tmp_path / "scenes"
-    assert main(["--scenes", "3", "--out", str(out), "--steps", "50", "--max-minutes", "0",
-                 "--image-size", "16", "--latent-dim", "8", "--width", "8",
-                 "--batch-size", "2"]) == 0
+    command = ["--scenes", "3", "--out", str(out), "--steps", "50", "--image-size", "16",
+               "--latent-dim", "8", "--width", "8", "--batch-size", "2"]
+    original = dcgan._Progress.on_train_batch_end
+
+    def terminated_during_the_step(progress, batch, logs=None):
+        signal.raise_signal(signal.SIGTERM)
+        original(progress, batch, logs)
+
+    monkeypatch.setattr(dcgan._Progress, "on_train_batch_end", terminated_during_the_step)
+    assert dcgan.main(command) == 128 + signal.SIGTERM
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "stopped by SIGTERM after step 1: checkpoint saved, no generator exported; rerun the "
+        "command to resume")
+    assert (out / "checkpoints" / "ckpt-1.index").exists()
+    assert not (out / "saved_model.pb").exists()
+    monkeypatch.undo()
+
+    assert dcgan.main([*command, "--max-minutes", "0"]) == 0
+    assert "resumed from step 1 (" in capsys.readouterr().err
     card = (out / "assets.extra" / "model_card.md").read_text()
-    assert "trained: 1 steps" in card  # --max-minutes 0: stops after the first step
+    assert "trained: 2 steps" in card  # --max-minutes 0: stops after the first step
     assert "3 procedural street scenes (seed 0), 16 px square" in card
     assert load_generator(str(out)).image_shape == (16, 16)
 

@@ -20,18 +20,23 @@ E, both optimisers, the noise generator's state and the step, every --checkpoint
 and at the end) and, with --snapshot-every N, generator SavedModels of the same format every N
 steps (`snapshots/step-000500/` for step 500). Rerunning the command with the same --out
 resumes from the latest checkpoint (the data stream skips what was used) up to --steps, so a
-killed run loses at most N steps and a finished one is extended by a larger --steps; a resume
-with other model or training settings is refused, naming them.
+killed run loses at most N steps (SIGINT and SIGTERM stop it after the step, with a checkpoint)
+and a finished one is extended by a larger --steps; a resume with other model or training
+settings is refused, naming them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -315,7 +320,8 @@ class _Run:
 
 class _Progress(tf.keras.callbacks.Callback):
     """After each step: counts it, writes snapshots and checkpoints on schedule, and stops at
-    --steps or once --max-minutes of this invocation have passed."""
+    --steps, once --max-minutes of this invocation have passed, or after a SIGINT or SIGTERM
+    (`stopped_by`; see `stop_on_signals`)."""
 
     def __init__(self, run: _Run):
         super().__init__()
@@ -324,6 +330,7 @@ class _Progress(tf.keras.callbacks.Callback):
         self.checkpoint_every = args.checkpoint_every
         self.deadline = (None if args.max_minutes is None
                          else time.time() + 60 * args.max_minutes)
+        self.stopped_by: signal.Signals | None = None
 
     def on_train_batch_end(self, batch, logs=None):
         step = self.run.advance({k: float(v) for k, v in (logs or {}).items()})
@@ -331,8 +338,31 @@ class _Progress(tf.keras.callbacks.Callback):
             self.run.snapshot()
         if step % self.checkpoint_every == 0:
             self.run.save()
-        if step >= self.last_step or (self.deadline and time.time() > self.deadline):
+        if (step >= self.last_step or self.stopped_by
+                or (self.deadline and time.time() > self.deadline)):
             self.model.stop_training = True
+
+    @contextlib.contextmanager
+    def stop_on_signals(self) -> Iterator[None]:
+        """While training: a SIGINT or SIGTERM stops it at the end of the step (a second
+        one acts as usual), so that the state can be saved at a whole step."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def stop(number, frame):
+            self.stopped_by = signal.Signals(number)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+        for s in previous:
+            signal.signal(s, stop)
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
 
 def _settings(args: argparse.Namespace) -> dict:
@@ -436,8 +466,16 @@ def _train(args: argparse.Namespace, settings: dict, defaults: dict) -> int:
     remaining = args.steps - start
     if remaining > 0:
         interval = min(remaining, 100)  # one log line per `interval` steps
-        gan.fit(data.skip(start), steps_per_epoch=interval, epochs=-(-remaining // interval),
-                verbose=2, callbacks=[_Progress(run)])
+        progress = _Progress(run)
+        with progress.stop_on_signals():
+            gan.fit(data.skip(start), steps_per_epoch=interval,
+                    epochs=-(-remaining // interval), verbose=2, callbacks=[progress])
+        if progress.stopped_by:
+            run.save()
+            print(f"stopped by {progress.stopped_by.name} after step {int(run.step)}: "
+                  "checkpoint saved, no generator exported; rerun the command to resume",
+                  file=sys.stderr)
+            return 128 + progress.stopped_by
     else:
         print(f"step {start} >= --steps {args.steps}: nothing to train", file=sys.stderr)
     run.save()
