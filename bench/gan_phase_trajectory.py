@@ -337,15 +337,15 @@ DSCALE_RULE = (
 
 DSCALE_TITLE = (
     "Per-scale D weights in G's GAN and feature-matching terms (`d_scale_weights`; scales 1, "
-    "1/2, 1/4), from v3 with v3's recipe shortened to 300 D warm-up + 1,700 GAN steps (GAN + FM "
-    "weight 1 -> 0.25, MSE weight 30, EMA 0.995, seed 0): coarse = (0.25, 0.5, 1.0), equal = "
-    "() (the control). Checkpoints measured through the codec on whole Kodak images {images} "
-    "(means over the {count}; gan7_fidelity.md's images). The model's own colour (files "
-    "without the colour offset): bias = mean of reconstruction minus original per channel, "
-    "8-bit levels; mean |bias| over images and channels; worst = largest |bias| of any image "
-    "and channel. GAN weight = G's GAN + FM weight at that step. Minutes = wall time from the "
-    "run's start to the checkpoint; the two arms ran side by side at nice 5 on 2 cores shared "
-    "with the lead's training and other engineers' tests.")
+    "1/2, 1/4), from v3 with v3's recipe shortened to 300 D warm-up + 1,700 GAN steps (GAN + FM"
+    " weight 1 -> 0.25, MSE weight 30, EMA 0.995; seed 0, and seed 1 as *_seed1): coarse = "
+    "(0.25, 0.5, 1.0), equal = () (the control). Checkpoints measured through the codec on "
+    "whole Kodak images {images} (means over the {count}; gan7_fidelity.md's images). The "
+    "model's own colour (files without the colour offset): bias = mean of reconstruction minus "
+    "original per channel, 8-bit levels; mean |bias| over images and channels; worst = largest "
+    "|bias| of any image and channel. GAN weight = G's GAN + FM weight at that step. Minutes = "
+    "wall time from the run's start to the checkpoint; the two arms ran side by side at nice 5 "
+    "on 2 cores shared with the lead's training and other engineers' tests.")
 
 
 def verdict_against_control(control: dict, row: dict) -> str:
