@@ -377,7 +377,8 @@ EXPERIMENTS = {
                screen_fidelity, verdict_fidelity),
 }
 # Experiments with control arms: name -> (control run label, treated run label) per seed.
-CONTROLS = {"dscale": [("equal", "coarse"), ("equal_seed1", "coarse_seed1")]}
+CONTROLS = {"dscale": [("equal", "coarse"), ("equal_seed1", "coarse_seed1"),
+                      ("equal3300", "coarse3300")]}
 
 
 def main() -> None:
