@@ -350,17 +350,16 @@ def test_a_resume_does_not_report_fields_newer_than_the_run_as_changed():
     with that default is no change; setting the field to something else is."""
     import json
 
-    from tfgc.config import default_config, to_json
-    from tfgc.training.trainer import _changed_settings
+    from tfgc.config import changed_settings, default_config, to_json
 
     current = json.loads(to_json(tiny_config()))
     defaults = json.loads(to_json(default_config()))
     older = json.loads(to_json(tiny_config()))
     del older["init_from_new_bottleneck"], older["model"]["quantizer_temperature"]
     assert current["model"]["quantizer_temperature"] == defaults["model"]["quantizer_temperature"]
-    assert _changed_settings(older, current, defaults) == {}
+    assert changed_settings(older, current, defaults) == {}
     current["init_from_new_bottleneck"] = True
     current["model"]["quantizer_temperature"] = 0.5
-    assert _changed_settings(older, current, defaults) == {
+    assert changed_settings(older, current, defaults) == {
         "init_from_new_bottleneck": [False, True],
         "model.quantizer_temperature": [defaults["model"]["quantizer_temperature"], 0.5]}

@@ -215,3 +215,17 @@ def apply_cpu_choices(model: ml_collections.ConfigDict) -> None:
     model.generator_upsample_norm = "channel"
     model.upsampling = "resize_conv"
     model.latent_init_std = 1.0
+
+
+def changed_settings(previous: dict, current: dict, defaults: dict,
+                     prefix: str = "") -> dict[str, list]:
+    """Dotted name -> [old, new] for every config field whose value differs; a field the
+    previous config predates counts as its default (what that run trained with)."""
+    out = {}
+    for key in sorted(set(previous) | set(current)):
+        old, new = previous.get(key, defaults.get(key)), current.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            out.update(changed_settings(old, new, defaults.get(key) or {}, f"{prefix}{key}."))
+        elif old != new:
+            out[prefix + key] = [old, new]
+    return out

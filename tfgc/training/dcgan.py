@@ -43,13 +43,13 @@ import tensorflow as tf
 from PIL import Image
 
 from tfgc.cli.arguments import whole_number
+from tfgc.config import changed_settings
 from tfgc.data.images import list_images, read_rgb
 from tfgc.errors import ConfigError, TfgcError
 from tfgc.latent_search.losses import ImageLoss, parse_loss
 from tfgc.losses import gan as gan_losses
 from tfgc.networks.dcgan import DCGANCritic, DCGANEncoder, DCGANGenerator
 from tfgc.training.checkpoints import CheckpointWriter, writer_lock
-from tfgc.training.trainer import _changed_settings
 from tfgc.utils.files import TEMP_PREFIX, clean_stale_temps, is_temp_name, write_text_atomic
 
 SETTINGS_FILE = "training.json"
@@ -393,7 +393,7 @@ def _check_out(out: str, settings: dict, defaults: dict) -> bool:
             previous = json.load(f)
     except (OSError, ValueError) as e:
         raise ConfigError(f"cannot read {os.path.join(out, SETTINGS_FILE)}: {e}") from None
-    changed = {k: v for k, v in _changed_settings(previous, settings, defaults).items()
+    changed = {k: v for k, v in changed_settings(previous, settings, defaults).items()
                if k not in RESUMABLE_CHANGES}
     if changed and (resumable or set(names) - {SETTINGS_FILE}):
         raise ConfigError(

@@ -19,7 +19,7 @@ import sys
 import ml_collections
 import tensorflow as tf
 
-from tfgc.config import default_config, from_json, to_json
+from tfgc.config import changed_settings, default_config, from_json, to_json
 from tfgc.data import labeled, pipeline
 from tfgc.errors import ConfigError
 from tfgc.models.gc import GenerativeCompression
@@ -54,20 +54,6 @@ def _check_resumable(workdir: str, changed: dict[str, list]) -> None:
         raise ConfigError(
             f"{workdir} holds checkpoints of a different architecture (changed: "
             f"{', '.join(architecture)}); use a new --workdir")
-
-
-def _changed_settings(previous: dict, current: dict, defaults: dict,
-                      prefix: str = "") -> dict[str, list]:
-    """Dotted name -> [old, new] for every config field whose value differs; a field the
-    previous config predates counts as its default (what that run trained with)."""
-    out = {}
-    for key in sorted(set(previous) | set(current)):
-        old, new = previous.get(key, defaults.get(key)), current.get(key)
-        if isinstance(old, dict) and isinstance(new, dict):
-            out.update(_changed_settings(old, new, defaults.get(key) or {}, f"{prefix}{key}."))
-        elif old != new:
-            out[prefix + key] = [old, new]
-    return out
 
 
 def _describe_reevaluated(name: str, old: float, new: float, step: int,
@@ -225,7 +211,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, strategy: tf.distrib
     os.makedirs(workdir, exist_ok=True)
     previous = _previous_text(os.path.join(workdir, CONFIG_FILE))  # before it is rewritten
     changed = ({} if previous is None else
-               _changed_settings(json.loads(previous), json.loads(to_json(config)),
+               changed_settings(json.loads(previous), json.loads(to_json(config)),
                                  json.loads(to_json(default_config()))))
     _check_resumable(workdir, changed)
     if chief:
