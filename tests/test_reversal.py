@@ -439,6 +439,38 @@ def test_train_a_generator_on_procedural_scenes_within_a_time_budget(tmp_path, m
     assert load_generator(str(out)).image_shape == (16, 16)
 
 
+def test_a_second_signal_while_training_acts_as_the_handler_before_training_did():
+    """`stop_on_signals`: the first SIGTERM or SIGINT only asks for a stop after the step; a
+    second one reaches the handler that was there before training (the user's Ctrl-C, a job
+    runner's kill), and leaving the block restores it."""
+    import signal
+    import types
+
+    from tfgc.training import dcgan
+
+    args = types.SimpleNamespace(steps=10, snapshot_every=None, checkpoint_every=5,
+                                 max_minutes=None)
+    progress = dcgan._Progress(types.SimpleNamespace(args=args))
+    calls = []
+
+    def before(number, frame):
+        calls.append(number)
+
+    previous_int = signal.getsignal(signal.SIGINT)
+    previous = signal.signal(signal.SIGTERM, before)
+    try:
+        with progress.stop_on_signals():
+            assert signal.getsignal(signal.SIGTERM) is not before
+            signal.raise_signal(signal.SIGTERM)
+            assert progress.stopped_by == signal.SIGTERM and calls == []
+            signal.raise_signal(signal.SIGTERM)
+            assert calls == [signal.SIGTERM]
+        assert signal.getsignal(signal.SIGTERM) is before
+        assert signal.getsignal(signal.SIGINT) is previous_int
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @pytest.mark.parametrize("count", ["0", "-2", "many"])
 def test_train_a_generator_refuses_a_scene_count_that_is_not_1_or_more(count, tmp_path, capsys):
     """A usage error naming the option, before anything is built (as every command's counts)."""
