@@ -40,16 +40,11 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
-def test_two_workers_share_one_workdir(images, tmp_path):
-    workdir = str(tmp_path / "run")
+def _run_two_workers(args: list[str]) -> list[str]:
+    """Both workers of a 2-worker cluster on free localhost ports; their outputs, after both
+    exited 0."""
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    # GAN steps only (the phase that runs every network; a warm-up phase is one more compile
-    # per worker), saved after each: a series of two checkpoints. One D scale: a second one is
-    # more graph to compile per worker and nothing the workers share differently.
-    args = ["train.py", *TINY, f"--workdir={workdir}", f"--config.data.train={images}",
-            *MULTI_WORKER_FLAGS, "--config.warmup_steps=0", "--config.num_steps=2",
-            "--config.checkpoint_every=1", "--config.model.discriminator_scales=1"]
     procs = [_python(args, {"TF_CONFIG": json.dumps({"cluster": cluster,
                                                      "task": {"type": "worker", "index": i}})})
              for i in range(2)]
@@ -64,6 +59,18 @@ def test_two_workers_share_one_workdir(images, tmp_path):
         outputs.append(out + err)
     for i, (proc, output) in enumerate(zip(procs, outputs)):
         assert proc.returncode == 0, f"worker {i}:\n{output[-4000:]}"
+    return outputs
+
+
+def test_two_workers_share_one_workdir(images, tmp_path):
+    workdir = str(tmp_path / "run")
+    # GAN steps only (the phase that runs every network; a warm-up phase is one more compile
+    # per worker), saved after each: a series of two checkpoints. One D scale: a second one is
+    # more graph to compile per worker and nothing the workers share differently.
+    args = ["train.py", *TINY, f"--workdir={workdir}", f"--config.data.train={images}",
+            *MULTI_WORKER_FLAGS, "--config.warmup_steps=0", "--config.checkpoint_every=1",
+            "--config.model.discriminator_scales=1"]
+    outputs = _run_two_workers([*args, "--config.num_steps=2"])
     assert "worker 0 (chief)" in outputs[0] and "worker 1," in outputs[1]
     assert "2 replica(s)" in outputs[0]
     # Both workers rescale the encoder by the same factor (their weights stay copies).
@@ -86,6 +93,14 @@ def test_two_workers_share_one_workdir(images, tmp_path):
         assert a == pytest.approx(b, rel=1e-3), (a, b)
     scalars = _tensorboard_scalars(os.path.join(workdir, "tensorboard", events[0]))
     assert scalars["train/bpp_bound"] == pytest.approx(bound, abs=1e-6)
+
+    # A preempted job restarted with a longer schedule: both workers resume from the chief's
+    # last checkpoint (each says so) and the series goes on from it.
+    resumed = _run_two_workers([*args, "--config.num_steps=3"])
+    for i, output in enumerate(resumed):
+        assert "resumed from" in output and "ckpt-2 at step 2" in output, (
+            f"worker {i}:\n{output[-3000:]}")
+    assert _checkpoints(workdir)[-2:] == ["ckpt-3.data-00000-of-00001", "ckpt-3.index"]
 
 
 def _tensorboard_scalars(path: str) -> dict[str, float]:
