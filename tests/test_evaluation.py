@@ -422,6 +422,22 @@ def test_run_writes_all_four_outputs_with_the_promised_fields(full_run):
     assert not list(out.rglob(".tmp-*"))  # atomic writes leave nothing behind
 
 
+def test_rd_plot_title_fits_its_figure_and_names_only_what_it_shows():
+    from tfgc.evaluation.plots import rd_plot_title
+
+    def results(model: str, rows: list[dict]) -> dict:
+        return {"run": {"model": model, "images": 24}, "summary": {"rows": rows}}
+
+    ours = {"codec": "ours", "factor": None}
+    alone = rd_plot_title(results("tfgc bundled e6840b1f+optimize10", [ours]), 8.6)
+    assert alone == "tfgc bundled e6840b1f+optimize10, mean over 24 images"
+    long_name = "tfgc " + "x" * 40 + "+optimize10"
+    title = rd_plot_title(results(long_name, [ours, {"codec": "heic", "factor": 1.0,
+                                                     "not_reached": 2}]), 8.6)
+    assert "vs classical codecs" in title and "hollow" in title
+    assert len(title.splitlines()) == 2 and max(map(len, title.splitlines())) <= 94
+
+
 def test_rerun_skips_done_images_and_computes_only_what_is_new(full_run, tmp_path):
     from tfgc.evaluation import evaluate
 

@@ -8,11 +8,25 @@ from __future__ import annotations
 
 import io
 import os
+import textwrap
 from typing import Any
 
 from tfgc.utils.files import write_bytes_atomic
 
 _TITLES = {"psnr": "PSNR (dB)", "ms_ssim": "MS-SSIM", "niqe": "NIQE", "brisque": "BRISQUE"}
+
+
+def rd_plot_title(results: dict[str, Any], width_inches: float) -> str:
+    """What the figure shows, wrapped to its width (about 11 characters per inch at the
+    title's size) so that a long model name or a one-metric figure is not cut off at the
+    edges; the baselines and the hollow-marker key only when the figure has them."""
+    rows = results["summary"]["rows"]
+    title = (results["run"]["model"]
+             + (" vs classical codecs" if any(r["factor"] is not None for r in rows) else "")
+             + f", mean over {results['run']['images']} images"
+             + (" (hollow: target not reached on some)"
+                if any(r.get("not_reached") for r in rows) else ""))
+    return textwrap.fill(title, width=int(11 * width_inches))
 
 
 def render_rd_plot(results: dict[str, Any]) -> bytes:
@@ -56,8 +70,7 @@ def render_rd_plot(results: dict[str, Any]) -> bytes:
             handles.setdefault(label, handle)
     figure.legend(list(handles.values()), list(handles), loc="lower center",
                   ncol=min(len(handles), 8), fontsize=9, frameon=False)
-    figure.suptitle(f"{results['run']['model']} vs classical codecs, mean over "
-                    f"{results['run']['images']} images (hollow: target not reached on some)")
+    figure.suptitle(rd_plot_title(results, figure.get_figwidth()))
     figure.tight_layout(rect=(0, 0.08, 1, 1))
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
